@@ -1,0 +1,49 @@
+"""`haishin`: the command line. Errors inside are exceptions; here they become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from .errors import HaishinError
+
+CONFIG_DEFAULT = "config"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="haishin")
+def cli() -> None:
+    """川崎市電子メール配信サービス (haishin)."""
+
+
+@cli.command()
+@click.argument("config_dir", default=CONFIG_DEFAULT, type=click.Path(path_type=Path))
+def check(config_dir: Path) -> None:
+    """Validate the registry: every problem as path:line:col, exit 1 on any error."""
+    from .registry import channel_states
+    from .registry import check as run_check
+
+    reg, problems = run_check(config_dir)
+    for problem in problems:
+        click.echo(str(problem))
+    errors = sum(p.is_error for p in problems)
+    if errors:
+        click.echo(f"エラー {errors} 件（警告 {len(problems) - errors} 件）", err=True)
+        sys.exit(1)
+    counts = Counter(s.state.value for s in channel_states(reg).values())
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    click.echo(
+        f"OK: チャネル {len(reg.channels)} 件（{summary}）、申請 {len(reg.applications)} 件、"
+        f"停止記録 {len(reg.outages)} 件、警告 {len(problems)} 件"
+    )
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except HaishinError as exc:
+        click.echo(f"haishin: {exc}", err=True)
+        sys.exit(exc.exit_code)

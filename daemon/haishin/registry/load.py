@@ -1,0 +1,163 @@
+"""Load config/ into a `Registry`: every file read, every schema problem collected.
+
+Files that fail their schema are left out of the registry (and reported), so that the
+cross-file rules can still run on the rest and one `haishin check` reports everything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import RegistryInvalid
+from .model import Application, Channel, Department, Departments, Outage, Service
+from .problems import Pos, Problem
+from .schema_messages import problems_from
+from .yamlsource import Document, read
+
+M = TypeVar("M", bound=BaseModel)
+
+SERVICE_FILE = "service.yaml"
+DEPARTMENTS_FILE = "departments.yaml"
+CHANNELS_DIR = "channels"
+APPLICATIONS_DIR = "applications"
+OUTAGES_DIR = "outages"
+
+
+@dataclass(frozen=True)
+class Located(Generic[M]):
+    """A model and the document it came from, so rules can point at its lines."""
+
+    value: M
+    doc: Document
+
+
+@dataclass
+class Registry:
+    root: Path
+    service: Located[Service] | None = None
+    departments: dict[str, Department] = field(default_factory=dict)
+    departments_doc: Document | None = None
+    channels: dict[str, Located[Channel]] = field(default_factory=dict)
+    applications: dict[str, Located[Application]] = field(default_factory=dict)
+    outages: dict[str, Located[Outage]] = field(default_factory=dict)
+
+    def department_pos(self, dept_id: str, *loc: str) -> Pos:
+        assert self.departments_doc is not None
+        return self.departments_doc.at("departments", dept_id, *loc)
+
+
+def _shown(root: Path, path: Path) -> str:
+    """The path as a clerk reads it in the PR: relative to where `check` was run."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return str(path)
+
+
+def _validate(doc: Document, model: type[M], problems: list[Problem]) -> M | None:
+    if not isinstance(doc.data, dict):
+        problems.append(
+            Problem(doc.at(), "type", "ファイル全体を対応表（キー: 値 の形）で書いてください")
+        )
+        return None
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(problems_from(exc, doc, model))
+        return None
+
+
+def _read_model(
+    root: Path, path: Path, model: type[M], problems: list[Problem]
+) -> Located[M] | None:
+    doc, found = read(path, _shown(root, path))
+    problems.extend(found)
+    if doc is None:
+        return None
+    value = _validate(doc, model, problems)
+    return Located(value, doc) if value is not None else None
+
+
+def _folder(
+    root: Path, name: str, model: type[M], id_field: str, problems: list[Problem]
+) -> dict[str, Located[M]]:
+    folder = root / name
+    out: dict[str, Located[M]] = {}
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        if path.suffix != ".yaml":
+            if path.suffix in (".yml", ".YAML", ".YML"):
+                problems.append(
+                    Problem(
+                        Pos(_shown(root, path)),
+                        "file-name",
+                        "拡張子は .yaml にしてください（.yml は読み込まれません）",
+                    )
+                )
+            continue
+        item = _read_model(root, path, model, problems)
+        if item is None:
+            continue
+        key = str(getattr(item.value, id_field))
+        if key != path.stem:
+            problems.append(
+                Problem(
+                    item.doc.at(id_field),
+                    "file-name",
+                    f"'{id_field}' ({key}) とファイル名 ({path.stem}) を同じにしてください",
+                )
+            )
+            continue
+        out[key] = item
+    return out
+
+
+def load(root: Path) -> tuple[Registry, list[Problem]]:
+    """Read everything under `root`; never raises for bad content."""
+    problems: list[Problem] = []
+    reg = Registry(root)
+    if not root.is_dir():
+        return reg, [Problem(Pos(str(root)), "no-config", "設定フォルダが見つかりません")]
+
+    service_path = root / SERVICE_FILE
+    if service_path.exists():
+        reg.service = _read_model(root, service_path, Service, problems)
+    else:
+        problems.append(
+            Problem(Pos(_shown(root, service_path)), "missing-file", "service.yaml がありません")
+        )
+
+    dept_path = root / DEPARTMENTS_FILE
+    if dept_path.exists():
+        located = _read_model(root, dept_path, Departments, problems)
+        if located is not None:
+            reg.departments = dict(located.value.departments)
+            reg.departments_doc = located.doc
+    else:
+        problems.append(
+            Problem(Pos(_shown(root, dept_path)), "missing-file", "departments.yaml がありません")
+        )
+
+    reg.channels = _folder(root, CHANNELS_DIR, Channel, "slug", problems)
+    reg.applications = _folder(root, APPLICATIONS_DIR, Application, "number", problems)
+    reg.outages = _folder(root, OUTAGES_DIR, Outage, "id", problems)
+    return reg, problems
+
+
+def load_valid(root: Path) -> Registry:
+    """The registry, or `RegistryInvalid` with every error: what the site and daemon use."""
+    from .rules import check
+
+    reg, problems = check(root)
+    errors = [p for p in problems if p.is_error]
+    if errors:
+        raise RegistryInvalid(errors)
+    return reg

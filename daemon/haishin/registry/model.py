@@ -1,0 +1,240 @@
+"""The registry's typed model: what each file of config/ may hold.
+
+Field names are English (they are code's API); the values are Japanese where people
+read them. Every model forbids unknown keys, so a misspelt key is a finding, not a value
+silently ignored. Positions are kept beside the models (see `load.py`), not inside them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+RULES_REVISED = dt.date(2021, 12, 24)
+"""附則: the latest revision is in force from 2021-12-24; earlier registrations keep the
+former rules, so no Form 1/2 record is required for them ("legacy" channels)."""
+
+
+def _address(value: str) -> str:
+    try:
+        info = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise PydanticCustomError(
+            "email",
+            "メールアドレスの形式が正しくありません: {address}（{reason}）",
+            {"address": value, "reason": str(exc)},
+        ) from None
+    return info.normalized
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # The service runs in Japan: a time written without an offset is Japan time.
+    return value if value.tzinfo else value.replace(tzinfo=JST)
+
+
+Address = Annotated[str, AfterValidator(_address)]
+Timestamp = Annotated[dt.datetime, AfterValidator(_aware)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Role(enum.StrEnum):
+    """The role holders named by the rules."""
+
+    GENERAL_MANAGER = "general_manager"  # 統括管理者 (第3条)
+    CLOUD_ADMIN = "cloud_admin"  # クラウドサービス管理者 (第4条)
+    CMS_ADMIN = "cms_admin"  # 防災CMSを管理する者 (第9条)
+
+
+ROLE_NAMES = {
+    Role.GENERAL_MANAGER: "統括管理者",
+    Role.CLOUD_ADMIN: "クラウドサービス管理者",
+    Role.CMS_ADMIN: "防災CMS管理者",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Person(Strict):
+    name: Text
+    title: Text
+    address: Address
+
+
+class Category(Strict):
+    id: Text
+    name: Text
+    description: str = ""
+
+
+class Policy(Strict):
+    """第3条(2): the basic requirements every post must meet."""
+
+    max_size_kb: int = Field(default=512, gt=0)
+    allow_html: bool = False
+    allow_attachments: bool = False
+    subject_max_length: int = Field(default=60, gt=0)
+    subject_prefix: str = ""
+    machine_dependent_chars: Literal["allow", "warn", "refuse"] = "warn"
+    halfwidth_kana: Literal["allow", "warn", "refuse"] = "warn"
+    footer: Text
+
+
+class Limits(Strict):
+    confirmations_per_address_per_day: int = Field(default=3, gt=0)
+    confirmations_per_hour: int = Field(default=600, gt=0)
+    token_ttl_hours: int = Field(default=72, gt=0)
+    held_post_ttl_hours: int = Field(default=72, gt=0)
+    max_message_kb: int = Field(default=1024, gt=0)
+    unsubscribed_retention_days: int = Field(default=180, ge=0)
+
+
+class Service(Strict):
+    """config/service.yaml: the service as a whole (第10条: settings, not code)."""
+
+    name: Text
+    operator: Text
+    mail_domain: Text
+    site_url: Text
+    inquiry_address: Address  # 第3条(1): inquiries go to the 統括管理者
+    disaster_info_url: Text  # 第1条: disaster and weather information lives elsewhere
+    roles: dict[Role, Person]
+    categories: list[Category] = Field(min_length=1)
+    policy: Policy
+    limits: Limits = Limits()
+
+
+class Pause(Strict):
+    """第3条5: the 統括管理者 may stop a department's (or a channel's) distribution."""
+
+    since: dt.date
+    by: Role
+    reason: Text
+    until: dt.date | None = None
+
+
+class Contact(Strict):
+    phone: str = ""
+    address: Address | None = None
+    hours: str = ""
+    url: str = ""
+
+
+class Department(Strict):
+    """第2条(2) 情報配信課, headed by its 情報管理者 (第5条)."""
+
+    name: Text
+    manager: Person  # 情報管理者
+    contact: Contact = Contact()
+    paused: Pause | None = None
+
+
+class Departments(Strict):
+    departments: dict[str, Department] = Field(min_length=1)
+
+
+class Approval(enum.StrEnum):
+    CONFIRM = "confirm"  # the sender confirms each post
+    MANAGER = "manager"  # the 情報管理者 approves each post
+    AUTHENTICATED = "authenticated"  # DKIM/SPF-aligned posts go straight on
+
+
+class Channel(Strict):
+    """config/channels/<slug>.yaml."""
+
+    slug: Text
+    title: Text
+    summary: Text
+    description: Text
+    category: Text
+    frequency: Text
+    department: Text
+    senders: list[Address] = Field(min_length=1)
+    approval: Approval = Approval.CONFIRM
+    archive: Literal["public", "private"] = "public"
+    registered: dt.date
+    application: str | None = None
+    paused: Pause | None = None
+
+
+class Kind(enum.StrEnum):
+    START = "start"
+    CHANGE = "change"
+    STOP = "stop"
+
+
+KIND_NAMES = {Kind.START: "利用開始", Kind.CHANGE: "変更", Kind.STOP: "利用停止"}
+
+
+class Applicant(Strict):
+    name: Text
+    title: Text
+
+
+class Requested(Strict):
+    """What Form 1 asks for; on approval the channel file must say the same."""
+
+    title: str | None = None
+    summary: str | None = None
+    category: str | None = None
+    frequency: str | None = None
+    department: str | None = None
+    purpose: str = ""
+
+
+class Decision(Strict):
+    """Form 2 (承認書): the 統括管理者's decision on one Form 1."""
+
+    result: Literal["approved", "rejected"]
+    date: dt.date
+    by: Role
+    notice_number: Text
+    reason: str = ""
+
+
+class Application(Strict):
+    """config/applications/<number>.yaml: one Form 1 (利用等申請書) and its decision."""
+
+    number: Text
+    kind: Kind
+    department: Text
+    channel: Text
+    applied: dt.date
+    applicant: Applicant
+    requested: Requested = Requested()
+    decision: Decision | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.decision is not None and self.decision.result == "approved"
+
+    @property
+    def rejected(self) -> bool:
+        return self.decision is not None and self.decision.result == "rejected"
+
+
+class Party(Strict):
+    to: Role
+    at: Timestamp
+
+
+class Outage(Strict):
+    """config/outages/<id>.yaml: a stop of the cloud service (第9条)."""
+
+    id: Text
+    kind: Literal["planned", "emergency"]
+    stopped_by: Role
+    reason: Text
+    start: Timestamp
+    end: Timestamp | None = None
+    notice: Party | None = None  # 第9条2・4: advance notice of a planned stop
+    report: Party | None = None  # 第9条2・4 ただし書: report after an emergency stop
+    public_notice: str = ""
