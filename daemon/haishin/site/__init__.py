@@ -1,0 +1,19 @@
+"""The Pelican plugin that publishes the channel directory (第7条) from the registry.
+
+Pelican loads it as `PLUGINS = ["haishin.site"]` and calls `register()`; everything it
+does goes through Pelican's signals and a generator of its own, never by patching Pelican.
+"""
+
+from __future__ import annotations
+
+from pelican import signals
+
+from .plugin import add_filters, add_generator, load_registry
+
+
+def register() -> None:
+    # `initialized` runs before any generator touches the output folder, so an invalid
+    # registry stops the build with nothing written.
+    signals.initialized.connect(load_registry)
+    signals.get_generators.connect(add_generator)
+    signals.generator_init.connect(add_filters)

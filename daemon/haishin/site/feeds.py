@@ -1,0 +1,41 @@
+"""Atom items for the notices feed (第9条), shaped as Pelican's writer expects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from html import escape
+
+from .jpformat import jpdatetime
+from .view import NOTICES_URL, Notice
+
+
+@dataclass(frozen=True)
+class NoticeItem:
+    title: str
+    url: str
+    date: dt.datetime
+    body: str
+
+    @property
+    def summary(self) -> str:
+        return self.body
+
+    def get_content(self, siteurl: str) -> str:
+        return self.body
+
+
+def notice_title(notice: Notice) -> str:
+    what = "計画停止" if notice.planned else "緊急停止"
+    return f"【{notice.status}】{what}: {jpdatetime(notice.start)}から"
+
+
+def notice_items(notices: list[Notice]) -> list[NoticeItem]:
+    items = []
+    for n in notices:
+        window = f"{jpdatetime(n.start)} 〜 {jpdatetime(n.end) if n.end else '復旧まで'}"
+        body = f"<p>{escape(window)}</p>" + "".join(
+            f"<p>{escape(line)}</p>" for line in n.text.splitlines() if line.strip()
+        )
+        items.append(NoticeItem(notice_title(n), f"{NOTICES_URL}#{n.id}", n.start, body))
+    return items

@@ -1,0 +1,50 @@
+"""The signal handlers: load and validate the registry, add our generator and filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RegistryInvalid
+from ..registry import Registry, load_valid
+from . import view
+from .errors import SiteRegistryInvalid
+from .jpformat import FILTERS
+from .options import SiteOptions, from_settings
+
+SETTINGS_KEY = "HAISHIN_SITE"
+"""Where `load_registry` leaves the loaded data for the generator (Pelican's settings are
+the one object every generator receives; no module globals)."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    options: SiteOptions
+    registry: Registry
+    site: view.SiteView
+
+
+def load(options: SiteOptions) -> Loaded:
+    """The registry, validated as `haishin check` does, and the site's view of it."""
+    try:
+        reg = load_valid(options.config)
+    except RegistryInvalid as exc:
+        raise SiteRegistryInvalid(exc.problems) from None
+    return Loaded(options, reg, view.build(reg, options.now))
+
+
+def load_registry(pelican: Any) -> None:
+    """`initialized`: runs before any output is written, so a bad registry builds nothing."""
+    pelican.settings[SETTINGS_KEY] = load(from_settings(pelican.settings))
+
+
+def add_generator(pelican: Any) -> type:
+    """`get_generators`: our pages are made by a generator of our own."""
+    from .generator import RegistryGenerator
+
+    return RegistryGenerator
+
+
+def add_filters(generator: Any) -> None:
+    """`generator_init`: every generator renders our base template, so each gets the filters."""
+    generator.env.filters.update(FILTERS)
