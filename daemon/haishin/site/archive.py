@@ -38,7 +38,7 @@ class Post(Content):  # type: ignore[misc]  # Pelican is untyped
 
 
 def _read(readers: Any, archive: Path, path: Path, channel: str) -> Post | None:
-    post = readers.read_file(
+    post: Post = readers.read_file(
         base_path=str(archive), path=str(path.relative_to(archive)), content_class=Post
     )
     # The file name is the slug: titles are Japanese, and slugifying them loses everything.

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from html import escape
 
-from .jpformat import jpdatetime
+from .jpformat import jpdatetime, jpwindow
 from .view import NOTICES_URL, Notice
 
 
@@ -33,7 +33,7 @@ def notice_title(notice: Notice) -> str:
 def notice_items(notices: list[Notice]) -> list[NoticeItem]:
     items = []
     for n in notices:
-        window = f"{jpdatetime(n.start)} 〜 {jpdatetime(n.end) if n.end else '復旧まで'}"
+        window = jpwindow(n.start, n.end)
         body = f"<p>{escape(window)}</p>" + "".join(
             f"<p>{escape(line)}</p>" for line in n.text.splitlines() if line.strip()
         )

@@ -45,9 +45,7 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
         urls: list[str] = []
 
         def page(name: str, template: str, **kwargs: Any) -> None:
-            writer.write_file(
-                name, self.get_template(template), self.context, relative, **kwargs
-            )
+            writer.write_file(name, self.get_template(template), self.context, relative, **kwargs)
             urls.append(name)
 
         page(INDEX, "index", page_name="index")
@@ -79,9 +77,7 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
         return context
 
     def _channel_feed(self, writer: Any, channel: ChannelView, posts: list[Post]) -> None:
-        writer.write_feed(
-            posts, self._absolute_context(), channel.feed, feed_title=channel.title
-        )
+        writer.write_feed(posts, self._absolute_context(), channel.feed, feed_title=channel.title)
 
     def _notices_feed(self, writer: Any) -> None:
         items = notice_items(self.loaded.site.notices)

@@ -25,4 +25,18 @@ def isodate(value: dt.date | dt.datetime) -> str:
     return value.isoformat()
 
 
-FILTERS = {"jpdate": jpdate, "jpdatetime": jpdatetime, "isodate": isodate}
+def jpwindow(start: dt.datetime, end: dt.datetime | None) -> str:
+    """A stop's window; the end's date is left out when it is the same day."""
+    if end is None:
+        return f"{jpdatetime(start)}から復旧まで"
+    s, e = start.astimezone(JST), end.astimezone(JST)
+    tail = f"{e.hour}時{e.minute:02d}分" if s.date() == e.date() else jpdatetime(e)
+    return f"{jpdatetime(start)}〜{tail}"
+
+
+FILTERS = {
+    "jpdate": jpdate,
+    "jpdatetime": jpdatetime,
+    "jpwindow": jpwindow,
+    "isodate": isodate,
+}

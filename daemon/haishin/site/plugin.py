@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +35,18 @@ def load(options: SiteOptions) -> Loaded:
 
 
 def load_registry(pelican: Any) -> None:
-    """`initialized`: runs before any output is written, so a bad registry builds nothing."""
-    pelican.settings[SETTINGS_KEY] = load(from_settings(pelican.settings))
+    """`initialized`: runs before any output is written, so a bad registry builds nothing.
+
+    The problems go to stderr as plain lines, exactly as `haishin check` prints them (Pelican's
+    log handler would wrap them at 80 columns), before the exception stops Pelican.
+    """
+    try:
+        pelican.settings[SETTINGS_KEY] = load(from_settings(pelican.settings))
+    except SiteRegistryInvalid as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        sys.stderr.flush()
+        raise
 
 
 def add_generator(pelican: Any) -> type:
