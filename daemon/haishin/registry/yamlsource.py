@@ -99,7 +99,7 @@ def read(path: Path, shown: str) -> tuple[Document | None, list[Problem]]:
                 Problem(
                     Pos(shown),
                     "file-too-large",
-                    f"ファイルが大きすぎます ({size:,} バイト、上限 {MAX_FILE_BYTES:,} バイト)",
+                    f"ファイルが大きすぎます（{size:,} バイト、上限 {MAX_FILE_BYTES:,} バイト）",
                 )
             ]
         raw = path.read_bytes()
@@ -111,7 +111,11 @@ def read(path: Path, shown: str) -> tuple[Document | None, list[Problem]]:
 def parse(raw: bytes, shown: str) -> tuple[Document | None, list[Problem]]:
     if len(raw) > MAX_FILE_BYTES:
         return None, [
-            Problem(Pos(shown), "file-too-large", f"ファイルが大きすぎます ({len(raw):,} バイト)")
+            Problem(
+                Pos(shown),
+                "file-too-large",
+                f"ファイルが大きすぎます（{len(raw):,} バイト、上限 {MAX_FILE_BYTES:,} バイト）",
+            )
         ]
     try:
         text = raw.decode("utf-8")
@@ -179,16 +183,19 @@ class _Builder:
         self.doc = doc
         self.count = 0
         self.problems: list[Problem] = []
+        self.top: Node | None = None  # the top-level value being built, to point at a bomb
 
     def _pos(self, node: Node) -> Pos:
         return Pos(self.doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node: Node, loc: Loc, depth: int) -> Any:
         self.count += 1
+        if depth == 1:
+            self.top = node
         if self.count > MAX_NODES or depth > MAX_DEPTH:
             raise _Stop(
                 Problem(
-                    self._pos(node),
+                    self._pos(self.top or node),
                     "alias-bomb",
                     "エイリアスの展開が大きすぎる、または入れ子が深すぎます"
                     f"（値 {MAX_NODES:,} 個・深さ {MAX_DEPTH} まで）",
