@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections import Counter
 from pathlib import Path
 
 import click
 
-from .errors import HaishinError
+from .errors import HaishinError, RegistryInvalid
 
 CONFIG_DEFAULT = "config"
 
@@ -39,6 +40,76 @@ def check(config_dir: Path) -> None:
         f"OK: チャネル {len(reg.channels)} 件（{summary}）、申請 {len(reg.applications)} 件、"
         f"停止記録 {len(reg.outages)} 件、警告 {len(problems)} 件"
     )
+
+
+_config_option = click.option(
+    "--config",
+    "config_dir",
+    default=CONFIG_DEFAULT,
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="the registry folder",
+)
+_date_option = click.option(
+    "--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="decision date (default: today, JST)"
+)
+
+
+@cli.command()
+@click.argument("number")
+@click.option("--by", required=True, help="the role that decides: general_manager (第6条2)")
+@_date_option
+@click.option("--notice-number", help="Form 2 number (default: the next in the office's series)")
+@_config_option
+def approve(
+    number: str, by: str, on: dt.datetime | None, notice_number: str | None, config_dir: Path
+) -> None:
+    """Approve application NUMBER: write its Form 2 block (第6条2)."""
+    from .registry.edit import decide
+
+    path = decide(config_dir, number, "approved", by, on.date() if on else None, notice_number)
+    click.echo(f"承認を記録しました: {path}")
+
+
+@cli.command()
+@click.argument("number")
+@click.option("--by", required=True, help="the role that decides: general_manager (第6条2)")
+@click.option("--reason", required=True, help="why the application is not approved")
+@_date_option
+@click.option("--notice-number", help="notice number (default: the next in the office's series)")
+@_config_option
+def reject(
+    number: str,
+    by: str,
+    reason: str,
+    on: dt.datetime | None,
+    notice_number: str | None,
+    config_dir: Path,
+) -> None:
+    """Reject application NUMBER: write its decision block with the reason."""
+    from .registry.edit import decide
+
+    path = decide(
+        config_dir, number, "rejected", by, on.date() if on else None, notice_number, reason
+    )
+    click.echo(f"不承認を記録しました: {path}")
+
+
+@cli.command()
+@click.argument("number")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False))
+@_config_option
+def notice(number: str, output: Path | None, config_dir: Path) -> None:
+    """Render the Form 2 notice (承認書) of application NUMBER as HTML."""
+    from .registry import load_valid
+    from .registry.notice import render_notice
+
+    html = render_notice(load_valid(config_dir), number)
+    if output is None:
+        click.echo(html, nl=False)
+    else:
+        output.write_text(html, encoding="utf-8")
+        click.echo(f"承認書を書き出しました: {output}", err=True)
 
 
 @cli.group()
@@ -80,6 +151,11 @@ def site_build(config_dir: Path | None, output: Path, settings: Path, now: str |
 def main() -> None:
     try:
         cli(standalone_mode=True)
+    except RegistryInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"haishin: 登録情報にエラーが {len(exc.problems)} 件あります", err=True)
+        sys.exit(exc.exit_code)
     except HaishinError as exc:
         click.echo(f"haishin: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -156,7 +156,9 @@ def test_hand_written_pages_sitemap_404_favicon(sample_site: Path) -> None:
     for name in ("about", "privacy", "help", "contact"):
         assert (sample_site / "pages" / f"{name}.html").exists(), name
     contact = parse(sample_site / "pages" / "contact.html")
-    assert "mailto:mail-info@city.kawasaki.example.jp" in [
+    service = load_valid(CONFIG).service
+    assert service is not None
+    assert f"mailto:{service.value.inquiry_address}" in [
         a.attrs.get("href") for a in contact.find("main").find_all("a")
     ]  # 第3条(1): the 統括管理者's inquiry address, from service.yaml
     root = ET.parse(sample_site / "sitemap.xml").getroot()

@@ -46,6 +46,21 @@ class Registry:
     applications: dict[str, Located[Application]] = field(default_factory=dict)
     outages: dict[str, Located[Outage]] = field(default_factory=dict)
 
+    _by_channel: dict[str, list[Located[Application]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def applications_of(self, slug: str) -> list[Located[Application]]:
+        """The channel's applications in the order they were made (indexed once)."""
+        if self._by_channel is None:
+            index: dict[str, list[Located[Application]]] = {}
+            for located in self.applications.values():
+                index.setdefault(located.value.channel, []).append(located)
+            for apps in index.values():
+                apps.sort(key=lambda a: (a.value.applied, a.value.number))
+            self._by_channel = index
+        return self._by_channel.get(slug, [])
+
     def department_pos(self, dept_id: str, *loc: str) -> Pos:
         assert self.departments_doc is not None
         return self.departments_doc.at("departments", dept_id, *loc)

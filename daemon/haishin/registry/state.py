@@ -60,8 +60,7 @@ def is_legacy(registered: dt.date) -> bool:
 
 def history(reg: Registry, slug: str) -> list[Located[Application]]:
     """The channel's applications in the order they were made."""
-    apps = [a for a in reg.applications.values() if a.value.channel == slug]
-    return sorted(apps, key=lambda a: (a.value.applied, a.value.number))
+    return reg.applications_of(slug)
 
 
 def _pause_in_force(pause: Pause | None, on: dt.date) -> bool:

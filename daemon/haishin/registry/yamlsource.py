@@ -26,10 +26,25 @@ from .problems import Pos, Problem
 try:  # libyaml, when the wheel is installed
     from ruamel.yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
 
+    _resolved: dict[tuple[str, object], object] = {}
+
     class _Composer(_CParser, Resolver):  # type: ignore[misc]
         def __init__(self, text: str) -> None:
             _CParser.__init__(self, text)
             Resolver.__init__(self)
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            # A registry repeats the same keys and values thousands of times; resolving a
+            # scalar's implicit tag depends only on its text (no path resolvers are set).
+            if kind is not ScalarNode:
+                return Resolver.resolve(self, kind, value, implicit)
+            key = (value, implicit)
+            tag = _resolved.get(key)
+            if tag is None:
+                tag = Resolver.resolve(self, kind, value, implicit)
+                if len(_resolved) < 100_000:
+                    _resolved[key] = tag
+            return tag
 
     def _compose(text: str) -> Node | None:
         return _Composer(text).get_single_node()  # type: ignore[no-any-return]
@@ -52,6 +67,7 @@ MAX_NODES = 50_000
 MAX_DEPTH = 32
 
 _TAG = "tag:yaml.org,2002:"
+_SEQ, _MAP, _MERGE = f"{_TAG}seq", f"{_TAG}map", f"{_TAG}merge"
 _SCALAR_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 
 Loc = tuple[str | int, ...]
@@ -59,30 +75,63 @@ Loc = tuple[str | int, ...]
 
 @dataclass
 class Document:
-    """Plain data (dict, list, str, int, float, bool, None) plus the place of each value."""
+    """Plain data (dict, list, str, int, float, bool, None) and the node tree it came from.
+
+    Positions are looked up in the node tree only when a finding needs one, which keeps
+    loading a valid registry free of per-value bookkeeping.
+    """
 
     path: str
     data: Any
-    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    root: Node | None = field(default=None, repr=False)
+
+    def _walk(self, loc: Loc) -> tuple[Node | None, Node | None]:
+        """The (key node, value node) deepest along `loc` that exist."""
+        key: Node | None = None
+        node = self.root
+        for part in loc:
+            if isinstance(node, MappingNode):
+                match = next(
+                    (
+                        kv
+                        for kv in node.value
+                        if isinstance(kv[0], ScalarNode) and kv[0].value == part
+                    ),
+                    None,
+                )
+                if match is None:
+                    break
+                key, node = match
+            elif (
+                isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value)
+            ):
+                key, node = None, node.value[part]
+            else:
+                break
+        return key, node
+
+    def _pos(self, node: Node | None) -> Pos:
+        if node is None:
+            return Pos(self.path)
+        return Pos(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def at(self, *loc: str | int) -> Pos:
         """Where the value at `loc` stands, or its nearest enclosing value."""
-        path = tuple(loc)
-        while path:
-            if path in self.values:
-                line, col = self.values[path]
-                return Pos(self.path, line + 1, col + 1)
-            path = path[:-1]
-        line, col = self.values.get((), (0, 0))
-        return Pos(self.path, line + 1, col + 1)
+        return self._pos(self._walk(loc)[1])
 
     def key_at(self, *loc: str | int) -> Pos:
         """Where the key of the mapping entry at `loc` stands (the value's place if none)."""
-        if loc in self.keys:
-            line, col = self.keys[loc]
-            return Pos(self.path, line + 1, col + 1)
-        return self.at(*loc)
+        key, node = self._walk(loc)
+        return self._pos(key or node)
+
+
+def _tag(node: Node) -> str:
+    """The node's resolved tag. Reading `node.tag` re-resolves it on every access, a third
+    of the load time on a large registry; libyaml's nodes carry the resolved tag as is."""
+    ctag = node.ctag
+    if ctag.handle is None and isinstance(ctag.suffix, str):
+        return ctag.suffix
+    return str(node.tag)
 
 
 class _Stop(Exception):
@@ -99,7 +148,7 @@ def read(path: Path, shown: str) -> tuple[Document | None, list[Problem]]:
                 Problem(
                     Pos(shown),
                     "file-too-large",
-                    f"ファイルが大きすぎます ({size:,} バイト、上限 {MAX_FILE_BYTES:,} バイト)",
+                    f"ファイルが大きすぎます（{size:,} バイト、上限 {MAX_FILE_BYTES:,} バイト）",
                 )
             ]
         raw = path.read_bytes()
@@ -111,7 +160,11 @@ def read(path: Path, shown: str) -> tuple[Document | None, list[Problem]]:
 def parse(raw: bytes, shown: str) -> tuple[Document | None, list[Problem]]:
     if len(raw) > MAX_FILE_BYTES:
         return None, [
-            Problem(Pos(shown), "file-too-large", f"ファイルが大きすぎます ({len(raw):,} バイト)")
+            Problem(
+                Pos(shown),
+                "file-too-large",
+                f"ファイルが大きすぎます（{len(raw):,} バイト、上限 {MAX_FILE_BYTES:,} バイト）",
+            )
         ]
     try:
         text = raw.decode("utf-8")
@@ -150,17 +203,19 @@ def parse(raw: bytes, shown: str) -> tuple[Document | None, list[Problem]]:
     if node is None:
         return None, [Problem(Pos(shown), "empty-file", "ファイルが空です")]
 
-    doc = Document(shown, None)
+    doc = Document(shown, None, node)
     builder = _Builder(doc)
     try:
-        doc.data = builder.build(node, (), 0)
+        doc.data = builder.build(node, 0)
     except _Stop as stop:
         return None, [stop.problem]
     return doc, builder.problems
 
 
 def _tab_problems(text: str, shown: str) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
+    if "\t" not in text:
+        return problems
     for n, line in enumerate(text.splitlines(), start=1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
         if "\t" in indent:
@@ -179,28 +234,30 @@ class _Builder:
         self.doc = doc
         self.count = 0
         self.problems: list[Problem] = []
+        self.top: Node | None = None  # the top-level value being built, to point at a bomb
 
     def _pos(self, node: Node) -> Pos:
         return Pos(self.doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def build(self, node: Node, loc: Loc, depth: int) -> Any:
+    def build(self, node: Node, depth: int) -> Any:
         self.count += 1
+        if depth == 1:
+            self.top = node
         if self.count > MAX_NODES or depth > MAX_DEPTH:
             raise _Stop(
                 Problem(
-                    self._pos(node),
+                    self._pos(self.top or node),
                     "alias-bomb",
                     "エイリアスの展開が大きすぎる、または入れ子が深すぎます"
                     f"（値 {MAX_NODES:,} 個・深さ {MAX_DEPTH} まで）",
                 )
             )
-        self.doc.values.setdefault(loc, (node.start_mark.line, node.start_mark.column))
         if isinstance(node, MappingNode):
-            return self._mapping(node, loc, depth)
+            return self._mapping(node, depth)
         if isinstance(node, SequenceNode):
-            if node.tag != f"{_TAG}seq":
+            if _tag(node) != _SEQ:
                 raise _Stop(self._tag_problem(node))
-            return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+            return [self.build(item, depth + 1) for item in node.value]
         assert isinstance(node, ScalarNode)
         return self._scalar(node)
 
@@ -208,15 +265,15 @@ class _Builder:
         return Problem(
             self._pos(node),
             "yaml-tag",
-            f"YAML タグ {str(node.tag).replace(_TAG, '!!')} は使えません（文字列・数値・日付・一覧・対応表だけが書けます）",
+            f"YAML タグ {_tag(node).replace(_TAG, '!!')} は使えません（文字列・数値・日付・一覧・対応表だけが書けます）",
         )
 
-    def _mapping(self, node: MappingNode, loc: Loc, depth: int) -> dict[str, Any]:
-        if node.tag != f"{_TAG}map":
+    def _mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
+        if _tag(node) != _MAP:
             raise _Stop(self._tag_problem(node))
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag == f"{_TAG}merge":
+            if not isinstance(key_node, ScalarNode) or _tag(key_node) == _MERGE:
                 raise _Stop(
                     Problem(
                         self._pos(key_node),
@@ -226,21 +283,20 @@ class _Builder:
                 )
             key = str(key_node.value)
             if key in out:
-                first = self.doc.keys[(*loc, key)]
+                first = next(k for k, _ in node.value if k.value == key)
                 self.problems.append(
                     Problem(
                         self._pos(key_node),
                         "duplicate-key",
-                        f"キー '{key}' が重複しています（最初は {first[0] + 1} 行目）",
+                        f"キー '{key}' が重複しています（最初は {first.start_mark.line + 1} 行目）",
                     )
                 )
                 continue
-            self.doc.keys[(*loc, key)] = (key_node.start_mark.line, key_node.start_mark.column)
-            out[key] = self.build(value_node, (*loc, key), depth + 1)
+            out[key] = self.build(value_node, depth + 1)
         return out
 
     def _scalar(self, node: ScalarNode) -> Any:
-        tag, value = node.tag, node.value
+        tag, value = _tag(node), node.value
         if tag not in _SCALAR_TAGS:
             raise _Stop(self._tag_problem(node))
         kind = tag.removeprefix(_TAG)
