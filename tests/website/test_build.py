@@ -202,3 +202,24 @@ def test_channel_page_links_its_feed(sample_site: Path) -> None:
     page = parse(sample_site / "channels" / "kosodate-news.html")
     feeds = [n.attrs["href"] for n in page.find_all("link", rel="alternate")]
     assert "../feeds/kosodate-news.atom.xml" in feeds
+
+
+def test_archive_folder_contract(tmp_path: Path) -> None:
+    """What an export may put in the archive, and what the build does with mistakes."""
+    archive = tmp_path / "archive"
+    (archive / "kosodate-news").mkdir(parents=True)
+    (archive / "kosodate-newz").mkdir()  # a typo in an export: warned, not published
+    good = "Title: 予防接種のお知らせ\nDate: 2026-11-21 09:00\n\n本文です。\n"
+    (archive / "kosodate-news" / "2026-11-21-0001.md").write_text(good, "utf-8")
+    (archive / "kosodate-news" / "no-date.md").write_text("Title: 日付なし\n\n本文\n", "utf-8")
+    (archive / "kosodate-news" / "draft.md").write_text(
+        "Title: 下書き\nDate: 2026-11-22\nStatus: draft\n\n本文\n", "utf-8"
+    )
+    (archive / "kosodate-newz" / "x.md").write_text(good, "utf-8")
+    result = build(tmp_path / "out", archive=archive)
+    assert result.returncode == 0, result.log
+    assert "kosodate-newz" in result.log
+    assert "no-date.md" in result.log
+    published = sorted(p.name for p in (tmp_path / "out" / "channels" / "kosodate-news").iterdir())
+    assert published == ["2026-11-21-0001.html", "backnumbers.html", "qr.png"]
+    assert not (tmp_path / "out" / "channels" / "kosodate-newz").exists()
