@@ -223,3 +223,17 @@ def test_archive_folder_contract(tmp_path: Path) -> None:
     published = sorted(p.name for p in (tmp_path / "out" / "channels" / "kosodate-news").iterdir())
     assert published == ["2026-11-21-0001.html", "backnumbers.html", "qr.png"]
     assert not (tmp_path / "out" / "channels" / "kosodate-newz").exists()
+
+
+def test_build_is_reproducible(tmp_path: Path, sample_site: Path) -> None:
+    """The same registry and date give the same bytes: a site diff in review means a change."""
+    again = build(tmp_path / "again")
+    assert again.returncode == 0, again.log
+    first = {
+        p.relative_to(sample_site): p.read_bytes() for p in sample_site.rglob("*") if p.is_file()
+    }
+    second = {
+        p.relative_to(again.output): p.read_bytes() for p in again.output.rglob("*") if p.is_file()
+    }
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []

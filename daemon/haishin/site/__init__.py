@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pelican import signals
 
-from .plugin import add_filters, add_generator, load_registry
+from .plugin import add_filters, add_generator, date_empty_feeds, load_registry
 
 
 def register() -> None:
@@ -17,3 +17,4 @@ def register() -> None:
     signals.initialized.connect(load_registry)
     signals.get_generators.connect(add_generator)
     signals.generator_init.connect(add_filters)
+    signals.feed_generated.connect(date_empty_feeds)

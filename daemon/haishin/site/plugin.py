@@ -59,3 +59,12 @@ def add_generator(pelican: Any) -> type:
 def add_filters(generator: Any) -> None:
     """`generator_init`: every generator renders our base template, so each gets the filters."""
     generator.env.filters.update(FILTERS)
+
+
+def date_empty_feeds(context: dict[str, Any], feed: Any) -> None:
+    """`feed_generated`: a feed with no entries yet would be dated "now" by feedgenerator,
+    so two builds of the same registry would differ; date it at the site's moment instead."""
+    loaded = context.get(SETTINGS_KEY)
+    if isinstance(loaded, Loaded) and not feed.items:
+        now = loaded.options.now
+        feed.latest_post_date = lambda: now
