@@ -104,7 +104,9 @@ def test_qr_code_decodes_to_the_subscribe_mailto(sample_site: Path) -> None:
     page = parse(sample_site / "channels" / "gomi-recycle.html")
     img = page.find("figure", cls="qr").find("img")
     png = (sample_site / "channels" / img.attrs["src"]).resolve()
-    results = zxingcpp.read_barcodes(Image.open(png))
+    image = Image.open(png)
+    assert image.size == (int(img.attrs["width"]), int(img.attrs["height"]))
+    results = zxingcpp.read_barcodes(image)
     assert [r.text for r in results] == [f"mailto:gomi-recycle-subscribe@{DOMAIN}"]
     assert results[0].format == zxingcpp.BarcodeFormat.QRCode
 

@@ -54,8 +54,15 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
         for channel in site.channels:
             posts = self.posts.get(channel.slug, [])
             recent = posts[: self.loaded.options.recent_posts]
-            page(channel.url, "channel", channel=channel, posts=recent, all_posts=posts)
-            write_qr(channel.mailto, Path(self.output_path) / channel.qr)
+            qr_size = write_qr(channel.mailto, Path(self.output_path) / channel.qr)
+            page(
+                channel.url,
+                "channel",
+                channel=channel,
+                posts=recent,
+                all_posts=posts,
+                qr_size=qr_size,
+            )
             if channel.archive_public:
                 page(channel.backnumbers_url, "backnumbers", channel=channel, posts=posts)
                 for post in posts:
