@@ -44,7 +44,10 @@ def build(output: Path, config: Path = CONFIG, *, archive: Path | None = None) -
     ]
     cmd = [sys.executable, "-m", "pelican", str(CONTENT), "-s", str(ROOT / "pelicanconf.py")]
     cmd += ["-o", str(output), "-e", *extra]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # Pelican logs through rich, which wraps at 80 columns when not on a terminal: widen it
+    # so that a message and its path stay on one line for the assertions.
+    env = dict(os.environ, COLUMNS="1000")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     return Build(proc.returncode, output, proc.stdout + proc.stderr)
 
 
