@@ -21,6 +21,11 @@ PAGES = {
     "notices": ("notices.html", None),
     "about": ("pages/about.html", None),
     "post": ("channels/kosodate-news/2026-11-20-0003.html", None),
+    "backnumbers": ("channels/kosodate-news/backnumbers.html", None),
+    "help": ("pages/help.html", None),
+    "privacy": ("pages/privacy.html", None),
+    "contact": ("pages/contact.html", None),
+    "404": ("404.html", None),
 }
 LISTS = {"home", "departments"}
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
