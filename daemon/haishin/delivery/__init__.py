@@ -1,0 +1,1 @@
+"""Delivery: the outbound message, fan-out, and what comes back (bounces)."""
