@@ -128,6 +128,17 @@ def _mask_all(text: str) -> str:
     return _ADDRESS_RE.sub(lambda m: "***@" + m.group(1), text)
 
 
+def _header(msg: Message, name: str) -> str | None:
+    """A header as text, None when absent. policy.default parses address headers on
+    access, and CPython 3.11's parser raises IndexError on an angle address cut short
+    ("From: Name <user@ex"), as a truncated bounce has: such a header reads as empty."""
+    try:
+        value = msg.get(name)
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return ""
+    return None if value is None else str(value)
+
+
 def _squash(text: str) -> str:
     """Unfold and collapse whitespace: folded DSN fields keep their indentation."""
     return " ".join(text.split())
@@ -259,18 +270,26 @@ _DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")  # RF
 
 def _dsn_blocks(part: EmailMessage) -> list[Message]:
     """The field blocks of a delivery-status part (RFC 3464 §2.1)."""
-    if part.is_multipart():  # the parser splits message/delivery-status into blocks
-        return [b for b in part.get_payload() if isinstance(b, Message)]
-    raw = part.get_payload(decode=True)  # RFC 6533: UTF-8 text the parser leaves whole
+    payload = part.get_payload()
+    if part.get_content_type() == "message/delivery-status" and isinstance(payload, list):
+        return [b for b in payload if isinstance(b, Message)]  # the parser split the blocks
+    # RFC 6533 §6.2 message/global-delivery-status: the parser reads it as one message whose
+    # headers are the first block and whose body holds the others, as UTF-8 text
+    carrier: Message = part
+    blocks: list[Message] = []
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        carrier = payload[0]
+        blocks = [carrier]
+    raw = carrier.get_payload(decode=True)  # bytes as sent: get_payload() would lose UTF-8
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
     parser = HeaderParser(policy=policy.default)
-    return [parser.parsestr(block) for block in _paragraphs(text)]
+    return blocks + [parser.parsestr(block) for block in _paragraphs(text)]
 
 
 def _recipient_address(block: Message) -> str | None:
     """Original-Recipient (what we sent, RFC 3464 §2.3.1), else Final-Recipient (§2.3.2)."""
     for name in ("Original-Recipient", "Final-Recipient"):
-        value = str(block.get(name, ""))
+        value = _header(block, name) or ""
         kind, semi, address = value.partition(";")
         if not semi:  # seen in the wild: "Final-Recipient: <user@host>"
             kind, address = "rfc822", value
@@ -292,11 +311,13 @@ def _from_dsn(msg: EmailMessage) -> tuple[FailedRecipient, ...] | None:
             address = _recipient_address(block)
             if address is None:
                 continue
-            action_field = str(block.get("Action", "")).strip().lower()
+            action_field = (_header(block, "Action") or "").strip().lower()
             action = m.group(0) if (m := re.match(r"[a-z]+", action_field)) else ""
-            status = _status_in(str(block.get("Status", "")))
+            status = _status_in(_header(block, "Status") or "")
             # RFC 3464 §2.3.6: diagnostic-type ";" text, e.g. "smtp; 550 5.1.1 ..."
-            diagnostic = _DIAGNOSTIC_TYPE_RE.sub("", _squash(str(block.get("Diagnostic-Code", ""))))
+            diagnostic = _DIAGNOSTIC_TYPE_RE.sub(
+                "", _squash(_header(block, "Diagnostic-Code") or "")
+            )
             kind = _kind(action, status, diagnostic)
             if kind is None:
                 continue
@@ -328,7 +349,7 @@ _AUTO_REPLY_SUBJECT_RE = re.compile(
 
 
 def _from_robot(msg: EmailMessage) -> bool:
-    mailbox = str(msg.get("From", "")).lower()
+    mailbox = (_header(msg, "From") or "").lower()
     return any(robot in mailbox for robot in _ROBOTS)
 
 
@@ -339,18 +360,18 @@ def _auto_reply(msg: EmailMessage) -> str | None:
     so a header alone is not enough: the sender must not be a mail system, and the
     message must not name failed recipients.
     """
-    if _from_robot(msg) or msg.get("X-Failed-Recipients") is not None:
+    if _from_robot(msg) or _header(msg, "X-Failed-Recipients") is not None:
         return None
-    auto = str(msg.get("Auto-Submitted", "")).strip().lower()
+    auto = (_header(msg, "Auto-Submitted") or "").strip().lower()
     token = re.split(r"[\s;(]", auto, maxsplit=1)[0]
     if token and token != "no":
         return f"Auto-Submitted: {token} (RFC 3834 §5)"
     for name in _AUTO_REPLY_HEADERS:
-        if msg.get(name) is not None:
+        if _header(msg, name) is not None:
             return f"{name} header"
-    if str(msg.get("Precedence", "")).strip().lower() == "auto_reply":
+    if (_header(msg, "Precedence") or "").strip().lower() == "auto_reply":
         return "Precedence: auto_reply"
-    if _AUTO_REPLY_SUBJECT_RE.search(str(msg.get("Subject", ""))):
+    if _AUTO_REPLY_SUBJECT_RE.search(_header(msg, "Subject") or ""):
         return "auto-reply subject (不在/自動応答/Out of Office)"
     return None
 
@@ -368,7 +389,13 @@ def _context(text: str, address: str) -> str:
 
 
 def _from_flufl(msg: EmailMessage, text: str) -> tuple[FailedRecipient, ...]:
-    temporary, permanent = all_failures(msg)
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:
+        # all_failures re-raises any detector's error and stops there (its _scan.py);
+        # flufl.bounce 6.0's Yale detector fails on a message without a From address
+        # (getaddresses(...)[0]), common in cut bounces. The text step still runs.
+        return ()
     found: list[FailedRecipient] = []
     for raw, kind in [(a, BounceKind.TEMPORARY) for a in sorted(temporary)] + [
         (a, BounceKind.PERMANENT) for a in sorted(permanent - temporary)
