@@ -128,6 +128,19 @@ def test_returned_copy_cut_by_the_mta_is_not_malformed() -> None:
     assert report.defects == ()
 
 
+def test_non_dsn_over_quota_is_temporary() -> None:
+    # flufl.bounce's qmail detector knows only permanent failures; the status code next
+    # to the address (vpopmail's over-quota text) makes it temporary (RFC 3463 §3.3)
+    raw, local = _sample("qmail-non-dsn.eml")
+    raw = raw.replace(
+        b"Sorry, no mailbox here by that name. (#5.1.1)",
+        b"The users mailfolder is over the allowed quota (size). (#5.2.2)",
+    )
+    report = classify(raw, local)
+    assert (report.kind, report.evidence) == (T, Evidence.FLUFL)
+    assert report.recipients[0].status == "5.2.2"
+
+
 # --- the envelope recipient ---------------------------------------------------------------
 
 TOKEN = "n5vhq3ldmvzgk4tfpbwgszlv2a"  # 26 characters, lower-case base32
