@@ -93,6 +93,14 @@ def test_no_full_address_in_reprs_reasons_or_diagnostics(name: str) -> None:
         assert address not in shown
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_crlf_line_ends_read_the_same(name: str) -> None:
+    # SMTP and LMTP deliver CRLF; the spool may keep it
+    raw, local = _sample(name)
+    lf, crlf = classify(raw, local), classify(raw.replace(b"\n", b"\r\n"), local)
+    assert (crlf.kind, crlf.evidence, crlf.recipients) == (lf.kind, lf.evidence, lf.recipients)
+
+
 def test_dsn_recipient_details() -> None:
     report = _classify("postfix-5.1.1-user-unknown.eml")
     (failed,) = report.recipients

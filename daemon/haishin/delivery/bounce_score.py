@@ -69,7 +69,11 @@ def apply(
     today: dt.date,
     settings: BounceSettings = DEFAULTS,
 ) -> tuple[BounceScore, bool]:
-    """The new state after `report` arrived `today`, and whether to disable now."""
+    """The new state after `report` arrived `today`, and whether to disable now.
+
+    `today` is the service's calendar day (JST, as the registry counts days), so "once a
+    day" means once per Japanese day, not per UTC day.
+    """
     weight = settings.weight(report.kind)
     if weight <= 0:
         return state, False

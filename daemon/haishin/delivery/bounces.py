@@ -339,9 +339,10 @@ _ROBOTS = ("mailer-daemon", "mailerdaemon", "mail-daemon", "postmaster", "micros
 _AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-Vacation")
 _AUTO_REPLY_SUBJECT_RE = re.compile(
     # anchored at the start: a bounce may quote our own subject, and the city sends posts
-    # about 不在者投票 (absentee voting), which is not 不在 (away)
+    # about 不在者投票 (absentee voting), which is not 不在 (away); not 自動送信 either,
+    # which Japanese ISPs also put on their bounces
     r"^\s*(?:(?:re|fwd?)\s*[:：]\s*)*[\[［【(（]?\s*"
-    r"(?:自動(?:応答|返信|返答|送信)|不在(?!者)|休暇|out of (?:the )?office|automatic reply|"
+    r"(?:自動(?:応答|返信|返答)|不在(?!者)|休暇|out of (?:the )?office|automatic reply|"
     r"auto[- ]?reply|autoreply|vacation)"
     r"|不在(?:の)?(?:お知らせ|通知|連絡|案内)",
     re.IGNORECASE,
