@@ -269,6 +269,12 @@ def test_success_only_dsn_is_no_failure() -> None:
     assert report.ignore and report.recipients == ()
 
 
+def test_dsn_without_readable_recipients_is_not_read_as_no_failure() -> None:
+    report = classify(_dsn("Action: failed\nStatus: 5.1.1"), None)  # no recipient field
+    assert (report.kind, report.evidence) == (U, Evidence.NONE)
+    assert not report.ignore
+
+
 def test_failed_after_retries_with_class_4_is_temporary() -> None:
     # Postfix gives up after maximal_queue_lifetime with Action: failed, Status: 4.4.7;
     # the host was unreachable, the address may be fine

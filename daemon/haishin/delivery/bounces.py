@@ -300,17 +300,21 @@ def _recipient_address(block: Message) -> str | None:
 
 
 def _from_dsn(msg: EmailMessage) -> tuple[FailedRecipient, ...] | None:
-    """Failed and delayed recipients; None when the message carries no DSN at all."""
+    """Failed and delayed recipients; None when no DSN names any recipient.
+
+    A report whose recipient blocks cannot be read (cut, or sent base64-encoded against
+    RFC 3464 §2.1) is left to the later steps rather than read as "no failure".
+    """
     parts = [p for p in _outer_parts(msg) if p.get_content_type() in _DSN_TYPES]
-    if not parts:
-        return None
     found: list[FailedRecipient] = []
+    named = False
     for part in parts:
         # the first block is about the message (§2.2), the rest one per recipient (§2.3)
         for block in _dsn_blocks(part)[1:]:
             address = _recipient_address(block)
             if address is None:
                 continue
+            named = True
             action_field = (_header(block, "Action") or "").strip().lower()
             action = m.group(0) if (m := re.match(r"[a-z]+", action_field)) else ""
             status = _status_in(_header(block, "Status") or "")
@@ -330,7 +334,7 @@ def _from_dsn(msg: EmailMessage) -> tuple[FailedRecipient, ...] | None:
                     diagnostic=_mask_all(diagnostic),
                 )
             )
-    return tuple(found)
+    return tuple(found) if named else None
 
 
 # --- 2. auto-replies ------------------------------------------------------------------------
