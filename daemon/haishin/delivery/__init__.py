@@ -1,1 +1,1 @@
-"""Delivery: the outbound message, fan-out, and what comes back (bounces)."""
+"""Delivery of approved posts: render once, personalize per recipient, bounces."""
