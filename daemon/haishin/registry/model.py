@@ -110,6 +110,9 @@ class Service(Strict):
     categories: list[Category] = Field(min_length=1)
     policy: Policy
     limits: Limits = Limits()
+    authserv_ids: list[str] = []
+    """Our receiving servers' authserv-ids (RFC 8601): only their Authentication-Results
+    are believed when a channel's approval mode is `authenticated`."""
 
 
 class Pause(Strict):

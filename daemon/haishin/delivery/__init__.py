@@ -1,0 +1,1 @@
+"""Delivery of approved posts: render once, personalize per recipient, bounces."""

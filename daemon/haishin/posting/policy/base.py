@@ -1,0 +1,70 @@
+"""What a policy rule sees of a post, and what it answers."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Verdict(enum.StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One leaf of the MIME tree."""
+
+    content_type: str
+    filename: str | None = None
+    attachment: bool = False
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class PostView:
+    """A post reduced once to what the rules read: decoded subject and text, the parts."""
+
+    subject: str
+    text: str
+    parts: tuple[PartInfo, ...]
+    size: int
+    """Octets of the message as received."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    verdict: Verdict
+    message: str = ""
+    """For the sender, in Japanese: what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    @property
+    def refused(self) -> bool:
+        return any(f.verdict is Verdict.REFUSE for f in self.findings)
+
+    @property
+    def refusals(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict is Verdict.REFUSE]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict is Verdict.WARN]
+
+    def explain(self) -> str:
+        """The numbered list for the reply to the sender (refusals first)."""
+        lines = []
+        for n, f in enumerate([*self.refusals, *self.warnings], start=1):
+            mark = "" if f.verdict is Verdict.REFUSE else "（注意）"
+            lines.append(f"{n}. {mark}{f.message}")
+        return "\n".join(lines)
+
+
+def passed(rule: str) -> Finding:
+    return Finding(rule, Verdict.PASS)
