@@ -6,7 +6,6 @@ cross-file rules can still run on the rest and one `haishin check` reports every
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -68,10 +67,11 @@ class Registry:
 
 def _shown(root: Path, path: Path) -> str:
     """The path as a clerk reads it in the PR: relative to where `check` was run."""
+    absolute = path.absolute()
     try:
-        return os.path.relpath(path)
-    except ValueError:  # pragma: no cover - another drive on Windows
-        return str(path)
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:  # outside the working directory: the full path reads better
+        return str(absolute)
 
 
 def _validate(doc: Document, model: type[M], problems: list[Problem]) -> M | None:

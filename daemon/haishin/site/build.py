@@ -21,12 +21,16 @@ def build_site(
     from pelican import Pelican
     from pelican.settings import read_settings
 
-    from .plugin import SETTINGS_KEY
+    from .plugin import IN_PROCESS_KEY, SETTINGS_KEY
 
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    override: dict[str, Any] = {"OUTPUT_PATH": str(staging), "DELETE_OUTPUT_DIRECTORY": False}
+    override: dict[str, Any] = {
+        "OUTPUT_PATH": str(staging),
+        "DELETE_OUTPUT_DIRECTORY": False,
+        IN_PROCESS_KEY: True,
+    }
     if config is not None:
         override["HAISHIN_CONFIG"] = str(config.resolve())
     if now is not None:

@@ -18,6 +18,10 @@ SETTINGS_KEY = "HAISHIN_SITE"
 the one object every generator receives; no module globals)."""
 
 
+IN_PROCESS_KEY = "HAISHIN_IN_PROCESS"
+"""Set by `haishin site build`, which maps the exception itself."""
+
+
 @dataclass(frozen=True)
 class Loaded:
     options: SiteOptions
@@ -45,8 +49,14 @@ def load_registry(pelican: Any) -> None:
     except SiteRegistryInvalid as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        if pelican.settings.get(IN_PROCESS_KEY):
+            sys.stderr.flush()
+            raise
+        # Under the plain `pelican` command an exception would be logged with a
+        # traceback; a clerk needs only the lines above and a failing exit status.
+        print(f"pelican: {exc.args[0]}", file=sys.stderr)
         sys.stderr.flush()
-        raise
+        raise SystemExit(exc.exitcode) from None
 
 
 def add_generator(pelican: Any) -> type:
