@@ -67,7 +67,7 @@ logging.getLogger("imapclient").setLevel(logging.INFO)
 PASSWORD_ENV = "HAISHIN_IMAP_PASSWORD"
 PASSWORD_FILE_ENV = "HAISHIN_IMAP_PASSWORD_FILE"
 
-IDLE_TICK = 1.0
+IDLE_TICK = 0.25
 """Longest single wait inside IDLE: how late a stop request can be noticed."""
 
 Store = Callable[[bytes], None]
@@ -208,6 +208,8 @@ class ImapStats:
     failures: int = 0
     mode: str = ""
     """"idle" or "poll" once a session has selected the mailbox."""
+    activity: str = "starting"
+    """What the worker does now: connecting, fetching, waiting (for mail), backoff, stopped."""
     last_error: str = ""
 
 
@@ -355,17 +357,18 @@ class ImapIngester:
         """The worker: sessions with reconnects and backoff until `halt` is set."""
         state = ImapState(self.settings.state_path, self.settings.endpoint.state_id)
         try:
-            state.prune(self.settings.dedupe_days * 86400)
             while not halt.is_set():
                 try:
                     self._session(state, halt)
                 except _RETRYABLE as exc:
                     self._failed(exc)
                 if not halt.is_set():
+                    self.stats.activity = "backoff"
                     # Full jitter keeps several daemons from reconnecting in step.
                     halt.wait(self._backoff * random.uniform(0.5, 1.0))
                     self._backoff = min(self._backoff * 2, self.settings.backoff_max)
         finally:
+            self.stats.activity = "stopped"
             state.close()
 
     def _failed(self, exc: BaseException) -> None:
@@ -403,6 +406,8 @@ class ImapIngester:
 
     def _session(self, state: ImapState, halt: threading.Event) -> None:
         s, ep = self.settings, self.settings.endpoint
+        self.stats.activity = "connecting"
+        state.prune(s.dedupe_days * 86400)
         client = self._connect()
         try:
             self.stats.connects += 1
@@ -420,10 +425,12 @@ class ImapIngester:
             self.stats.mode = "idle" if idle else "poll"
             log.info("IMAP %s: connected, %s mode", ep, self.stats.mode)
             while not halt.is_set():
+                self.stats.activity = "fetching"
                 self._drain(client, state, halt)
                 self._backoff = s.backoff_initial  # a whole pass worked: the link is healthy
                 if halt.is_set():
                     break
+                self.stats.activity = "waiting"
                 if idle:
                     self._wait_idle(client, halt)
                 else:
