@@ -220,6 +220,33 @@ def test_idle_wakes_promptly(dovecot: Dovecot, mailbox: str, spool: Spool, tmp_p
     print(f"IDLE latency {latency * 1000:.0f} ms")
 
 
+def test_mail_arriving_between_search_and_idle_is_not_left_waiting(
+    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+) -> None:
+    """The two races at the edge of IDLE: mail announced at the end of a command whose
+    result missed it, and mail announced together with IDLE's "+ idling"."""
+    during_drain, before_idle = mail(), mail()
+
+    class Racing(ImapIngester):
+        def _wait_idle(self, client: object, halt: threading.Event) -> None:
+            # Only once the first race is won, so that one cannot mask the other.
+            if spool.has_all([during_drain])() and not spool.has_all([before_idle])():
+                dovecot.append(mailbox, before_idle)  # after the last SEARCH, before IDLE
+            super()._wait_idle(client, halt)
+
+    def store(raw: bytes) -> None:
+        spool.store(raw)
+        if message_key(raw) == message_key(first):
+            dovecot.append(mailbox, during_drain)  # while FETCH and STORE run
+
+    first = mail()
+    dovecot.append(mailbox, first)
+    s = settings(dovecot, mailbox, tmp_path, poll_interval=3600.0, idle_renew=3600.0)
+    with running(Racing(s, store)):
+        wait_for(spool.has_all([first, during_drain, before_idle]), timeout=5.0)
+    assert_once(spool, [first, during_drain, before_idle])
+
+
 def test_polls_when_idle_is_disabled(
     dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
 ) -> None:

@@ -426,7 +426,8 @@ class ImapIngester:
             log.info("IMAP %s: connected, %s mode", ep, self.stats.mode)
             while not halt.is_set():
                 self.stats.activity = "fetching"
-                self._drain(client, state, halt)
+                while self._drain(client, state, halt) and not halt.is_set():
+                    pass  # new mail was announced while we worked: look again before waiting
                 self._backoff = s.backoff_initial  # a whole pass worked: the link is healthy
                 if halt.is_set():
                     break
@@ -440,12 +441,14 @@ class ImapIngester:
         finally:
             _close(client)
 
-    def _drain(self, client: Any, state: ImapState, halt: threading.Event) -> None:
+    def _drain(self, client: Any, state: ImapState, halt: threading.Event) -> bool:
+        """Take every message in the mailbox; True when more may have arrived meanwhile."""
         # RFC 3501 §6.1.2: NOOP lets the server announce new mail before we SEARCH.
         _check(client.noop()[1])
+        _announced(client)  # what NOOP announced, SEARCH will see
         for uid in sorted(client.search(["NOT", "DELETED"])):
             if halt.is_set():
-                return
+                return False
             if uid <= state.last_uid:
                 # Stored in an earlier session that ended before marking it: finish that.
                 self._mark(client, uid)
@@ -466,6 +469,7 @@ class ImapIngester:
                 state.record(uid, key)
                 self.stats.stored += 1
             self._mark(client, uid)
+        return _announced(client)
 
     def _mark(self, client: Any, uid: int) -> None:
         folder = self.settings.processed_folder
@@ -494,6 +498,8 @@ class ImapIngester:
         client.idle()
         started = time.monotonic()
         while not halt.is_set() and time.monotonic() - started < self.settings.idle_renew:
+            if _buffered(client, self.settings.timeout):
+                break  # news already read along with an earlier line: DONE returns it
             tick = time.monotonic()
             responses = client.idle_check(timeout=IDLE_TICK)
             _check(responses)
@@ -504,6 +510,36 @@ class ImapIngester:
                 # DONE below then fails and the session reconnects.
                 break
         client.idle_done()
+
+
+def _announced(client: Any) -> bool:
+    """Whether the server sent EXISTS (new mail) since the last call, and forget it.
+
+    RFC 3501 §7.3.1 lets a server send EXISTS during any command. Dovecot announces a message
+    that arrived while SEARCH ran at the end of that SEARCH, whose result did not include
+    it, and it does not announce the message again in the IDLE that follows: without this
+    check the message would wait for the next renewal of IDLE. imapclient leaves such
+    responses in imaplib's `untagged_responses`, which is where we look.
+    """
+    return client._imap.untagged_responses.pop("EXISTS", None) is not None
+
+
+def _buffered(client: Any, timeout: float) -> bool:
+    """Whether imaplib's reader holds bytes that a poll() on the socket cannot see.
+
+    A message that arrives just before IDLE is announced right after "+ idling", often in
+    the same TCP segment; imaplib's buffered reader then takes both, and imapclient's
+    idle_check(), which polls the socket, would not see the EXISTS until the server next
+    sends something (Dovecot: minutes). Peeking at the buffer without blocking finds it.
+    """
+    sock = client.socket()
+    sock.setblocking(False)
+    try:
+        return bool(client._imap.file.peek(1))
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    finally:
+        sock.settimeout(timeout)
 
 
 def _close(client: Any) -> None:
