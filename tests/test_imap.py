@@ -408,6 +408,25 @@ def test_an_untrusted_certificate_is_refused_and_nothing_leaks_to_the_log(
     assert "127.0.0.1" in caplog.text
 
 
+def test_logs_show_no_address_even_at_debug(
+    dovecot: Dovecot,
+    mailbox: str,
+    spool: Spool,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """第4条3 and design.md: the login, the messages and a failing store leave no address."""
+    messages = [mail(), mail()]
+    spool.fail_once.add(message_key(messages[0]))
+    dovecot.append(mailbox, *messages)
+    caplog.set_level(logging.DEBUG)
+    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)):
+        wait_for(spool.has_all(messages))
+    assert "store failed" in caplog.text and "connected" in caplog.text
+    for address in (USER, "ingest%40", "citizen@example.net", "gomi-recycle-subscribe@"):
+        assert address not in caplog.text
+
+
 def test_async_run_stops_promptly_from_idle(
     dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
 ) -> None:
