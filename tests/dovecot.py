@@ -50,7 +50,8 @@ def free_port() -> int:
 class Dovecot:
     """One Dovecot instance: plain IMAP (with STARTTLS) and IMAPS on loopback."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_config: str = "") -> None:
+        self.extra_config = extra_config
         root = os.geteuid() == 0
         entry = pwd.getpwnam("dovecot") if root else pwd.getpwuid(os.getuid())
         self.uid, self.gid = entry.pw_uid, entry.pw_gid
@@ -114,6 +115,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
+{self.extra_config}
 """
         )
         self._chown(r)

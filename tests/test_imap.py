@@ -376,6 +376,39 @@ def test_moves_to_a_processed_folder_when_configured(
     assert_once(spool, messages)
 
 
+@pytest.fixture(scope="module")
+def plain_dovecot(dovecot: Dovecot) -> Iterator[Dovecot]:
+    """A Dovecot that advertises only IMAP4rev1: no IDLE, no MOVE, no UIDPLUS."""
+    server = Dovecot(extra_config="imap_capability = IMAP4rev1 LITERAL+")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("move", [False, True], ids=["delete", "move"])
+def test_plain_imap4rev1_server_polls_and_marks_without_extensions(
+    plain_dovecot: Dovecot, spool: Spool, tmp_path: Path, move: bool
+) -> None:
+    box = f"plain{next(_folders)}"
+    processed = f"{box}-done" if move else None
+    with plain_dovecot.admin() as c:
+        c.create_folder(box)
+    messages = [mail() for _ in range(3)]
+    plain_dovecot.append(box, *messages)
+    s = settings(plain_dovecot, box, tmp_path, processed_folder=processed, use_idle=True)
+    with running(ImapIngester(s, spool.store)) as ing:
+        # The server does not offer IDLE (RFC 2177), so the ingester polls despite use_idle.
+        wait_for(lambda: ing.stats.mode == "poll", what="polling")
+        wait_for(spool.has_all(messages))
+        # Marked with STORE + EXPUNGE (RFC 3501 §6.4.3), after COPY when moving.
+        wait_for(lambda: plain_dovecot.uids(box) == [], what="the mailbox to empty")
+    assert_once(spool, messages)
+    if processed:
+        assert len(plain_dovecot.uids(processed)) == 3  # created by the ingester
+
+
 def test_implicit_tls_is_verified(
     dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
 ) -> None:
