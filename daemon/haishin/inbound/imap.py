@@ -96,7 +96,7 @@ def message_key(raw: bytes) -> str:
     A content hash covers Message-ID and size and more: a copy that reappears after a
     UIDVALIDITY change has the same bytes (IMAP returns a message's octets unchanged, RFC 3501
     §2.3.1.1 and §6.4.5), while two different mails that happen to share a Message-ID (a
-    forged or reused one, an empty subscribe mail sent twice) are not merged.
+    forged one, or a careless mailer reusing one) are not merged.
     """
     return hashlib.sha256(raw).hexdigest()
 
@@ -328,7 +328,16 @@ def _is_loopback(host: str) -> bool:
 
 
 class ImapIngester:
-    """Reads one mailbox into `store`, each message once; `run()` until the stop event."""
+    """Reads one mailbox into `store`, each message once; `run()` until the stop event.
+
+    Wiring, in the daemon::
+
+        settings = ImapSettings.from_url(url, state_path=data_dir / "imap-state.sqlite")
+        tg.create_task(ImapIngester(settings, store).run(stop))
+
+    where `store(raw)` puts the message in the spool with `envelope_of(raw)` as envelope
+    and `message_key(raw)` as its unique key, and returns once that is committed.
+    """
 
     def __init__(self, settings: ImapSettings, store: Store) -> None:
         self.settings = settings
