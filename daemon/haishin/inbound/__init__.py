@@ -1,1 +1,1 @@
-"""Inbound mail: SMTP/LMTP and IMAP front ends that store into the one spool, nothing more."""
+"""Front ends: accept mail into the spool and do no other work (style.md 1)."""
