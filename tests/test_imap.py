@@ -25,6 +25,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -336,6 +337,55 @@ def test_connection_lost_after_store_marks_without_offering_again(
         wait_for(lambda: dovecot.uids(mailbox) == [], what="the victim to be marked")
     assert_once(spool, messages)
     assert ing.stats.failures >= 1
+
+
+def test_a_message_restored_by_another_client_is_still_taken(
+    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+) -> None:
+    """A UID below the last stored one is not proof that the message was stored."""
+    restored, later = mail(), mail()
+    dovecot.append(mailbox, restored, later)
+    with dovecot.admin() as c:
+        c.select_folder(mailbox)
+        c.add_flags(c.search(["ALL"])[:1], [b"\\Deleted"])  # someone else deletes it...
+    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)):
+        wait_for(spool.has_all([later]))
+        with dovecot.admin() as c:
+            c.select_folder(mailbox)
+            c.remove_flags(c.search(["ALL"]), [b"\\Deleted"])  # ...and changes their mind
+        wait_for(spool.has_all([restored]), what="the restored message")
+    assert_once(spool, [restored, later])
+
+
+def test_after_a_crash_between_store_and_expunge_only_our_messages_are_expunged(
+    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+) -> None:
+    theirs, ours = mail(), mail()
+    dovecot.append(mailbox, theirs, ours)
+    with dovecot.admin() as c:
+        c.select_folder(mailbox)
+        theirs_uid, _ours_uid = c.search(["ALL"])
+        c.add_flags([theirs_uid], [b"\\Deleted"])  # another client's business
+
+    class CrashBeforeExpunge(ImapIngester):
+        crashed = False
+
+        def _mark(self, client: Any, uid: int) -> None:
+            if not self.crashed:
+                self.crashed = True
+                client.add_flags([uid], [b"\\Seen", b"\\Deleted"])
+                raise OSError("simulated crash between STORE and EXPUNGE")
+            super()._mark(client, uid)
+
+    def all_uids() -> list[int]:
+        with dovecot.admin() as c:
+            c.select_folder(mailbox, readonly=True)
+            return sorted(c.search(["ALL"]))
+
+    with running(CrashBeforeExpunge(settings(dovecot, mailbox, tmp_path), spool.store)) as ing:
+        wait_for(lambda: ing.stats.failures == 1 and ing.stats.activity == "waiting")
+        wait_for(lambda: all_uids() == [theirs_uid], what="our leftover to be expunged")
+    assert_once(spool, [ours])
 
 
 def test_uidvalidity_change_rescans_without_doubles_or_losses(

@@ -16,8 +16,8 @@ What a crash leaves behind, and how the next session repairs it:
 - after store() and before the state commit: the message is still on the server and is
   offered again. This window is the only place a message is offered twice; the spool makes
   it harmless by storing idempotently on `message_key(raw)` (see `Store`).
-- after the commit and before marking: the UID is at most the recorded last UID, so the
-  next session marks it without offering it again.
+- after the commit and before marking: the message's key is recorded, so the next session
+  marks it without offering it again.
 - after \\Deleted and before EXPUNGE: SEARCH NOT DELETED skips it; the session start expunges
   our own leftovers (UIDs up to the last recorded one).
 - UIDVALIDITY changed (mailbox deleted and recreated, restored, migrated): UIDs mean nothing
@@ -458,14 +458,19 @@ class ImapIngester:
         for uid in sorted(client.search(["NOT", "DELETED"])):
             if halt.is_set():
                 return False
-            if uid <= state.last_uid:
-                # Stored in an earlier session that ended before marking it: finish that.
-                self._mark(client, uid)
-                continue
+            # Every message is judged by its content, even one below the last UID: a UID
+            # alone cannot tell "stored, then the session ended before marking it" from
+            # "flagged \Deleted by another client, later restored", and only the first may
+            # be marked without storing it.
             fetched = client.fetch([uid], ["BODY.PEEK[]"])  # PEEK: no \Seen until stored
             raw = fetched.get(uid, {}).get(b"BODY[]")
             if raw is None:
-                continue  # expunged by another client meanwhile: not ours to take
+                # Expunged by another client meanwhile, or unreadable: not marked, so it is
+                # looked at again on the next pass if it is still there.
+                log.warning(
+                    "IMAP %s: UID %d gave no body; left on the server", self.settings.endpoint, uid
+                )
+                continue
             key = message_key(raw)
             if state.has(key):
                 self.stats.duplicates += 1
@@ -497,10 +502,19 @@ class ImapIngester:
 
     def _expunge_leftovers(self, client: Any, state: ImapState) -> None:
         """Remove our messages flagged \\Deleted by a session that ended before EXPUNGE."""
-        if state.last_uid and client.has_capability("UIDPLUS"):
-            ours = client.search(["DELETED", "UID", f"1:{state.last_uid}"])
-            if ours:
-                client.uid_expunge(ours)
+        if not (state.last_uid and client.has_capability("UIDPLUS")):
+            return
+        flagged = client.search(["DELETED", "UID", f"1:{state.last_uid}"])
+        if not flagged:
+            return
+        # Only those we stored: another client's \Deleted messages are its business. These
+        # are few (a session ended between STORE and EXPUNGE), so fetching them costs little.
+        bodies = client.fetch(flagged, ["BODY.PEEK[]"])
+        ours = [
+            u for u, d in bodies.items() if b"BODY[]" in d and state.has(message_key(d[b"BODY[]"]))
+        ]
+        if ours:
+            client.uid_expunge(ours)
 
     def _wait_idle(self, client: Any, halt: threading.Event) -> None:
         """IDLE (RFC 2177) until new mail, a stop, or the renew interval."""
