@@ -1,0 +1,594 @@
+"""IMAP ingestion (`--imap URL`): take mail from a mailbox into the inbound spool, each once.
+
+Per message, in UID order (RFC 3501 §2.3.1.1: UIDs only ascend within one UIDVALIDITY):
+
+    UID FETCH BODY.PEEK[]  ->  store(raw)  ->  commit (key, UID) to the state file  ->  mark
+
+and only then is the message marked on the server: MOVEd to a processed folder when one is
+configured (RFC 6851), otherwise flagged \\Seen \\Deleted and removed with UID EXPUNGE
+(RFC 4315 §2.1, which touches only our message, not another client's \\Deleted ones).
+Deleting is the default because the spool already holds the durable copy (design.md: one
+spool for SMTP, LMTP and IMAP) and an empty INBOX keeps every SEARCH cheap; a processed
+folder is there for operators who want a server-side trail.
+
+What a crash leaves behind, and how the next session repairs it:
+
+- after store() and before the state commit: the message is still on the server and is
+  offered again. This window is the only place a message is offered twice; the spool makes
+  it harmless by storing idempotently on `message_key(raw)` (see `Store`).
+- after the commit and before marking: the message's key is recorded, so the next session
+  marks it without offering it again.
+- after \\Deleted and before EXPUNGE: SEARCH NOT DELETED skips it; the session start expunges
+  our own leftovers (UIDs up to the last recorded one).
+- UIDVALIDITY changed (mailbox deleted and recreated, restored, migrated): UIDs mean nothing
+  any more, so the last UID is reset and the mailbox rescanned; whatever is still there and
+  was already stored is recognised by its key and marked, not stored again.
+
+imapclient is blocking, so the session runs in one dedicated worker thread; `run()` is the
+asyncio entry point the daemon's TaskGroup supervises. Every wait in the worker is at most
+`IDLE_TICK` seconds or a socket timeout, so a stop takes effect promptly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import os
+import random
+import re
+import sqlite3
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from imapclient import IMAPClient  # type: ignore[import-untyped]
+from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
+
+from ..errors import HaishinError
+
+log = logging.getLogger(__name__)
+
+# imapclient logs the whole protocol, message bodies included, at DEBUG: addresses in clear.
+# 第4条3 (security of registration data) outranks protocol traces.
+logging.getLogger("imapclient").setLevel(logging.INFO)
+
+PASSWORD_ENV = "HAISHIN_IMAP_PASSWORD"
+PASSWORD_FILE_ENV = "HAISHIN_IMAP_PASSWORD_FILE"
+
+IDLE_TICK = 0.25
+"""Longest single wait inside IDLE: how late a stop request can be noticed."""
+
+Store = Callable[[bytes], None]
+"""Durably store one raw RFC 5322 message, or raise. Called in the worker thread, before the
+message is marked on the server. After a crash at the wrong instant the same bytes can come
+again: a store should be idempotent on `message_key(raw)` (a UNIQUE column in the spool)."""
+
+
+class ImapConfigError(HaishinError):
+    """The --imap URL, its password or its TLS setting cannot work."""
+
+    exit_code = 2
+
+
+class SessionTrouble(HaishinError):
+    """The server sent an untagged NO or BYE: start a new session rather than trust this one."""
+
+
+class StoreFailed(HaishinError):
+    """store() raised: the message stays unmarked on the server and is offered again later."""
+
+
+def message_key(raw: bytes) -> str:
+    """The dedupe key of a message: SHA-256 of its exact bytes.
+
+    A content hash covers Message-ID and size and more: a copy that reappears after a
+    UIDVALIDITY change has the same bytes (IMAP returns a message's octets unchanged, RFC 3501
+    §2.3.1.1 and §6.4.5), while two different mails that happen to share a Message-ID (a
+    forged one, or a careless mailer reusing one) are not merged.
+    """
+    return hashlib.sha256(raw).hexdigest()
+
+
+_ADDRESS_RE = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
+
+
+def scrub(text: str) -> str:
+    """Text fit for a log line: every mail address replaced (design.md: logs redact them)."""
+    return _ADDRESS_RE.sub("<address>", text)
+
+
+@dataclass(frozen=True)
+class ImapEndpoint:
+    """Where to read: parsed from `imaps://user@host[:port]/MAILBOX` or `imap://...`."""
+
+    host: str
+    port: int
+    user: str
+    mailbox: str
+    implicit_tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> ImapEndpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("imap", "imaps"):
+            raise ImapConfigError(f"--imap wants imap:// or imaps://, not {parts.scheme!r}")
+        if parts.password is not None:
+            # A password in the URL ends up in `ps`, shell history and unit files.
+            raise ImapConfigError(f"put the IMAP password in ${PASSWORD_ENV}, not in the URL")
+        if not parts.hostname or not parts.username:
+            raise ImapConfigError("--imap URL needs user@host, e.g. imaps://user@host/INBOX")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ImapConfigError(f"--imap URL: {exc}") from None
+        # RFC 5092 URLs may carry ";AUTH=..." after the user; only the user name matters here.
+        user = unquote(parts.username.split(";", 1)[0])
+        mailbox = unquote(parts.path.lstrip("/")) or "INBOX"
+        tls = parts.scheme == "imaps"
+        return cls(parts.hostname, port or (993 if tls else 143), user, mailbox, tls)
+
+    def __str__(self) -> str:
+        """The endpoint for logs: the user name is often a mail address, so it is left out."""
+        scheme = "imaps" if self.implicit_tls else "imap"
+        return f"{scheme}://{self.host}:{self.port}/{self.mailbox}"
+
+    @property
+    def state_id(self) -> str:
+        """Names this mailbox in the state file (a hash: the file need not hold the user)."""
+        ident = f"{self.host}:{self.port}\0{self.user}\0{self.mailbox}".encode()
+        return hashlib.sha256(ident).hexdigest()[:32]
+
+
+def read_password(environ: Mapping[str, str] = os.environ) -> str:
+    """The IMAP password from $HAISHIN_IMAP_PASSWORD or the file named by ..._FILE."""
+    if environ.get(PASSWORD_ENV):
+        return environ[PASSWORD_ENV]
+    path = environ.get(PASSWORD_FILE_ENV)
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ImapConfigError(f"cannot read ${PASSWORD_FILE_ENV}: {exc.strerror}") from None
+    raise ImapConfigError(f"--imap needs a password in ${PASSWORD_ENV} or ${PASSWORD_FILE_ENV}")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """Everything the ingester needs, fixed at start; tests build their own."""
+
+    endpoint: ImapEndpoint
+    password: str = field(repr=False)
+    state_path: Path
+    ssl_context: ssl.SSLContext | None = None
+    """None: the system's trust store with hostname checks, i.e. verification on."""
+    use_idle: bool = True
+    """IDLE (RFC 2177) when the server offers it; False forces polling."""
+    poll_interval: float = 30.0
+    idle_renew: float = 300.0
+    """Leave and re-enter IDLE this often: RFC 2177 §3 asks for less than 29 minutes, and the
+    round trip finds a dead connection that a silent network would hide."""
+    processed_folder: str | None = None
+    timeout: float = 10.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    dedupe_days: float = 30.0
+    """How long the key of a stored message is remembered for deduplication."""
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        state_path: Path,
+        environ: Mapping[str, str] = os.environ,
+        **options: Any,
+    ) -> ImapSettings:
+        return cls(ImapEndpoint.parse(url), read_password(environ), state_path, **options)
+
+
+@dataclass
+class ImapStats:
+    """Counters for health and metrics; written by the worker thread only."""
+
+    stored: int = 0
+    duplicates: int = 0
+    connects: int = 0
+    failures: int = 0
+    mode: str = ""
+    """"idle" or "poll" once a session has selected the mailbox."""
+    activity: str = "starting"
+    """What the worker does now: connecting, fetching, waiting (for mail), backoff, stopped."""
+    last_error: str = ""
+
+
+class ImapState:
+    """UIDVALIDITY, last stored UID and keys of stored messages, in a small SQLite file.
+
+    Each message is one transaction (synchronous=FULL), so a crash leaves the state from
+    before or after that message, never half of it.
+    """
+
+    def __init__(self, path: Path, mailbox_id: str) -> None:
+        self._mailbox = mailbox_id
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS imap_mailbox (
+                mailbox TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS imap_seen (
+                key TEXT PRIMARY KEY, mailbox TEXT NOT NULL, uid INTEGER NOT NULL,
+                stored_at REAL NOT NULL
+            );
+            """
+        )
+        self.uidvalidity: int | None = None
+        self.last_uid = 0
+        row = self._db.execute(
+            "SELECT uidvalidity, last_uid FROM imap_mailbox WHERE mailbox = ?", (mailbox_id,)
+        ).fetchone()
+        if row:
+            self.uidvalidity, self.last_uid = row
+
+    def open_mailbox(self, uidvalidity: int) -> bool:
+        """Note the mailbox's UIDVALIDITY; True when it changed, which resets the last UID."""
+        if uidvalidity == self.uidvalidity:
+            return False
+        changed = self.uidvalidity is not None
+        self._db.execute(
+            "INSERT INTO imap_mailbox VALUES (?, ?, 0) ON CONFLICT (mailbox) DO UPDATE "
+            "SET uidvalidity = excluded.uidvalidity, last_uid = 0",
+            (self._mailbox, uidvalidity),
+        )
+        self.uidvalidity, self.last_uid = uidvalidity, 0
+        return changed
+
+    def has(self, key: str) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM imap_seen WHERE key = ?", (key,)).fetchone() is not None
+        )
+
+    def record(self, uid: int, key: str | None) -> None:
+        """The message with this UID is stored (key given) or was a duplicate (key None)."""
+        with self._transaction():
+            if key is not None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO imap_seen VALUES (?, ?, ?, ?)",
+                    (key, self._mailbox, uid, time.time()),
+                )
+            self._db.execute(
+                "UPDATE imap_mailbox SET last_uid = max(last_uid, ?) WHERE mailbox = ?",
+                (uid, self._mailbox),
+            )
+        self.last_uid = max(self.last_uid, uid)
+
+    def prune(self, max_age: float) -> None:
+        self._db.execute("DELETE FROM imap_seen WHERE stored_at < ?", (time.time() - max_age,))
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+# Failures that end a session and are retried after a backoff; anything else is a bug and
+# goes up to the daemon's supervisor. imaplib's abort and readonly derive from its error.
+_RETRYABLE = (
+    IMAPClientError,
+    OSError,
+    ImapConfigError,
+    SessionTrouble,
+    StoreFailed,
+    sqlite3.OperationalError,
+)
+
+
+def _check(responses: list[Any]) -> None:
+    """Raise on an untagged NO or BYE (RFC 3501 §7.1.2, §7.1.5).
+
+    A NO is formally a warning, but Dovecot uses it to say that the selected mailbox was
+    deleted under us: a fresh session then sees the new mailbox and its new UIDVALIDITY.
+    Reconnecting costs little; trusting a broken session could hide new mail indefinitely.
+    """
+    for r in responses:
+        if isinstance(r, tuple) and r and r[0] in (b"NO", b"BYE"):
+            text = r[1].decode(errors="replace") if len(r) > 1 and isinstance(r[1], bytes) else ""
+            raise SessionTrouble(f"server said {r[0].decode()}: {text}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ImapIngester:
+    """Reads one mailbox into `store`, each message once; `run()` until the stop event.
+
+    Wiring, in the daemon::
+
+        settings = ImapSettings.from_url(url, state_path=data_dir / "imap-state.sqlite")
+        tg.create_task(ImapIngester(settings, store).run(stop))
+
+    where `store(raw)` puts the message in the spool with `envelope_of(raw)` as envelope
+    and `message_key(raw)` as its unique key, and returns once that is committed.
+    """
+
+    def __init__(self, settings: ImapSettings, store: Store) -> None:
+        self.settings = settings
+        self._store = store
+        self.stats = ImapStats()
+        self._backoff = settings.backoff_initial
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Ingest until `stop` is set; returns only when no store() call is in flight."""
+        halt = threading.Event()
+        loop = asyncio.get_running_loop()
+        # A thread of its own, not the default executor, which SQLAlchemy work shares.
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="haishin-imap")
+        worker = loop.run_in_executor(pool, self.run_blocking, halt)
+        stopper = asyncio.ensure_future(stop.wait())
+        either: set[asyncio.Future[Any]] = {worker, stopper}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            halt.set()
+            stopper.cancel()
+            pool.shutdown(wait=False)
+            await worker
+
+    def run_blocking(self, halt: threading.Event) -> None:
+        """The worker: sessions with reconnects and backoff until `halt` is set."""
+        state = ImapState(self.settings.state_path, self.settings.endpoint.state_id)
+        try:
+            while not halt.is_set():
+                try:
+                    self._session(state, halt)
+                except _RETRYABLE as exc:
+                    self._failed(exc)
+                if not halt.is_set():
+                    self.stats.activity = "backoff"
+                    # Full jitter keeps several daemons from reconnecting in step.
+                    halt.wait(self._backoff * random.uniform(0.5, 1.0))
+                    self._backoff = min(self._backoff * 2, self.settings.backoff_max)
+        finally:
+            self.stats.activity = "stopped"
+            state.close()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.stats.failures += 1
+        cause = exc.__cause__ if isinstance(exc, StoreFailed) and exc.__cause__ else exc
+        self.stats.last_error = scrub(f"{type(cause).__name__}: {cause}")
+        log.warning(
+            "IMAP %s: %s%s; retrying within %.1fs",
+            self.settings.endpoint,
+            "store failed, message left on the server: " if isinstance(exc, StoreFailed) else "",
+            self.stats.last_error,
+            self._backoff,
+        )
+
+    def _connect(self) -> Any:
+        ep, s = self.settings.endpoint, self.settings
+        context = s.ssl_context or ssl.create_default_context()
+        client = IMAPClient(
+            ep.host, port=ep.port, ssl=ep.implicit_tls, ssl_context=context, timeout=s.timeout
+        )
+        try:
+            if not ep.implicit_tls:
+                if client.has_capability("STARTTLS"):
+                    client.starttls(context)  # RFC 3501 §6.2.1; verified like imaps
+                elif not _is_loopback(ep.host):
+                    raise ImapConfigError(
+                        "the server offers no STARTTLS: refusing to send the password in "
+                        "clear; use imaps://"
+                    )
+            client.login(ep.user, s.password)
+        except BaseException:
+            _close(client)
+            raise
+        return client
+
+    def _session(self, state: ImapState, halt: threading.Event) -> None:
+        s, ep = self.settings, self.settings.endpoint
+        self.stats.activity = "connecting"
+        state.prune(s.dedupe_days * 86400)
+        client = self._connect()
+        try:
+            self.stats.connects += 1
+            if s.processed_folder and not client.folder_exists(s.processed_folder):
+                client.create_folder(s.processed_folder)
+            selected = client.select_folder(ep.mailbox)
+            if state.open_mailbox(int(selected[b"UIDVALIDITY"])):
+                log.warning(
+                    "IMAP %s: UIDVALIDITY changed; rescanning the mailbox, duplicates are "
+                    "recognised by content",
+                    ep,
+                )
+            self._expunge_leftovers(client, state)
+            idle = s.use_idle and client.has_capability("IDLE")
+            self.stats.mode = "idle" if idle else "poll"
+            log.info("IMAP %s: connected, %s mode", ep, self.stats.mode)
+            while not halt.is_set():
+                self.stats.activity = "fetching"
+                while self._drain(client, state, halt) and not halt.is_set():
+                    pass  # new mail was announced while we worked: look again before waiting
+                self._backoff = s.backoff_initial  # a whole pass worked: the link is healthy
+                if halt.is_set():
+                    break
+                self.stats.activity = "waiting"
+                if idle:
+                    self._wait_idle(client, halt)
+                else:
+                    halt.wait(s.poll_interval)
+            with contextlib.suppress(*_RETRYABLE):
+                client.logout()
+        finally:
+            _close(client)
+
+    def _drain(self, client: Any, state: ImapState, halt: threading.Event) -> bool:
+        """Take every message in the mailbox; True when more may have arrived meanwhile."""
+        # RFC 3501 §6.1.2: NOOP lets the server announce new mail before we SEARCH.
+        _check(client.noop()[1])
+        _announced(client)  # what NOOP announced, SEARCH will see
+        for uid in sorted(client.search(["NOT", "DELETED"])):
+            if halt.is_set():
+                return False
+            # Every message is judged by its content, even one below the last UID: a UID
+            # alone cannot tell "stored, then the session ended before marking it" from
+            # "flagged \Deleted by another client, later restored", and only the first may
+            # be marked without storing it.
+            fetched = client.fetch([uid], ["BODY.PEEK[]"])  # PEEK: no \Seen until stored
+            raw = fetched.get(uid, {}).get(b"BODY[]")
+            if raw is None:
+                # Expunged by another client meanwhile, or unreadable: not marked, so it is
+                # looked at again on the next pass if it is still there.
+                log.warning(
+                    "IMAP %s: UID %d gave no body; left on the server", self.settings.endpoint, uid
+                )
+                continue
+            key = message_key(raw)
+            if state.has(key):
+                self.stats.duplicates += 1
+                state.record(uid, None)
+            else:
+                try:
+                    self._store(raw)
+                except Exception as exc:
+                    raise StoreFailed(f"UID {uid}") from exc
+                state.record(uid, key)
+                self.stats.stored += 1
+            self._mark(client, uid)
+        return _announced(client)
+
+    def _mark(self, client: Any, uid: int) -> None:
+        folder = self.settings.processed_folder
+        if folder:
+            if client.has_capability("MOVE"):
+                client.move([uid], folder)  # RFC 6851: copy and expunge in one step
+                return
+            client.copy([uid], folder)
+        client.add_flags([uid], [b"\\Seen", b"\\Deleted"], silent=True)
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge([uid])
+        else:
+            # Without RFC 4315 only a plain EXPUNGE exists; it also removes messages another
+            # client flagged \Deleted, which is what that flag asks for anyway.
+            client.expunge()
+
+    def _expunge_leftovers(self, client: Any, state: ImapState) -> None:
+        """Remove our messages flagged \\Deleted by a session that ended before EXPUNGE."""
+        if not (state.last_uid and client.has_capability("UIDPLUS")):
+            return
+        flagged = client.search(["DELETED", "UID", f"1:{state.last_uid}"])
+        if not flagged:
+            return
+        # Only those we stored: another client's \Deleted messages are its business. These
+        # are few (a session ended between STORE and EXPUNGE), so fetching them costs little.
+        bodies = client.fetch(flagged, ["BODY.PEEK[]"])
+        ours = [
+            u for u, d in bodies.items() if b"BODY[]" in d and state.has(message_key(d[b"BODY[]"]))
+        ]
+        if ours:
+            client.uid_expunge(ours)
+
+    def _wait_idle(self, client: Any, halt: threading.Event) -> None:
+        """IDLE (RFC 2177) until new mail, a stop, or the renew interval."""
+        client.idle()
+        started = time.monotonic()
+        while not halt.is_set() and time.monotonic() - started < self.settings.idle_renew:
+            if _buffered(client, self.settings.timeout):
+                break  # news already read along with an earlier line: DONE returns it
+            tick = time.monotonic()
+            responses = client.idle_check(timeout=IDLE_TICK)
+            _check(responses)
+            if any(not (isinstance(r[0], bytes) and r[0] == b"OK") for r in responses):
+                break  # EXISTS, EXPUNGE, FETCH or BYE: go and look ("OK Still here" is not news)
+            if not responses and time.monotonic() - tick < IDLE_TICK / 2:
+                # The socket was readable but gave no line: imapclient swallows EOF here.
+                # DONE below then fails and the session reconnects.
+                break
+        client.idle_done()
+
+
+def _announced(client: Any) -> bool:
+    """Whether the server sent EXISTS (new mail) since the last call, and forget it.
+
+    RFC 3501 §7.3.1 lets a server send EXISTS during any command. Dovecot announces a message
+    that arrived while SEARCH ran at the end of that SEARCH, whose result did not include
+    it, and it does not announce the message again in the IDLE that follows: without this
+    check the message would wait for the next renewal of IDLE. imapclient leaves such
+    responses in imaplib's `untagged_responses`, which is where we look.
+    """
+    return client._imap.untagged_responses.pop("EXISTS", None) is not None
+
+
+def _buffered(client: Any, timeout: float) -> bool:
+    """Whether imaplib's reader holds bytes that a poll() on the socket cannot see.
+
+    A message that arrives just before IDLE is announced right after "+ idling", often in
+    the same TCP segment; imaplib's buffered reader then takes both, and imapclient's
+    idle_check(), which polls the socket, would not see the EXISTS until the server next
+    sends something (Dovecot: minutes). Peeking at the buffer without blocking finds it.
+    """
+    sock = client.socket()
+    sock.setblocking(False)
+    try:
+        return bool(client._imap.file.peek(1))
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    finally:
+        sock.settimeout(timeout)
+
+
+def _close(client: Any) -> None:
+    with contextlib.suppress(Exception):
+        client.shutdown()
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str
+    rcpts: list[str]
+
+
+def envelope_of(raw: bytes) -> Envelope:
+    """The SMTP envelope a mailbox delivery left in the headers, for the spool.
+
+    IMAP has no envelope. The final MTA records the reverse path as Return-Path (RFC 5321
+    §4.4) and, with Postfix or Dovecot LDA, the recipient as the topmost Delivered-To (or
+    X-Original-To); without them the To and Cc addresses are the best guess.
+    """
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+    return_path = getaddresses([str(headers.get("Return-Path", ""))])
+    mail_from = return_path[0][1] if return_path else ""
+    for name in ("Delivered-To", "X-Original-To"):
+        value = headers.get(name)
+        if value:
+            return Envelope(mail_from, [a for _, a in getaddresses([str(value)]) if a])
+    found = getaddresses([str(v) for n in ("To", "Cc") for v in headers.get_all(n, [])])
+    return Envelope(mail_from, [a for _, a in found if a])
