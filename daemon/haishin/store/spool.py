@@ -1,0 +1,130 @@
+"""The inbound spool: every accepted message, committed before the front end says 250.
+
+`put` is the one way in, for SMTP, LMTP and IMAP alike. The worker reads rows in id order
+and marks each done in the same transaction as its effects (see `router.worker`), so a
+crash repeats nothing that was visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from .clock import utcnow
+from .schema import inbound
+
+NEW = "new"
+DONE = "done"
+HELD = "held"
+FAILED = "failed"
+
+MAX_ATTEMPTS = 3
+"""A message whose processing raised this many times is shunted (kept, state failed)."""
+
+
+@dataclass(frozen=True)
+class Spooled:
+    id: int
+    received_at: dt.datetime
+    source: str
+    mail_from: str
+    rcpts: list[str]
+    raw: bytes
+    attempts: int
+
+
+def put(
+    engine: sa.Engine, raw: bytes, mail_from: str, rcpts: Sequence[str], source: str = "imap"
+) -> int:
+    """Store one message durably and return its id; raises if the commit fails."""
+    return put_many(engine, [(raw, mail_from, list(rcpts), source)])[0]
+
+
+def put_many(engine: sa.Engine, items: Sequence[tuple[bytes, str, list[str], str]]) -> list[int]:
+    """Store several messages in one transaction (group commit: one fsync for all)."""
+    now = utcnow()
+    ids: list[int] = []
+    with engine.begin() as conn:
+        for raw, mail_from, rcpts, source in items:
+            result = conn.execute(
+                inbound.insert().values(
+                    received_at=now,
+                    source=source,
+                    mail_from=mail_from,
+                    rcpts=json.dumps(rcpts),
+                    raw=raw,
+                    state=NEW,
+                )
+            )
+            assert result.inserted_primary_key is not None
+            ids.append(int(result.inserted_primary_key[0]))
+    return ids
+
+
+def _row(r: sa.Row[tuple[object, ...]]) -> Spooled:
+    m = r._mapping
+    return Spooled(
+        id=m["id"],
+        received_at=m["received_at"],
+        source=m["source"],
+        mail_from=m["mail_from"],
+        rcpts=json.loads(m["rcpts"]),
+        raw=bytes(m["raw"]),
+        attempts=m["attempts"],
+    )
+
+
+def fetch_new(engine: sa.Engine, limit: int) -> list[Spooled]:
+    """The oldest unprocessed messages."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(inbound).where(inbound.c.state == NEW).order_by(inbound.c.id).limit(limit)
+        ).all()
+    return [_row(r) for r in rows]
+
+
+def take(conn: sa.Connection, spool_id: int, state: str, outcome: str) -> bool:
+    """Mark a new message processed inside the caller's transaction.
+
+    False when another worker (or an earlier run) already took it: the caller then rolls
+    back its effects, which makes processing idempotent per spool row.
+    """
+    result = conn.execute(
+        inbound.update()
+        .where(inbound.c.id == spool_id, inbound.c.state == NEW)
+        .values(state=state, outcome=outcome[:2000], done_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def record_failure(engine: sa.Engine, spool_id: int, error: str) -> str:
+    """Count a failed attempt; after MAX_ATTEMPTS the message is shunted, evidence kept."""
+    with engine.begin() as conn:
+        conn.execute(
+            inbound.update()
+            .where(inbound.c.id == spool_id, inbound.c.state == NEW)
+            .values(attempts=inbound.c.attempts + 1, outcome=f"error: {error}"[:2000])
+        )
+        conn.execute(
+            inbound.update()
+            .where(
+                inbound.c.id == spool_id,
+                inbound.c.state == NEW,
+                inbound.c.attempts >= MAX_ATTEMPTS,
+            )
+            .values(state=FAILED, done_at=utcnow())
+        )
+        state = conn.execute(sa.select(inbound.c.state).where(inbound.c.id == spool_id)).scalar()
+    return str(state)
+
+
+def counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(inbound.c.state, sa.func.count()).group_by(inbound.c.state)
+        ).all()
+    return {str(s): int(n) for s, n in rows}
