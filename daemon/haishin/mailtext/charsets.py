@@ -60,7 +60,7 @@ def _jis_pair_to_sjis(j1: int, j2: int) -> bytes:
         if s2 >= 0x7F:
             s2 += 1
     else:
-        s2 = j2 + 0x7D
+        s2 = j2 + 0x7E
     s1 = ((j1 - 0x21) >> 1) + 0x81
     if s1 > 0x9F:
         s1 += 0x40
