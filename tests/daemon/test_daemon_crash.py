@@ -97,7 +97,9 @@ def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path, sqlite_url: s
             m = marker_re.search(raw)
             assert m is not None
             spooled.setdefault(m.group().decode(), []).append(st)
-        for (raw,) in c.execute(sa.text("SELECT raw FROM outbound_messages WHERE kind = 'forward'")):
+        for (raw,) in c.execute(
+            sa.text("SELECT raw FROM outbound_messages WHERE kind = 'forward'")
+        ):
             m = re.search(rb"In-Reply-To: <(crash-\d{5})@crash.test>", raw)
             assert m is not None
             forwards[m.group(1).decode()] = forwards.get(m.group(1).decode(), 0) + 1

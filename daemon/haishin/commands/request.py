@@ -36,6 +36,7 @@ _WORDS = {
     "へるぷ": Command.HELP,
     "confirm": Command.CONFIRM,
 }
+_JAPANESE_BY_LENGTH = sorted((w for w in _WORDS if not w.isascii()), key=len, reverse=True)
 _PREFIX_RE = re.compile(r"^\s*((re|fw|fwd|aw|sv|回答|返信|転送)\s*(\[\d+\])?\s*:\s*)+", re.I)
 MAX_LINES = 5
 """Only the first lines count: below them is a quoted message or a signature."""
@@ -54,7 +55,14 @@ def _command_in(line: str) -> Command | None:
     if not words:
         return None
     first = words[0].strip("[]()「」【】:：.。")
-    return _WORDS.get(first)
+    if first in _WORDS:
+        return _WORDS[first]
+    # Japanese has no spaces: 「登録します」 and 「解除希望」 start with the command word;
+    # the longest word first, so 登録解除 is not read as 登録
+    for word in _JAPANESE_BY_LENGTH:
+        if first.startswith(word):
+            return _WORDS[word]
+    return None
 
 
 def parse(subject: str, body: str) -> tuple[Command | None, str | None]:
