@@ -147,7 +147,7 @@ def decode_header(raw: str) -> str:
         payload = m.group(3)
         try:
             if m.group(2) in "Bb":
-                data = base64.b64decode(payload + "=" * (-len(payload) % 4))
+                data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
             else:
                 data = quopri.decodestring(payload.replace("_", " ").encode("ascii"), header=True)
         except (binascii.Error, ValueError, UnicodeEncodeError):
