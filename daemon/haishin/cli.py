@@ -179,9 +179,10 @@ def subscribers_list(channel: str, db_url: str, status: str | None) -> None:
     """Print each subscriber: address, status, confirmed-at."""
     from .store import open_store
     from .store import subscribers as subs
+    from .store.engine import reading
 
     engine = open_store(_prepare_db(db_url))
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for s in subs.iterate(conn, channel, subs.Status(status) if status else None):
             confirmed = s.confirmed_at.isoformat() if s.confirmed_at else "-"
             click.echo(f"{s.address}\t{s.status}\t{confirmed}")
@@ -194,9 +195,10 @@ def subscribers_count(channel: str, db_url: str) -> None:
     """Count subscribers per status."""
     from .store import open_store
     from .store import subscribers as subs
+    from .store.engine import reading
 
     engine = open_store(_prepare_db(db_url))
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         counts = subs.count(conn, channel)
     for status, n in counts.items():
         click.echo(f"{status}\t{n}")
@@ -212,6 +214,7 @@ def subscribers_export(channel: str, db_url: str, output: object) -> None:
 
     from .store import open_store
     from .store import subscribers as subs
+    from .store.engine import reading
 
     engine = open_store(_prepare_db(db_url))
     w = csv.writer(output)  # type: ignore[arg-type]
@@ -227,7 +230,7 @@ def subscribers_export(channel: str, db_url: str, output: object) -> None:
             "unsubscribe_method",
         ]
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for s in subs.iterate(conn, channel):
             w.writerow(
                 [

@@ -113,6 +113,6 @@ def test_subscribers_and_consent_record(db_url: str) -> None:
         since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
         assert (
             conf.sent_to_address_since(conn, "X@Y.JP", since) == 1
-            and conf.sent_since(conn, since) == 1
+            and conf.sent_since(conn, since, 10) == 1
         )
     engine.dispose()

@@ -140,3 +140,52 @@ def test_loops() -> None:
     )  # type: ignore[arg-type]
     assert why_not_answer(msg("Auto-Submitted: No"), "a@example.jp", "a@example.jp", DOMAIN) is None  # type: ignore[arg-type]
     assert why_not_answer(ok, "x@" + DOMAIN, "a@example.jp", DOMAIN)  # type: ignore[arg-type]
+
+
+def test_composed_messages_read_back_with_policy_default() -> None:
+    from email import policy
+    from email.parser import BytesParser
+
+    from haishin.mailtext import texts
+    from haishin.mailtext.compose import compose
+
+    about = texts.About(
+        service="川崎市電子メール配信サービス", site_url="https://x/", slug="gomi-recycle",
+        title="ごみ・リサイクル情報" * 3, department="環境局 生活環境部 減量推進課",
+        manager="減量推進課長 宮前 四郎", contact="電話: 044\n", owner_address="o@x.jp",
+        request_address="r@x.jp", subscribe_address="s@x.jp", unsubscribe_address="u@x.jp",
+    )  # fmt: skip
+    made = [
+        texts.confirm_subscribe(about, "a" * 26, "https://x/confirm/aaa", 72),
+        texts.confirm_unsubscribe(about, "a" * 26, "https://x/confirm/aaa", 72),
+        texts.welcome(about, "https://x/u"),
+        texts.goodbye(about),
+        texts.already_subscribed(about),
+        texts.not_subscribed(about),
+        texts.expired(about),
+        texts.paused(about),
+        texts.unavailable(about),
+        texts.help_text(about),
+    ]
+    for subject, body in made:
+        raw = compose(
+            from_name="川崎市 " + about.title, from_addr="gomi-recycle-request@x.jp",
+            to="abc..def@docomo.ne.jp", subject=subject, body=body, domain="x.jp",
+            reply_to="gomi-recycle-confirm+" + "a" * 26 + "@x.jp", in_reply_to="<m@x>",
+            attachment=b"From: a@b\r\nSubject: orig\r\n\r\nhi\r\n",
+        )  # fmt: skip
+        assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        assert msg["Subject"] == subject
+        # CPython's phrase parser keeps the folding space between encoded-words (RFC 2047
+        # §6.2 says drop it); MUAs do drop it, so compare without spaces
+        shown = msg["From"].addresses[0].display_name
+        assert shown.replace(" ", "") == ("川崎市 " + about.title).replace(" ", "")
+        assert msg["To"] == "abc..def@docomo.ne.jp"
+        assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n") == body  # type: ignore[union-attr]
+        assert [p.get_content_type() for p in msg.iter_attachments()] == ["message/rfc822"]
+        assert not [d for d in msg.defects]
+    with pytest.raises(ValueError):
+        compose(
+            from_name="x", from_addr="a@b", to="v@x\r\nBcc: w@y", subject="s", body="b", domain="x"
+        )

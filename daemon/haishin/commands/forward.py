@@ -4,13 +4,12 @@ service inquiry address to the 統括管理者 (第3条(1)), keeping the sender 
 from __future__ import annotations
 
 import re
-from email.message import EmailMessage
 
 import sqlalchemy as sa
 
 from .. import addresses as contract
-from ..mailtext.compose import compose, to_bytes
-from ..mailtext.incoming import Incoming, parse
+from ..mailtext.compose import compose
+from ..mailtext.incoming import Incoming
 from ..mailtext.texts import forward_note
 from ..registry.model import Role
 from ..store import queue
@@ -24,13 +23,9 @@ def _clean(text: str, limit: int = 200) -> str:
     return _CONTROL_RE.sub(" ", text)[:limit].strip()
 
 
-def _attach_original(msg: EmailMessage, raw: bytes) -> None:
-    try:
-        msg.add_attachment(parse(raw), disposition="inline")
-    except Exception:  # an original too broken to re-serialise travels as bytes
-        msg.add_attachment(
-            raw, maintype="application", subtype="octet-stream", filename="original.eml"
-        )
+def _as_rfc822(raw: bytes) -> bytes:
+    """The original, with bare LF and bare CR made CRLF so it travels as 8bit MIME."""
+    return re.sub(rb"\r?\n|\r", b"\r\n", raw)
 
 
 def forward(
@@ -60,7 +55,7 @@ def forward(
         reply_to=incoming.sender,
         in_reply_to=incoming.message_id,
         auto="auto-forwarded",
+        attachment=_as_rfc822(raw),
     )
-    _attach_original(msg, raw)
-    queue.enqueue(conn, to_bytes(msg), return_path, [to], kind="forward")
+    queue.enqueue(conn, msg, return_path, [to], kind="forward")
     return Outcome.FORWARDED

@@ -20,6 +20,5 @@ def allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
         >= limits.confirmations_per_address_per_day
     ):
         return False
-    return (
-        confirmations.sent_since(conn, now - dt.timedelta(hours=1)) < limits.confirmations_per_hour
-    )
+    hourly = limits.confirmations_per_hour
+    return confirmations.sent_since(conn, now - dt.timedelta(hours=1), hourly) < hourly

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .. import addresses as contract
-from ..mailtext.compose import compose, to_bytes
+from ..mailtext.compose import compose
 from ..mailtext.texts import Text
 from ..store import queue
 from .context import Context
@@ -38,4 +38,4 @@ def reply(
         reply_to=reply_to,
         in_reply_to=in_reply_to,
     )
-    queue.enqueue(conn, to_bytes(msg), ctx.address(slug, contract.BOUNCES), [to], kind=kind)
+    queue.enqueue(conn, msg, ctx.address(slug, contract.BOUNCES), [to], kind=kind)

@@ -19,7 +19,7 @@ def ensure(root: Path) -> None:
         (root / sub).mkdir(parents=True, exist_ok=True)
 
 
-def deliver(root: Path, mail_from: str, rcpt: str, data: bytes) -> Path:
+def deliver(root: Path, mail_from: str, rcpt: str, data: bytes, *, sync_dir: bool = True) -> Path:
     name = f"{time.time_ns()}.P{os.getpid()}Q{next(_seq)}.{socket.gethostname()}"
     tmp = root / "tmp" / name
     envelope = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n".encode()
@@ -29,9 +29,15 @@ def deliver(root: Path, mail_from: str, rcpt: str, data: bytes) -> Path:
         os.fsync(f.fileno())
     final = root / "new" / name
     os.rename(tmp, final)
+    if sync_dir:
+        sync(root)
+    return final
+
+
+def sync(root: Path) -> None:
+    """fsync new/ so the renames are durable; once per batch is enough."""
     fd = os.open(root / "new", os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return final

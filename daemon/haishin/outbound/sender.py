@@ -93,8 +93,9 @@ def _send_maildir(settings: SendSettings, rows: list[queue.Claimed]) -> list[que
     maildir.ensure(settings.maildir)
     results = []
     for row in rows:
-        maildir.deliver(settings.maildir, row.mail_from, row.rcpt, _data(row))
+        maildir.deliver(settings.maildir, row.mail_from, row.rcpt, _data(row), sync_dir=False)
         results.append(queue.Result(row.id, queue.SENT))
+    maildir.sync(settings.maildir)  # before the rows are marked sent
     return results
 
 

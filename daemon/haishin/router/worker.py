@@ -28,32 +28,46 @@ RETRY_AFTER_ERROR = 1.0
 ContextSource = Callable[[], Context]
 
 
+class _AlreadyTaken(Exception):
+    """Another worker processed the row first: roll back this transaction's effects."""
+
+
 def process_batch(engine: sa.Engine, ctx: Context, rows: list[spool.Spooled]) -> int:
-    """Process rows in one transaction; returns how many were done. Thread context."""
-    failed: list[tuple[int, str]] = []
+    """Process rows in one transaction; returns how many were done. Thread context.
+
+    If any row raises, the whole batch is rolled back and each row is then processed in
+    its own transaction, so one bad message costs its batch a retry, never a loss.
+    """
+    try:
+        with engine.begin() as conn:
+            return sum(_process(conn, ctx, row) for row in rows)
+    except sa.exc.OperationalError:
+        raise  # the database itself: the caller retries the batch later
+    except Exception:
+        log.info("batch of %d failed; processing one by one", len(rows))
     done = 0
-    with engine.begin() as conn:
-        for row in rows:
-            try:
-                with conn.begin_nested():
-                    state, outcome = dispatch(conn, ctx, row)
-                    if spool.take(conn, row.id, state, outcome):
-                        done += 1
-                    else:
-                        raise _AlreadyTaken
-            except _AlreadyTaken:
-                continue
-            except Exception as exc:  # a bug or a message we cannot read: keep it, go on
-                log.exception("inbound#%d: processing failed", row.id)
-                failed.append((row.id, f"{type(exc).__name__}: {exc}"))
-    for spool_id, error in failed:
-        state = spool.record_failure(engine, spool_id, error)
-        log.warning("inbound#%d: attempt failed, now %s", spool_id, state)
+    for row in rows:
+        try:
+            with engine.begin() as conn:
+                done += _process(conn, ctx, row)
+        except _AlreadyTaken:
+            continue  # its effects were rolled back with the transaction
+        except sa.exc.OperationalError:
+            raise
+        except Exception as exc:  # a bug or a message we cannot read: keep it, go on
+            log.exception("inbound#%d: processing failed", row.id)
+            state = spool.record_failure(engine, row.id, f"{type(exc).__name__}: {exc}")
+            log.warning("inbound#%d: attempt failed, now %s", row.id, state)
     return done
 
 
-class _AlreadyTaken(Exception):
-    """Another worker processed the row first: roll back this savepoint's effects."""
+def _process(conn: sa.Connection, ctx: Context, row: spool.Spooled) -> int:
+    # the effects and "done" commit together; if another worker took the row first, the
+    # update finds no new row and raising rolls this row's effects back
+    state, outcome = dispatch(conn, ctx, row)
+    if not spool.take(conn, row.id, state, outcome):
+        raise _AlreadyTaken(row.id)
+    return 1
 
 
 async def run(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .clock import utcnow
-from .schema import confirmations
+from .schema import UTCDateTime, confirmations
 from .subscribers import address_key
 
 
@@ -39,15 +39,16 @@ def create(
 ) -> Pending:
     now = utcnow()
     result = conn.execute(
-        confirmations.insert().values(
-            channel=channel,
-            address=address,
-            address_key=address_key(address),
-            action=action,
-            created_at=now,
-            expires_at=now + ttl,
-            origin=origin[:500],
-        )
+        _INSERT,
+        {
+            "channel": channel,
+            "address": address,
+            "address_key": address_key(address),
+            "action": action,
+            "created_at": now,
+            "expires_at": now + ttl,
+            "origin": origin[:500],
+        },
     )
     assert result.inserted_primary_key is not None
     return Pending(
@@ -81,20 +82,24 @@ def use(conn: sa.Connection, pending_id: int) -> bool:
     return result.rowcount == 1
 
 
+_INSERT = confirmations.insert()
+_PER_ADDRESS = sa.select(sa.func.count()).where(
+    confirmations.c.address_key == sa.bindparam("b_key"),
+    confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
+)
+_RECENT = sa.select(sa.func.count()).select_from(
+    sa.select(confirmations.c.id)
+    .where(confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()))
+    .limit(sa.bindparam("b_limit"))
+    .subquery()
+)
+
+
 def sent_to_address_since(conn: sa.Connection, address: str, since: dt.datetime) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count()).where(
-                confirmations.c.address_key == address_key(address),
-                confirmations.c.created_at >= since,
-            )
-        ).scalar_one()
-    )
+    params = {"b_key": address_key(address), "b_since": since}
+    return int(conn.execute(_PER_ADDRESS, params).scalar_one())
 
 
-def sent_since(conn: sa.Connection, since: dt.datetime) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count()).where(confirmations.c.created_at >= since)
-        ).scalar_one()
-    )
+def sent_since(conn: sa.Connection, since: dt.datetime, limit: int) -> int:
+    """How many went out since `since`, counted up to `limit` (bounded work per request)."""
+    return int(conn.execute(_RECENT, {"b_since": since, "b_limit": limit}).scalar_one())

@@ -7,6 +7,7 @@ writers queue on the lock instead of failing halfway through an upgrade from rea
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +38,49 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+READ = {"haishin_read": True}
+"""Execution options of a read-only connection: `engine.connect().execution_options(**READ)`."""
+
+
+def reading(engine: sa.Engine) -> sa.Connection:
+    """A connection for reads only (no write lock taken on SQLite)."""
+    return engine.connect().execution_options(**READ)
+
+
+def _sqlite_listeners(engine: sa.Engine) -> None:
+    # SQLite has one writer at a time. Writers of this process queue on a lock here rather
+    # than in SQLite's busy handler, which sleeps in steps of up to 100 ms; readers take a
+    # deferred transaction, which WAL lets run beside the writer.
+    lock = threading.Lock()
+
+    @sa.event.listens_for(engine, "begin")
+    def begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("haishin_read"):
+            conn.exec_driver_sql("BEGIN")
+            return
+        lock.acquire()
+        conn.info["haishin_locked"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.info.pop("haishin_locked", None)
+            lock.release()
+            raise
+
+    def release(conn: sa.Connection) -> None:
+        if conn.info.pop("haishin_locked", False):
+            lock.release()
+
+    sa.event.listen(engine, "commit", release)
+    sa.event.listen(engine, "rollback", release)
 
 
 def create_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
-    """An engine for `url`; SQLite gets WAL and immediate write transactions."""
+    """An engine for `url`; SQLite gets WAL, FULL sync and one writer at a time."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, pool_size=pool_size, max_overflow=4)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        sa.event.listen(engine, "begin", _sqlite_begin)
+        _sqlite_listeners(engine)
         return engine
     return sa.create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .clock import utcnow
+from .engine import reading
 from .schema import UTCDateTime, outbound, outbound_messages
 
 QUEUED = "queued"
@@ -38,6 +39,10 @@ class Claimed:
     raw: bytes
 
 
+_INSERT_MESSAGE = outbound_messages.insert()
+_INSERT_ROW = outbound.insert()
+
+
 def enqueue(
     conn: sa.Connection,
     raw: bytes,
@@ -50,13 +55,13 @@ def enqueue(
 ) -> int:
     """Queue one message for several recipients inside the caller's transaction."""
     now = utcnow()
-    result = conn.execute(outbound_messages.insert().values(created_at=now, kind=kind, raw=raw))
+    result = conn.execute(_INSERT_MESSAGE, {"created_at": now, "kind": kind, "raw": raw})
     assert result.inserted_primary_key is not None
     message_id = int(result.inserted_primary_key[0])
     per = headers or [None] * len(rcpts)
     if rcpts:
         conn.execute(
-            outbound.insert(),
+            _INSERT_ROW,
             [
                 {
                     "message_id": message_id,
@@ -160,7 +165,7 @@ def recover(engine: sa.Engine) -> int:
 
 
 def next_due(engine: sa.Engine) -> dt.datetime | None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return conn.execute(
             sa.select(sa.func.min(outbound.c.next_try, type_=UTCDateTime())).where(
                 outbound.c.state == QUEUED
@@ -169,7 +174,7 @@ def next_due(engine: sa.Engine) -> dt.datetime | None:
 
 
 def counts(engine: sa.Engine) -> dict[str, int]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             sa.select(outbound.c.state, sa.func.count()).group_by(outbound.c.state)
         ).all()

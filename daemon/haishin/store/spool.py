@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .clock import utcnow
-from .schema import inbound
+from .engine import reading
+from .schema import UTCDateTime, inbound
 
 NEW = "new"
 DONE = "done"
@@ -80,11 +81,22 @@ def _row(r: sa.Row[tuple[object, ...]]) -> Spooled:
 
 def fetch_new(engine: sa.Engine, limit: int) -> list[Spooled]:
     """The oldest unprocessed messages."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             sa.select(inbound).where(inbound.c.state == NEW).order_by(inbound.c.id).limit(limit)
         ).all()
     return [_row(r) for r in rows]
+
+
+_TAKE = (
+    inbound.update()
+    .where(inbound.c.id == sa.bindparam("b_id"), inbound.c.state == NEW)
+    .values(
+        state=sa.bindparam("b_state"),
+        outcome=sa.bindparam("b_outcome"),
+        done_at=sa.bindparam("b_at", type_=UTCDateTime()),
+    )
+)
 
 
 def take(conn: sa.Connection, spool_id: int, state: str, outcome: str) -> bool:
@@ -93,11 +105,8 @@ def take(conn: sa.Connection, spool_id: int, state: str, outcome: str) -> bool:
     False when another worker (or an earlier run) already took it: the caller then rolls
     back its effects, which makes processing idempotent per spool row.
     """
-    result = conn.execute(
-        inbound.update()
-        .where(inbound.c.id == spool_id, inbound.c.state == NEW)
-        .values(state=state, outcome=outcome[:2000], done_at=utcnow())
-    )
+    params = {"b_id": spool_id, "b_state": state, "b_outcome": outcome[:2000], "b_at": utcnow()}
+    result = conn.execute(_TAKE, params)
     return result.rowcount == 1
 
 
@@ -123,7 +132,7 @@ def record_failure(engine: sa.Engine, spool_id: int, error: str) -> str:
 
 
 def counts(engine: sa.Engine) -> dict[str, int]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             sa.select(inbound.c.state, sa.func.count()).group_by(inbound.c.state)
         ).all()

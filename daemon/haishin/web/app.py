@@ -19,6 +19,7 @@ from ..commands import membership
 from ..commands.context import Context, Outcome
 from ..store import confirmations, queue, spool
 from ..store.clock import utcnow
+from ..store.engine import reading
 from ..tokens import TOKEN_LEN, Purpose, Verdict
 
 ContextSource = Callable[[], Context]
@@ -75,7 +76,7 @@ def build(
             )
 
         def look() -> confirmations.Pending | None:
-            with engine.connect() as conn:
+            with reading(engine) as conn:
                 return confirmations.get(conn, opened.ident)
 
         pending = await asyncio.to_thread(look)
@@ -149,7 +150,7 @@ def build(
     @routes.get("/healthz")
     async def healthz(request: web.Request) -> web.Response:
         def look() -> dict[str, dict[str, int]]:
-            with engine.connect() as conn:
+            with reading(engine) as conn:
                 conn.execute(sa.text("SELECT 1"))
             return {"inbound": spool.counts(engine), "outbound": queue.counts(engine)}
 
