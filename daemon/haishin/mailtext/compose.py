@@ -64,7 +64,8 @@ def mailbox_header(name: str, address: str) -> str:
         return address
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"] = Address(display_name=name, addr_spec=address)
-    return policy.SMTP.fold("From", msg["From"]).removeprefix("From: ").removesuffix("\r\n")
+    folded = str(policy.SMTP.fold("From", msg["From"]))
+    return folded.removeprefix("From: ").removesuffix("\r\n")
 
 
 def message_id(domain: str) -> str:
