@@ -86,6 +86,7 @@ def main() -> None:
                         errors.append(str(exc))
 
         total = per_client * args.clients
+        cpu_before = _cpu_seconds(proc.pid)
         start = time.perf_counter()
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
         for t in threads:
@@ -103,6 +104,7 @@ def main() -> None:
             time.sleep(0.01)
         elapsed = time.perf_counter() - start
         rss = _rss_kb(proc.pid)
+        cpu = _cpu_seconds(proc.pid) - cpu_before
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         engine.dispose()
@@ -111,9 +113,16 @@ def main() -> None:
         f"{'sqlite' if db.startswith('sqlite') else db.split(':')[0]}: "
         f"all 250 after {accepted:.2f} s ({total / accepted:.0f}/s accepted), "
         f"all confirmations queued after {elapsed:.2f} s = {total / elapsed:.0f} requests/s end to end; "
-        f"errors {len(errors)}; daemon RSS {rss / 1024:.0f} MB"
+        f"errors {len(errors)}; daemon CPU {cpu / total * 1000:.2f} ms per request "
+        f"({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}); daemon RSS {rss / 1024:.0f} MB"
     )
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """user + system time of the daemon, all threads (proc(5): fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int) -> int:
