@@ -148,15 +148,21 @@ class Daemon:
                     tg.create_task(sender.run(engine, s.send, outgoing)),
                 ]
                 await self._stop.wait()
+                log.info("stopping: no new connections; finishing tasks")
                 smtp_server.close()
                 for t in tasks:
                     t.cancel()
+            log.debug("tasks stopped")
         finally:
             smtp_server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(smtp_server.wait_closed(), 2)
+                async with asyncio.timeout(2):
+                    await smtp_server.wait_closed()
+            log.debug("listener closed")
             await runner.cleanup()
+            log.debug("web stopped")
             engine.dispose()
+            log.info("stopped")
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
 

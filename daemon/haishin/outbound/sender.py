@@ -118,7 +118,12 @@ async def run(
     engine: sa.Engine, settings: SendSettings, wake: asyncio.Event, poll: float = 1.0
 ) -> None:
     await asyncio.to_thread(queue.recover, engine)
+    me = asyncio.current_task()
     while True:
+        if me is not None and me.cancelling():
+            # a library below (aiosmtplib, on a cancelled send) may swallow the
+            # CancelledError; the stop request still stands
+            raise asyncio.CancelledError
         wake.clear()
         try:
             sent = await send_batch(engine, settings)
@@ -127,5 +132,8 @@ async def run(
             sent = 0
         if sent:
             continue
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+        # that arrives as the event is set, and the daemon then never stops (seen in tests)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), poll)
+            async with asyncio.timeout(poll):
+                await wake.wait()

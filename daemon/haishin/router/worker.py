@@ -78,7 +78,12 @@ async def run(
     poll: float = 0.5,
 ) -> None:
     """Forever: process what is new, then wait for the next put or the poll interval."""
+    me = asyncio.current_task()
     while True:
+        if me is not None and me.cancelling():
+            # a library below (aiosmtplib, on a cancelled send) may swallow the
+            # CancelledError; the stop request still stands
+            raise asyncio.CancelledError
         wake.clear()
         try:
             rows = await asyncio.to_thread(spool.fetch_new, engine, BATCH)
@@ -96,5 +101,8 @@ async def run(
                 await asyncio.sleep(RETRY_AFTER_ERROR)
             processed.set()
             continue
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+        # that arrives as the event is set, and the daemon then never stops (seen in tests)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), poll)
+            async with asyncio.timeout(poll):
+                await wake.wait()
