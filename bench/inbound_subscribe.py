@@ -105,6 +105,15 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         rss = _rss_kb(proc.pid)
         cpu = _cpu_seconds(proc.pid) - cpu_before
+        while True:  # and until every confirmation has left (maildir or smarthost)
+            with engine.connect() as c:
+                left = c.execute(
+                    sa.text("SELECT count(*) FROM outbound WHERE state IN ('queued', 'sending')")
+                ).scalar_one()
+            if not left:
+                break
+            time.sleep(0.05)
+        delivered = time.perf_counter() - start
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         engine.dispose()
@@ -113,6 +122,7 @@ def main() -> None:
         f"{'sqlite' if db.startswith('sqlite') else db.split(':')[0]}: "
         f"all 250 after {accepted:.2f} s ({total / accepted:.0f}/s accepted), "
         f"all confirmations queued after {elapsed:.2f} s = {total / elapsed:.0f} requests/s end to end; "
+        f"all delivered after {delivered:.2f} s; "
         f"errors {len(errors)}; daemon CPU {cpu / total * 1000:.2f} ms per request "
         f"({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}); daemon RSS {rss / 1024:.0f} MB"
     )

@@ -22,7 +22,7 @@ from .dispatch import dispatch
 
 log = logging.getLogger(__name__)
 
-BATCH = 16
+BATCH = 32
 RETRY_AFTER_ERROR = 1.0
 
 ContextSource = Callable[[], Context]

@@ -136,8 +136,17 @@ class Result:
 def settle(engine: sa.Engine, results: Sequence[Result]) -> None:
     """Record the outcome of a claimed batch in one transaction."""
     now = utcnow()
+    sent = [r.id for r in results if r.state == SENT]
     with engine.begin() as conn:
+        if sent:  # the common case, in one statement
+            conn.execute(
+                outbound.update()
+                .where(outbound.c.id.in_(sent))
+                .values(state=SENT, attempts=outbound.c.attempts + 1, done_at=now, last_error=None)
+            )
         for r in results:
+            if r.state == SENT:
+                continue
             values: dict[str, object] = {"state": r.state, "last_error": r.error}
             if r.state == QUEUED:
                 values |= {
