@@ -34,8 +34,6 @@ from .tokens import Keyring
 
 log = logging.getLogger("haishin")
 
-GIL_SWITCH_INTERVAL = 0.0005
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -93,10 +91,6 @@ class Daemon:
 
     async def run(self) -> None:
         s = self.settings
-        # The worker and sender threads are CPU-bound Python; with the default 5 ms GIL
-        # switch interval the event loop thread waits up to 5 ms after every socket
-        # operation (the convoy effect), which halved SMTP throughput in the benchmark.
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         engine = await asyncio.to_thread(open_store, s.db_url)
         self._ctx = self._load(s.public_url or "")
         loop = asyncio.get_running_loop()
