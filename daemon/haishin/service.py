@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import ssl
@@ -23,6 +24,7 @@ from aiohttp import web
 from .commands.context import Context
 from .errors import HaishinError
 from .inbound import smtp
+from .inbound.envelope import envelope
 from .inbound.writer import SpoolWriter
 from .outbound import sender
 from .outbound.sender import SendSettings
@@ -30,6 +32,7 @@ from .registry import load_valid
 from .router import worker
 from .router.addresses import Directory
 from .store import open_store
+from .store.spool import Spool
 from .tokens import Keyring
 
 log = logging.getLogger("haishin")
@@ -65,8 +68,11 @@ def parse_hostport(text: str) -> tuple[str, int]:
 class Daemon:
     settings: Settings
     ready: Callable[[dict[str, tuple[str, int]]], None] = lambda bound: None
+    signals: bool = True
+    """Install SIGTERM/SIGINT/SIGHUP handlers (only possible in the main thread)."""
     _ctx: Context | None = field(default=None, init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _imap_spool: Spool | None = field(default=None, init=False)
 
     def context(self) -> Context:
         assert self._ctx is not None
@@ -89,6 +95,14 @@ class Daemon:
     def stop(self) -> None:
         self._stop.set()
 
+    def imap_store(self, raw: bytes) -> None:
+        """The IMAP ingester's `store(raw)` (it runs in its own thread): derive the
+        envelope from the headers, commit to the spool (idempotent on the content hash),
+        wake the worker. Raises if the commit failed, so the message stays on the server."""
+        assert self._imap_spool is not None, "the daemon is not running"
+        mail_from, rcpts = envelope(raw, self.directory())
+        self._imap_spool.put(raw, mail_from, rcpts, key=hashlib.sha256(raw).hexdigest())
+
     async def run(self) -> None:
         s = self.settings
         engine = await asyncio.to_thread(open_store, s.db_url)
@@ -97,6 +111,11 @@ class Daemon:
         work = asyncio.Event()
         outgoing = asyncio.Event()
         writer = SpoolWriter(engine, work.set)
+
+        def wake_from_thread() -> None:
+            loop.call_soon_threadsafe(work.set)
+
+        self._imap_spool = Spool(engine, "imap", wake_from_thread)
         limits = self.context().service.limits
         tls = None
         if s.tls_cert and s.tls_key:
@@ -129,9 +148,10 @@ class Daemon:
                 self.directory(), s.keyring, f"http://{http_bound[0]}:{http_bound[1]}/"
             )
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        if self.signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
 
         self.ready({"smtp": smtp_bound, "http": http_bound})
         try:
@@ -157,8 +177,9 @@ class Daemon:
             log.debug("web stopped")
             engine.dispose()
             log.info("stopped")
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            if self.signals:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
 
     def _web_app(self, engine: object, outgoing: asyncio.Event) -> web.Application:
         from .web.app import build

@@ -264,3 +264,44 @@ def test_demo_check(tmp_path: Path) -> None:
 
 def test_python_is_the_venv() -> None:
     assert Path(sys.executable).with_name("haishin").exists()
+
+
+def test_imap_store_hook_feeds_the_same_spool(tmp_path: Path, sqlite_url: str, sink: Sink) -> None:
+    """The IMAP ingester calls `Daemon.imap_store(raw)` from its own thread: the message is
+    committed to the spool (once, even if offered twice) and processed like SMTP mail."""
+    import threading
+
+    from haishin.outbound.sender import SendSettings
+    from haishin.service import Daemon, Settings
+    from haishin.tokens import Keyring
+
+    settings = Settings(
+        config=CONFIG, db_url=sqlite_url, smtp=("127.0.0.1", 0), http=("127.0.0.1", 0),
+        keyring=Keyring(b"k" * 32), send=SendSettings(smarthost=("127.0.0.1", sink.port), maildir=tmp_path / "md"),
+    )  # fmt: skip
+    ready = threading.Event()
+    daemon = Daemon(settings, ready=lambda bound: ready.set(), signals=False)
+    loop = asyncio.new_event_loop()
+    t = threading.Thread(target=loop.run_until_complete, args=(daemon.run(),))
+    t.start()
+    try:
+        assert ready.wait(30)
+        raw = (
+            f"Return-Path: <imap@example.jp>\r\nDelivered-To: {SUB}\r\nFrom: imap@example.jp\r\n"
+            "Subject: \r\n\r\n"
+        ).encode()
+        daemon.imap_store(raw)
+        daemon.imap_store(raw)  # offered again (a crash before the server was told)
+        assert sink.wait(1)[0].rcpts == ["imap@example.jp"]
+        engine = sa.create_engine(sqlite_url)
+        helpers.wait_until(lambda: helpers.drained(engine))
+        with engine.connect() as c:
+            assert (
+                c.execute(sa.text("SELECT count(*) FROM inbound WHERE source='imap'")).scalar() == 1
+            )
+        engine.dispose()
+        assert len(sink.messages) == 1
+    finally:
+        loop.call_soon_threadsafe(daemon.stop)
+        t.join(30)
+        loop.close()

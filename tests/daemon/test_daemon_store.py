@@ -116,3 +116,14 @@ def test_subscribers_and_consent_record(db_url: str) -> None:
             and conf.sent_since(conn, since, 10) == 1
         )
     engine.dispose()
+
+
+def test_imap_store_is_idempotent_on_the_content_hash(db_url: str) -> None:
+    engine = open_store(db_url)
+    woken: list[int] = []
+    s = spool.Spool(engine, "imap", lambda: woken.append(1))
+    a = s.put(b"raw", "x@y.jp", ["r@z"], key="k" * 64)
+    assert s.put(b"raw", "x@y.jp", ["r@z"], key="k" * 64) == a  # offered again after a crash
+    assert s.put(b"raw", "x@y.jp", ["r@z"]) != a  # without a key (SMTP) a resend is new
+    assert spool.counts(engine) == {"new": 2} and len(woken) == 3
+    engine.dispose()

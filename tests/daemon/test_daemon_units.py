@@ -189,3 +189,18 @@ def test_composed_messages_read_back_with_policy_default() -> None:
         compose(
             from_name="x", from_addr="a@b", to="v@x\r\nBcc: w@y", subject="s", body="b", domain="x"
         )
+
+
+def test_envelope_for_imap() -> None:
+    from haishin.inbound.envelope import envelope
+
+    d = Directory(load_valid(CONFIG))
+    raw = (
+        f"Return-Path: <a..b@docomo.ne.jp>\r\nDelivered-To: gomi-recycle-subscribe@{DOMAIN}\r\n"
+        f"To: someone@else.jp, kosodate-news-subscribe@{DOMAIN}\r\nFrom: a..b@docomo.ne.jp\r\n\r\n"
+    ).encode()
+    assert envelope(raw, d) == ("a..b@docomo.ne.jp", [f"gomi-recycle-subscribe@{DOMAIN}"])
+    raw = f"Return-Path: <>\r\nTo: x <kosodate-news-subscribe@{DOMAIN}>\r\n\r\n".encode()
+    assert envelope(raw, d) == ("", [f"kosodate-news-subscribe@{DOMAIN}"])
+    raw = b"From: =?utf-8?b?5bed?= <c@example.jp>\r\nTo: nobody@example.jp\r\n\r\n"
+    assert envelope(raw, d) == ("c@example.jp", [])

@@ -55,7 +55,11 @@ inbound = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("outcome", sa.Text, nullable=True),  # what the router did, for the audit
     sa.Column("done_at", UTCDateTime(), nullable=True),
+    # IMAP may offer the same message again after a crash or a UIDVALIDITY change: its
+    # content hash makes the second store a no-op. SMTP leaves it NULL (a resend is new).
+    sa.Column("dedupe_key", sa.String(64), nullable=True),
     sa.Index("ix_inbound_state_id", "state", "id"),
+    sa.Index("uq_inbound_dedupe_key", "dedupe_key", unique=True),
 )
 
 subscribers = sa.Table(

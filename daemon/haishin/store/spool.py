@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -39,31 +39,84 @@ class Spooled:
 
 
 def put(
-    engine: sa.Engine, raw: bytes, mail_from: str, rcpts: Sequence[str], source: str = "imap"
+    engine: sa.Engine,
+    raw: bytes,
+    mail_from: str,
+    rcpts: Sequence[str],
+    source: str = "imap",
+    key: str | None = None,
 ) -> int:
-    """Store one message durably and return its id; raises if the commit fails."""
-    return put_many(engine, [(raw, mail_from, list(rcpts), source)])[0]
+    """Store one message durably and return its id; raises if the commit fails.
+
+    With a `key` (IMAP: the content hash), storing the same message again returns the
+    first id and stores nothing."""
+    if key is not None:
+        existing = _by_key(engine, key)
+        if existing is not None:
+            return existing
+    try:
+        return put_many(engine, [(raw, mail_from, list(rcpts), source)], [key])[0]
+    except sa.exc.IntegrityError:
+        existing = _by_key(engine, key) if key is not None else None
+        if existing is None:
+            raise
+        return existing  # a concurrent store of the same message won
 
 
-def put_many(engine: sa.Engine, items: Sequence[tuple[bytes, str, list[str], str]]) -> list[int]:
+def _by_key(engine: sa.Engine, key: str) -> int | None:
+    with reading(engine) as conn:
+        found = conn.execute(sa.select(inbound.c.id).where(inbound.c.dedupe_key == key)).scalar()
+    return int(found) if found is not None else None
+
+
+class Spool:
+    """The spool as the IMAP ingester sees it: `put(raw, mail_from, rcpts) -> id`, sync,
+    committed before it returns; `on_stored` wakes the worker (thread-safe callable)."""
+
+    def __init__(
+        self, engine: sa.Engine, source: str = "imap", on_stored: Callable[[], None] | None = None
+    ) -> None:
+        self._engine = engine
+        self._source = source
+        self._on_stored = on_stored
+
+    def put(self, raw: bytes, mail_from: str, rcpts: list[str], key: str | None = None) -> int:
+        spool_id = put(self._engine, raw, mail_from, rcpts, self._source, key)
+        if self._on_stored is not None:
+            self._on_stored()
+        return spool_id
+
+
+def put_many(
+    engine: sa.Engine,
+    items: Sequence[tuple[bytes, str, list[str], str]],
+    keys: Sequence[str | None] | None = None,
+) -> list[int]:
     """Store several messages in one transaction (group commit: one fsync for all)."""
     now = utcnow()
     ids: list[int] = []
     with engine.begin() as conn:
-        for raw, mail_from, rcpts, source in items:
+        for (raw, mail_from, rcpts, source), key in zip(
+            items, keys or [None] * len(items), strict=True
+        ):
             result = conn.execute(
-                inbound.insert().values(
-                    received_at=now,
-                    source=source,
-                    mail_from=mail_from,
-                    rcpts=json.dumps(rcpts),
-                    raw=raw,
-                    state=NEW,
-                )
+                _INSERT,
+                {
+                    "received_at": now,
+                    "source": source,
+                    "mail_from": mail_from,
+                    "rcpts": json.dumps(rcpts),
+                    "raw": raw,
+                    "state": NEW,
+                    "dedupe_key": key,
+                },
             )
             assert result.inserted_primary_key is not None
             ids.append(int(result.inserted_primary_key[0]))
     return ids
+
+
+_INSERT = inbound.insert()
 
 
 def _row(r: sa.Row[tuple[object, ...]]) -> Spooled:
