@@ -115,6 +115,10 @@ def test_subscribe_confirm_unsubscribe_resubscribe_one_click(
         assert status(engine) == "unsubscribed"
         helpers.wait_until(lambda: helpers.drained(engine), what="drain")
         assert d.stop() == 0
+        # 第4条: the log shows what happened, never whose address it was
+        log = "".join(p.read_text() for p in tmp_path.glob("daemon-*.log"))
+        assert "inbound#" in log and "addr:" in log
+        assert CITIZEN not in log and "docomo" not in log
     finally:
         if d.proc.poll() is None:
             d.kill()
