@@ -40,7 +40,10 @@ def process_batch(engine: sa.Engine, ctx: Context, rows: list[spool.Spooled]) ->
     """
     try:
         with engine.begin() as conn:
-            return sum(_process(conn, ctx, row) for row in rows)
+            taken = [(row.id, *dispatch(conn, ctx, row)) for row in rows]
+            if not spool.take_many(conn, taken):
+                raise _AlreadyTaken  # someone else took one: sort it out row by row
+            return len(taken)
     except sa.exc.OperationalError:
         raise  # the database itself: the caller retries the batch later
     except Exception:

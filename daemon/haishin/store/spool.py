@@ -163,6 +163,18 @@ def take(conn: sa.Connection, spool_id: int, state: str, outcome: str) -> bool:
     return result.rowcount == 1
 
 
+def take_many(conn: sa.Connection, taken: Sequence[tuple[int, str, str]]) -> bool:
+    """`take` for a batch in one statement; False unless every row was still new."""
+    if not taken:
+        return True
+    now = utcnow()
+    params = [
+        {"b_id": i, "b_state": state, "b_outcome": outcome[:2000], "b_at": now}
+        for i, state, outcome in taken
+    ]
+    return conn.execute(_TAKE, params).rowcount == len(taken)
+
+
 def record_failure(engine: sa.Engine, spool_id: int, error: str) -> str:
     """Count a failed attempt; after MAX_ATTEMPTS the message is shunted, evidence kept."""
     with engine.begin() as conn:
