@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from . import maildir
 log = logging.getLogger(__name__)
 
 BATCH = 100
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,10 @@ async def send_batch(engine: sa.Engine, settings: SendSettings) -> int:
     await asyncio.to_thread(queue.settle, engine, results)
     for r in results:
         if r.state != queue.SENT:
-            log.info("outbound#%d: %s (%s)", r.id, r.state, r.error)
+            # a remote reply often quotes the address ("550 <a@b>: no such user")
+            log.info(
+                "outbound#%d: %s (%s)", r.id, r.state, _ADDRESS.sub("<address>", r.error or "")
+            )
     return len(rows)
 
 

@@ -78,11 +78,14 @@ def _sqlite_listeners(engine: sa.Engine) -> None:
 def create_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
     """An engine for `url`; SQLite gets WAL, FULL sync and one writer at a time."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=4)
+        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=4, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         _sqlite_listeners(engine)
         return engine
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
+    # hide_parameters: an error message must not carry a subscriber's address into a log
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def alembic_config(engine: sa.Engine) -> Config:
