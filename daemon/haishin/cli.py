@@ -148,6 +148,278 @@ def site_build(config_dir: Path | None, output: Path, settings: Path, now: str |
     click.echo(f"OK: {output} に公開サイトを作成しました（掲載チャネル {published} 件）")
 
 
+# --- the daemon -------------------------------------------------------------------------
+
+DB_DEFAULT = "sqlite:///var/haishin.db"
+SECRET_DEFAULT = Path("var/secret")
+MAILDIR_DEFAULT = Path("var/maildir")
+
+
+def _prepare_db(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
+    parts = " ".join(f"{k}={h}:{p}" for k, (h, p) in bound.items())
+    click.echo(f"haishin: listening {parts}", nl=True)
+    sys.stdout.flush()
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_dir",
+    default=CONFIG_DEFAULT,
+    type=click.Path(path_type=Path),
+    show_default=True,
+)
+@click.option("--db", "db_url", default=DB_DEFAULT, show_default=True, help="SQLAlchemy URL")
+@click.option("--smtp", "smtp_addr", default="127.0.0.1:8025", show_default=True)
+@click.option("--http", "http_addr", default="127.0.0.1:8080", show_default=True)
+@click.option("--smarthost", default=None, help="HOST:PORT; without it mail goes to --maildir")
+@click.option(
+    "--maildir", default=MAILDIR_DEFAULT, type=click.Path(path_type=Path), show_default=True
+)
+@click.option("--lmtp", is_flag=True, help="speak LMTP (behind Postfix) instead of SMTP")
+@click.option("--tls-cert", type=click.Path(exists=True, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, path_type=Path))
+@click.option("--public-url", default=None, help="base URL of the confirm pages")
+@click.option(
+    "--secret-file",
+    default=SECRET_DEFAULT,
+    type=click.Path(path_type=Path),
+    show_default=True,
+    help="token key file (or HAISHIN_SECRET / HAISHIN_SECRET_FILE)",
+)
+@click.option(
+    "--static", type=click.Path(path_type=Path), default=None, help="a built site to serve"
+)
+@click.option("--retry-base", type=float, default=60.0, hidden=True)
+@click.option("-v", "--verbose", is_flag=True)
+def serve(
+    config_dir: Path,
+    db_url: str,
+    smtp_addr: str,
+    http_addr: str,
+    smarthost: str | None,
+    maildir: Path,
+    lmtp: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    public_url: str | None,
+    secret_file: Path,
+    static: Path | None,
+    retry_base: float,
+    verbose: bool,
+) -> None:
+    """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
+    import asyncio
+
+    from .outbound.sender import SendSettings
+    from .service import Daemon, Settings, configure_logging, parse_hostport
+    from .tokens import load_keyring
+
+    configure_logging(verbose)
+    if public_url and not public_url.endswith("/"):
+        public_url += "/"
+    settings = Settings(
+        config=config_dir,
+        db_url=_prepare_db(db_url),
+        smtp=parse_hostport(smtp_addr),
+        http=parse_hostport(http_addr),
+        keyring=load_keyring(secret_file),
+        send=SendSettings(
+            smarthost=parse_hostport(smarthost) if smarthost else None,
+            maildir=maildir,
+            retry_base=retry_base,
+        ),
+        lmtp=lmtp,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        public_url=public_url,
+        static=static,
+    )
+    asyncio.run(Daemon(settings, ready=_print_ready).run())
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_dir",
+    default=CONFIG_DEFAULT,
+    type=click.Path(path_type=Path),
+    show_default=True,
+)
+@click.option(
+    "--var", "var_dir", default=Path("var"), type=click.Path(path_type=Path), show_default=True
+)
+@click.option("--smtp", "smtp_addr", default="127.0.0.1:8025", show_default=True)
+@click.option("--http", "http_addr", default="127.0.0.1:8080", show_default=True)
+@click.option(
+    "--check", is_flag=True, help="self-test: one subscribe round trip over SMTP, then exit"
+)
+def demo(config_dir: Path, var_dir: Path, smtp_addr: str, http_addr: str, check: bool) -> None:
+    """Run the daemon on loopback with the sample registry, SQLite and a maildir."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(config_dir, var_dir, smtp_addr, http_addr, check=check))
+
+
+# --- subscribers (第5条(2): the 情報管理者 manages the channel's recipients) -------------
+
+
+@cli.group()
+def subscribers() -> None:
+    """List, count, export, remove and import a channel's subscribers."""
+
+
+_db_option = click.option("--db", "db_url", default=DB_DEFAULT, show_default=True)
+
+
+@subscribers.command("list")
+@click.argument("channel")
+@_db_option
+@click.option("--status", default=None, help="pending | active | unsubscribed | disabled")
+def subscribers_list(channel: str, db_url: str, status: str | None) -> None:
+    """Print each subscriber: address, status, confirmed-at."""
+    from .store import open_store
+    from .store import subscribers as subs
+    from .store.engine import reading
+
+    engine = open_store(_prepare_db(db_url))
+    with reading(engine) as conn:
+        for s in subs.iterate(conn, channel, subs.Status(status) if status else None):
+            confirmed = s.confirmed_at.isoformat() if s.confirmed_at else "-"
+            click.echo(f"{s.address}\t{s.status}\t{confirmed}")
+
+
+@subscribers.command("count")
+@click.argument("channel")
+@_db_option
+def subscribers_count(channel: str, db_url: str) -> None:
+    """Count subscribers per status."""
+    from .store import open_store
+    from .store import subscribers as subs
+    from .store.engine import reading
+
+    engine = open_store(_prepare_db(db_url))
+    with reading(engine) as conn:
+        counts = subs.count(conn, channel)
+    for status, n in counts.items():
+        click.echo(f"{status}\t{n}")
+
+
+@subscribers.command("export")
+@click.argument("channel")
+@_db_option
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+def subscribers_export(channel: str, db_url: str, output: object) -> None:
+    """CSV with the consent record of every subscriber (特定電子メール法)."""
+    import csv
+
+    from .store import open_store
+    from .store import subscribers as subs
+    from .store.engine import reading
+
+    engine = open_store(_prepare_db(db_url))
+    w = csv.writer(output)  # type: ignore[arg-type]
+    w.writerow(
+        [
+            "address",
+            "status",
+            "created_at",
+            "confirmed_at",
+            "consent_method",
+            "consent_evidence",
+            "unsubscribed_at",
+            "unsubscribe_method",
+        ]
+    )
+    with reading(engine) as conn:
+        for s in subs.iterate(conn, channel):
+            w.writerow(
+                [
+                    s.address,
+                    s.status,
+                    s.created_at.isoformat(),
+                    s.confirmed_at.isoformat() if s.confirmed_at else "",
+                    s.consent_method or "",
+                    s.consent_evidence or "",
+                    s.unsubscribed_at.isoformat() if s.unsubscribed_at else "",
+                    s.unsubscribe_method or "",
+                ]
+            )
+
+
+@subscribers.command("remove")
+@click.argument("channel")
+@click.argument("address")
+@_db_option
+def subscribers_remove(channel: str, address: str, db_url: str) -> None:
+    """Disable one subscriber (the record is kept)."""
+    from .store import open_store
+    from .store import subscribers as subs
+
+    engine = open_store(_prepare_db(db_url))
+    with engine.begin() as conn:
+        removed = subs.remove(conn, channel, address)
+    if not removed:
+        raise click.ClickException("no such subscriber")
+    click.echo("removed")
+
+
+@subscribers.command("import")
+@click.argument("channel")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@_db_option
+@click.option("--config", "config_dir", default=CONFIG_DEFAULT, type=click.Path(path_type=Path))
+@click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
+@click.option("--public-url", default=None)
+def subscribers_import(
+    channel: str,
+    file: object,
+    db_url: str,
+    config_dir: Path,
+    secret_file: Path,
+    public_url: str | None,
+) -> None:
+    """One address per line: each gets a confirmation request, none becomes active."""
+    from .commands import membership
+    from .commands.context import Context
+    from .mailtext.mailbox import mailbox
+    from .registry import load_valid
+    from .router.addresses import Directory
+    from .store import open_store
+    from .tokens import load_keyring
+
+    registry = load_valid(config_dir)
+    if channel not in registry.channels:
+        raise click.ClickException(f"unknown channel {channel}")
+    assert registry.service is not None
+    url = public_url or registry.service.value.site_url
+    ctx = Context(
+        Directory(registry), load_keyring(secret_file), url if url.endswith("/") else url + "/"
+    )
+    engine = open_store(_prepare_db(db_url))
+    results: Counter[str] = Counter()
+    for line in file:  # type: ignore[attr-defined]
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        address = mailbox(text.split(",")[0])
+        if address is None:
+            results["invalid"] += 1
+            continue
+        with engine.begin() as conn:
+            outcome = membership.request_subscribe(
+                conn, ctx, channel, address, origin="import by staff"
+            )
+        results[str(outcome)] += 1
+    click.echo(", ".join(f"{k} {v}" for k, v in sorted(results.items())))
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -1,0 +1,88 @@
+"""What every command needs, as one frozen object passed in (style.md 7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from ..mailtext.texts import About
+from ..registry import Registry
+from ..registry.model import Service
+from ..router.addresses import Directory
+from ..tokens import Keyring
+
+
+class Outcome(enum.StrEnum):
+    """What a command did; expected results, not exceptions (style.md 4)."""
+
+    CONFIRMATION_SENT = "confirmation-sent"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    ALREADY_SUBSCRIBED = "already-subscribed"
+    NOT_SUBSCRIBED = "not-subscribed"
+    EXPIRED = "expired"
+    INVALID_TOKEN = "invalid-token"
+    PAUSED = "paused"
+    UNAVAILABLE = "unavailable"
+    HELP_SENT = "help-sent"
+    FORWARDED = "forwarded"
+    RATE_LIMITED = "rate-limited"
+    NOT_ANSWERED = "not-answered"  # RFC 3834: a loop or a robot
+    HELD = "held"  # kept in the spool for a later stage (posts)
+    BOUNCE_RECORDED = "bounce-recorded"
+
+
+@dataclass(frozen=True)
+class Context:
+    directory: Directory
+    keyring: Keyring
+    public_url: str  # where the confirm and unsubscribe pages are, ending in "/"
+
+    @property
+    def registry(self) -> Registry:
+        return self.directory.registry
+
+    @property
+    def service(self) -> Service:
+        return self.directory.service
+
+    @property
+    def domain(self) -> str:
+        return self.directory.domain
+
+    @property
+    def ttl(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.service.limits.token_ttl_hours)
+
+    def address(self, slug: str, suffix: str, token: str | None = None) -> str:
+        plus = f"+{token}" if token else ""
+        return f"{slug}{suffix}{plus}@{self.domain}"
+
+    def about(self, slug: str) -> About:
+        from .. import addresses as contract
+
+        service = self.service
+        channel = self.registry.channels[slug].value
+        department = self.registry.departments.get(channel.department)
+        contact = ""
+        if department is not None:
+            c = department.contact
+            contact = "".join(
+                f"{label}: {value}\n"
+                for label, value in (("電話", c.phone), ("メール", c.address), ("受付", c.hours))
+                if value
+            )
+        return About(
+            service=service.name,
+            site_url=service.site_url,
+            slug=slug,
+            title=channel.title,
+            department=department.name if department else channel.department,
+            manager=f"{department.manager.title} {department.manager.name}" if department else "",
+            contact=contact,
+            owner_address=self.address(slug, contract.OWNER),
+            request_address=self.address(slug, contract.REQUEST),
+            subscribe_address=self.address(slug, contract.SUBSCRIBE),
+            unsubscribe_address=self.address(slug, contract.UNSUBSCRIBE),
+        )

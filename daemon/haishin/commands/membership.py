@@ -1,0 +1,192 @@
+"""Subscribe and unsubscribe: double opt-in by mail or web, immediate by token.
+
+A subscription starts only when the address proves it reads its mail (a reply to the
+confirmation, or the button on the confirmation page); From can be forged, so an
+unsubscribe by plain mail is confirmed the same way. An unsubscribe token (from a post's
+List-Unsubscribe) already proves receipt, so it acts at once (RFC 8058).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from .. import addresses as contract
+from ..mailtext import texts
+from ..registry import State
+from ..store import confirmations, subscribers
+from ..store.clock import utcnow
+from ..store.confirmations import Action
+from ..store.subscribers import Status
+from ..tokens import Purpose, Verdict
+from . import ratelimit
+from .context import Context, Outcome
+from .replies import reply
+
+
+def confirm_url(ctx: Context, token: str) -> str:
+    return f"{ctx.public_url}confirm/{token}"
+
+
+def unsubscribe_url(ctx: Context, token: str) -> str:
+    return f"{ctx.public_url}unsubscribe/{token}"
+
+
+UNSUBSCRIBE_TOKEN_TTL = dt.timedelta(days=400)
+
+
+def unsubscribe_token(ctx: Context, sub_id: int) -> str:
+    # Long-lived: it sits in every post's List-Unsubscribe (RFC 8058) and must keep working.
+    return ctx.keyring.make(Purpose.UNSUBSCRIBE, sub_id, utcnow() + UNSUBSCRIBE_TOKEN_TTL)
+
+
+def _served_state(ctx: Context, slug: str) -> State:
+    return ctx.directory.states()[slug].state
+
+
+def _request(
+    conn: sa.Connection,
+    ctx: Context,
+    slug: str,
+    address: str,
+    action: Action,
+    origin: str,
+    in_reply_to: str | None,
+) -> Outcome:
+    if not ratelimit.allowed(conn, ctx, address):
+        return Outcome.RATE_LIMITED
+    pending = confirmations.create(conn, slug, address, action, ctx.ttl, origin)
+    token = ctx.keyring.make(Purpose.CONFIRM, pending.id, pending.expires_at)
+    about = ctx.about(slug)
+    ttl_hours = ctx.service.limits.token_ttl_hours
+    maker = texts.confirm_subscribe if action is Action.SUBSCRIBE else texts.confirm_unsubscribe
+    reply(
+        conn,
+        ctx,
+        slug,
+        address,
+        maker(about, token, confirm_url(ctx, token), ttl_hours),
+        reply_to=ctx.address(slug, contract.CONFIRM, token),
+        in_reply_to=in_reply_to,
+        kind="confirm",
+    )
+    return Outcome.CONFIRMATION_SENT
+
+
+def request_subscribe(
+    conn: sa.Connection,
+    ctx: Context,
+    slug: str,
+    address: str,
+    *,
+    origin: str,
+    in_reply_to: str | None = None,
+) -> Outcome:
+    state = _served_state(ctx, slug)
+    about = ctx.about(slug)
+    if state is State.PAUSED:  # 第3条5: paused, so no new subscriptions for now
+        reply(conn, ctx, slug, address, texts.paused(about), in_reply_to=in_reply_to)
+        return Outcome.PAUSED
+    if state is not State.ACTIVE:
+        reply(conn, ctx, slug, address, texts.unavailable(about), in_reply_to=in_reply_to)
+        return Outcome.UNAVAILABLE
+    existing = subscribers.find(conn, slug, address)
+    if existing is not None and existing.status is Status.ACTIVE:
+        reply(conn, ctx, slug, address, texts.already_subscribed(about), in_reply_to=in_reply_to)
+        return Outcome.ALREADY_SUBSCRIBED
+    if existing is None:
+        subscribers.ensure_pending(conn, slug, address)
+    return _request(conn, ctx, slug, address, Action.SUBSCRIBE, origin, in_reply_to)
+
+
+def request_unsubscribe(
+    conn: sa.Connection,
+    ctx: Context,
+    slug: str,
+    address: str,
+    *,
+    origin: str,
+    in_reply_to: str | None = None,
+) -> Outcome:
+    existing = subscribers.find(conn, slug, address)
+    if existing is None or existing.status is not Status.ACTIVE:
+        reply(
+            conn, ctx, slug, address, texts.not_subscribed(ctx.about(slug)), in_reply_to=in_reply_to
+        )
+        return Outcome.NOT_SUBSCRIBED
+    return _request(conn, ctx, slug, address, Action.UNSUBSCRIBE, origin, in_reply_to)
+
+
+def confirm(
+    conn: sa.Connection,
+    ctx: Context,
+    token: str,
+    *,
+    method: str,
+    evidence: str,
+    answer_to: str | None,
+    in_reply_to: str | None = None,
+    slug_hint: str | None = None,
+) -> Outcome:
+    """Carry out a pending action. `answer_to` is None when the caller shows the result
+    itself (the web page); expired and invalid tokens then get no mail either."""
+    opened = ctx.keyring.open(Purpose.CONFIRM, token, utcnow())
+    pending = (
+        confirmations.get(conn, opened.ident) if opened.verdict is not Verdict.INVALID else None
+    )
+    if pending is None or pending.channel not in ctx.registry.channels:
+        if answer_to and slug_hint:
+            reply(
+                conn,
+                ctx,
+                slug_hint,
+                answer_to,
+                texts.expired(ctx.about(slug_hint)),
+                in_reply_to=in_reply_to,
+            )
+        return Outcome.INVALID_TOKEN
+    slug = pending.channel
+    about = ctx.about(slug)
+    if opened.verdict is Verdict.EXPIRED or not confirmations.use(conn, pending.id):
+        if answer_to:
+            reply(conn, ctx, slug, answer_to, texts.expired(about), in_reply_to=in_reply_to)
+        return Outcome.EXPIRED
+    # The answer goes to the address that was asked, never to whoever used the token.
+    if pending.action is Action.SUBSCRIBE:
+        if _served_state(ctx, slug) is not State.ACTIVE:
+            reply(conn, ctx, slug, pending.address, texts.paused(about), in_reply_to=in_reply_to)
+            return Outcome.PAUSED
+        existing = subscribers.find(conn, slug, pending.address)
+        if existing is not None and existing.status is Status.ACTIVE:
+            reply(conn, ctx, slug, pending.address, texts.already_subscribed(about))
+            return Outcome.ALREADY_SUBSCRIBED
+        sub = subscribers.activate(conn, slug, pending.address, method=method, evidence=evidence)
+        link = unsubscribe_url(ctx, unsubscribe_token(ctx, sub.id))
+        reply(conn, ctx, slug, pending.address, texts.welcome(about, link), in_reply_to=in_reply_to)
+        return Outcome.SUBSCRIBED
+    existing = subscribers.find(conn, slug, pending.address)
+    if existing is None or not subscribers.unsubscribe(conn, existing.id, method=method):
+        reply(conn, ctx, slug, pending.address, texts.not_subscribed(about))
+        return Outcome.NOT_SUBSCRIBED
+    reply(conn, ctx, slug, pending.address, texts.goodbye(about), in_reply_to=in_reply_to)
+    return Outcome.UNSUBSCRIBED
+
+
+def unsubscribe_now(
+    conn: sa.Connection, ctx: Context, token: str, *, method: str, answer: bool
+) -> Outcome:
+    """Unsubscribe by the per-recipient token at once (List-Unsubscribe, RFC 8058)."""
+    opened = ctx.keyring.open(Purpose.UNSUBSCRIBE, token, utcnow())
+    if opened.verdict is Verdict.INVALID:
+        return Outcome.INVALID_TOKEN
+    sub = subscribers.by_id(conn, opened.ident)
+    if sub is None or sub.channel not in ctx.registry.channels:
+        return Outcome.INVALID_TOKEN
+    if opened.verdict is Verdict.EXPIRED:
+        return Outcome.EXPIRED
+    if not subscribers.unsubscribe(conn, sub.id, method=method):
+        return Outcome.NOT_SUBSCRIBED
+    if answer:
+        reply(conn, ctx, sub.channel, sub.address, texts.goodbye(ctx.about(sub.channel)))
+    return Outcome.UNSUBSCRIBED

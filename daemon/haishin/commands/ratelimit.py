@@ -1,0 +1,37 @@
+"""Confirmation requests are limited per address per day and overall per hour
+(service.yaml `limits`), so the service cannot be used to flood a stranger's mailbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from ..store import confirmations
+from ..store.clock import utcnow
+from .context import Context
+
+
+def allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
+    limits = ctx.service.limits
+    now = utcnow()
+    if (
+        confirmations.sent_to_address_since(conn, address, now - dt.timedelta(days=1))
+        >= limits.confirmations_per_address_per_day
+    ):
+        return False
+    hourly = limits.confirmations_per_hour
+    # Counted once per transaction (a worker batch), then kept up to date here: the batch
+    # holds the write lock, so nobody else adds confirmations meanwhile.
+    cached = conn.info.get(_HOURLY)
+    if cached is not None and cached[0] is conn.get_transaction():
+        count = cached[1]
+    else:
+        count = confirmations.sent_since(conn, now - dt.timedelta(hours=1), hourly)
+    if count >= hourly:
+        return False
+    conn.info[_HOURLY] = (conn.get_transaction(), count + 1)  # the caller sends one now
+    return True
+
+
+_HOURLY = "haishin_confirmations_last_hour"

@@ -1,0 +1,1 @@
+"""Mail text: decoding what citizens send (Japanese charsets) and the daemon's own texts."""

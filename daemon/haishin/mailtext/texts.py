@@ -1,0 +1,164 @@
+"""The texts of every automatic mail: Japanese first, with one English line.
+
+Each function returns (subject, body). The confirmation request says which channel, who
+runs it, how to confirm (reply, or open the page and press the button), that ignoring it
+changes nothing, and how to reach the department (issue 5, double opt-in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class About:
+    """What a reply says about the service and the channel."""
+
+    service: str
+    site_url: str
+    slug: str
+    title: str
+    department: str
+    manager: str  # 情報管理者: title and name
+    contact: str  # phone, address, hours: one line each
+    owner_address: str
+    request_address: str
+    subscribe_address: str
+    unsubscribe_address: str
+
+
+Text = tuple[str, str]
+
+
+def _footer(a: About) -> str:
+    return (
+        "\n----\n"
+        f"{a.service}\n"
+        f"チャネル: {a.title}\n"
+        f"発行: 川崎市 {a.department}（情報管理者: {a.manager}）\n"
+        f"お問い合わせ: {a.owner_address}\n"
+        f"{a.contact}"
+        f"{a.site_url}\n"
+    )
+
+
+def confirm_subscribe(a: About, token: str, url: str, ttl_hours: int) -> Text:
+    subject = f"【川崎市】登録の確認: {a.title} [confirm {token}]"
+    body = (
+        f"川崎市のメール配信「{a.title}」への登録のお申し込みを受け付けました。\n"
+        f"（配信元: 川崎市 {a.department}）\n\n"
+        "登録を完了するには、次のどちらかを行ってください。\n"
+        "  1. このメールにそのまま返信する（本文は空でかまいません）\n"
+        f"  2. 次のページを開き、「登録する」ボタンを押す\n     {url}\n\n"
+        f"この確認は {ttl_hours} 時間有効です。\n"
+        "お申し込みに心当たりがない場合は、このメールを無視してください。"
+        "何もしなければ登録されず、今後メールが届くこともありません。\n\n"
+        f"English: reply to this message or open {url} to confirm your subscription to "
+        f'"{a.slug}"; if you did not ask for it, ignore this mail and nothing will change.\n'
+    )
+    return subject, body + _footer(a)
+
+
+def confirm_unsubscribe(a: About, token: str, url: str, ttl_hours: int) -> Text:
+    subject = f"【川崎市】配信停止の確認: {a.title} [confirm {token}]"
+    body = (
+        f"川崎市のメール配信「{a.title}」の配信停止のお申し込みを受け付けました。\n\n"
+        "配信停止を完了するには、次のどちらかを行ってください。\n"
+        "  1. このメールにそのまま返信する（本文は空でかまいません）\n"
+        f"  2. 次のページを開き、「配信を停止する」ボタンを押す\n     {url}\n\n"
+        f"この確認は {ttl_hours} 時間有効です。\n"
+        "お申し込みに心当たりがない場合は、このメールを無視してください。"
+        "配信はこれまでどおり続きます。\n\n"
+        f"English: reply to this message or open {url} to confirm that you want to leave "
+        f'"{a.slug}"; if you did not ask for it, ignore this mail.\n'
+    )
+    return subject, body + _footer(a)
+
+
+def welcome(a: About, unsubscribe_url: str) -> Text:
+    return (
+        f"【川崎市】登録が完了しました: {a.title}",
+        f"「{a.title}」への登録が完了しました。次回の配信からお届けします。\n\n"
+        f"配信の停止: {a.unsubscribe_address} へ空メールを送るか、次のページから\n"
+        f"  {unsubscribe_url}\n\n"
+        f'English: you are now subscribed to "{a.slug}".\n' + _footer(a),
+    )
+
+
+def goodbye(a: About) -> Text:
+    return (
+        f"【川崎市】配信を停止しました: {a.title}",
+        f"「{a.title}」の配信を停止しました。ご利用ありがとうございました。\n"
+        f"再び登録するには {a.subscribe_address} へ空メールを送ってください。\n\n"
+        f'English: you have left "{a.slug}".\n' + _footer(a),
+    )
+
+
+def already_subscribed(a: About) -> Text:
+    return (
+        f"【川崎市】すでに登録されています: {a.title}",
+        f"このアドレスはすでに「{a.title}」に登録されています。手続きは不要です。\n\n"
+        f'English: this address is already subscribed to "{a.slug}".\n' + _footer(a),
+    )
+
+
+def not_subscribed(a: About) -> Text:
+    return (
+        f"【川崎市】登録されていません: {a.title}",
+        f"このアドレスは「{a.title}」に登録されていません。配信停止の手続きは不要です。\n"
+        f"登録するには {a.subscribe_address} へ空メールを送ってください。\n\n"
+        f'English: this address is not subscribed to "{a.slug}".\n' + _footer(a),
+    )
+
+
+def expired(a: About) -> Text:
+    return (
+        f"【川崎市】確認の有効期限が切れています: {a.title}",
+        "この確認の有効期限が切れているか、すでに使われています。\n"
+        f"お手数ですが、もう一度お申し込みください（登録: {a.subscribe_address}、"
+        f"配信停止: {a.unsubscribe_address}）。\n\n"
+        "English: this confirmation has expired or was already used; please ask again.\n"
+        + _footer(a),
+    )
+
+
+def paused(a: About) -> Text:
+    return (
+        f"【川崎市】現在、配信を一時停止しています: {a.title}",
+        f"「{a.title}」は現在、配信を一時停止しているため、登録を受け付けていません。\n"
+        "再開後にあらためてお申し込みください。\n\n"
+        f'English: "{a.slug}" is paused for now; please try again later.\n' + _footer(a),
+    )
+
+
+def unavailable(a: About) -> Text:
+    return (
+        f"【川崎市】このチャネルは現在ご利用いただけません: {a.title}",
+        f"「{a.title}」は現在ご利用いただけません。\n\n"
+        f'English: "{a.slug}" is not in service.\n' + _footer(a),
+    )
+
+
+def help_text(a: About) -> Text:
+    return (
+        f"【川崎市】使い方: {a.title}",
+        f"「{a.title}」の使い方\n\n"
+        f"登録: {a.subscribe_address} へ空メールを送る\n"
+        f"配信停止: {a.unsubscribe_address} へ空メールを送る\n"
+        f"コマンド: {a.request_address} へ、件名か本文に次のどれかを書いて送る\n"
+        "  登録 (subscribe) / 解除 (unsubscribe) / ヘルプ (help)\n"
+        f"お問い合わせ: {a.owner_address}\n\n"
+        "English: send an empty mail to the subscribe or unsubscribe address above, or a "
+        "command (subscribe, unsubscribe, help) to the request address.\n" + _footer(a),
+    )
+
+
+def unsubscribed_by_link(a: About) -> Text:
+    return goodbye(a)
+
+
+def forward_note(kind: str, sender: str) -> str:
+    return (
+        f"{kind}に次のお問い合わせが届きました。返信すると差出人（{sender}）に届きます。\n"
+        "English: an inquiry follows; replying goes to its sender.\n"
+    )

@@ -1,0 +1,1 @@
+"""Send what the queue holds: to the smarthost with retries, or into a local maildir."""

@@ -1,0 +1,178 @@
+"""One spooled message → the command for each recipient, as an explicit table.
+
+Runs inside the transaction that marks the spool row processed (see `worker`), so the
+subscriber changes and queued replies commit together with "done", or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from ..commands import forward, membership
+from ..commands.context import Context, Outcome
+from ..commands.replies import reply
+from ..commands.request import Command, parse
+from ..mailtext import texts
+from ..mailtext.incoming import Incoming, read
+from ..store import spool
+from ..store.clock import utcnow
+from ..store.queue import BOUNCED
+from ..store.schema import outbound
+from ..tokens import Purpose, Verdict
+from .addresses import Kind, Target
+from .loops import why_not_answer
+
+
+@dataclass(frozen=True)
+class Mail:
+    spool_id: int
+    raw: bytes
+    incoming: Incoming
+    no_answer: str | None  # RFC 3834: why not to answer, or None
+
+    @property
+    def origin(self) -> str:
+        mid = self.incoming.message_id or "(no Message-ID)"
+        return f"mail inbound#{self.spool_id} {mid}"
+
+
+Handler = Callable[[sa.Connection, Context, Mail, Target], Outcome]
+
+
+def _sender(mail: Mail) -> str:
+    assert mail.incoming.sender is not None
+    return mail.incoming.sender
+
+
+def _subscribe(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
+    assert t.slug is not None
+    if mail.no_answer:
+        return Outcome.NOT_ANSWERED
+    return membership.request_subscribe(
+        conn, ctx, t.slug, _sender(mail), origin=mail.origin, in_reply_to=mail.incoming.message_id
+    )
+
+
+def _unsubscribe(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
+    assert t.slug is not None
+    if t.token:
+        # the token proves receipt of a post: act at once, answer only if allowed
+        return membership.unsubscribe_now(
+            conn, ctx, t.token, method="mail-token", answer=mail.no_answer is None
+        )
+    if mail.no_answer:
+        return Outcome.NOT_ANSWERED
+    return membership.request_unsubscribe(
+        conn, ctx, t.slug, _sender(mail), origin=mail.origin, in_reply_to=mail.incoming.message_id
+    )
+
+
+def _confirm(
+    conn: sa.Connection, ctx: Context, mail: Mail, t: Target, token: str | None
+) -> Outcome:
+    assert t.slug is not None
+    if mail.no_answer:
+        # a vacation auto-reply to the Reply-To of a confirmation must not subscribe anyone
+        return Outcome.NOT_ANSWERED
+    if token is None:
+        reply(conn, ctx, t.slug, _sender(mail), texts.help_text(ctx.about(t.slug)))
+        return Outcome.HELP_SENT
+    return membership.confirm(
+        conn,
+        ctx,
+        token,
+        method="mail-reply",
+        evidence=f"{mail.origin} from {_sender(mail)}",
+        answer_to=_sender(mail),
+        in_reply_to=mail.incoming.message_id,
+        slug_hint=t.slug,
+    )
+
+
+def _confirm_address(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
+    token = t.token
+    if token is None:
+        _, token = parse(mail.incoming.subject, mail.incoming.body)
+    return _confirm(conn, ctx, mail, t, token)
+
+
+def _request(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
+    assert t.slug is not None
+    if mail.no_answer:
+        return Outcome.NOT_ANSWERED
+    command, token = parse(mail.incoming.subject, mail.incoming.body)
+    if command is Command.CONFIRM:
+        return _confirm(conn, ctx, mail, t, token)
+    if command is Command.SUBSCRIBE:
+        return _subscribe(conn, ctx, mail, t)
+    if command is Command.UNSUBSCRIBE:
+        return _unsubscribe(conn, ctx, mail, Target(Kind.UNSUBSCRIBE, t.slug))
+    reply(conn, ctx, t.slug, _sender(mail), texts.help_text(ctx.about(t.slug)))
+    return Outcome.HELP_SENT
+
+
+def _forward(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
+    reason = mail.no_answer
+    if reason and not reason.startswith(("Auto-Submitted", "Precedence", "list traffic")):
+        # bounces, our own mail and robots are not forwarded; an auto-reply from a person
+        # to the inquiry address still reaches a person, who may need it
+        return Outcome.NOT_ANSWERED
+    if mail.incoming.sender is None:
+        return Outcome.NOT_ANSWERED
+    return forward.forward(conn, ctx, mail.incoming, mail.raw, t.slug)
+
+
+def _post(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
+    return Outcome.HELD  # posting (approval, fan-out) is a later stage; the row is kept
+
+
+def _bounce(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
+    if t.token:
+        opened = ctx.keyring.open(Purpose.BOUNCE, t.token, utcnow())
+        if opened.verdict is not Verdict.INVALID:
+            conn.execute(
+                outbound.update()
+                .where(outbound.c.id == opened.ident)
+                .values(state=BOUNCED, last_error=f"bounce inbound#{mail.spool_id}")
+            )
+    return Outcome.BOUNCE_RECORDED  # never answered: this address only records
+
+
+HANDLERS: dict[Kind, Handler] = {
+    Kind.SUBSCRIBE: _subscribe,
+    Kind.UNSUBSCRIBE: _unsubscribe,
+    Kind.CONFIRM: _confirm_address,
+    Kind.REQUEST: _request,
+    Kind.OWNER: _forward,
+    Kind.INQUIRY: _forward,
+    Kind.POST: _post,
+    Kind.BOUNCES: _bounce,
+}
+
+
+def dispatch(conn: sa.Connection, ctx: Context, row: spool.Spooled) -> tuple[str, str]:
+    """Process one spooled message; returns (spool state, outcome for the audit)."""
+    incoming = read(row.raw, row.mail_from)
+    no_answer = why_not_answer(incoming.msg, row.mail_from, incoming.sender, ctx.domain)
+    mail = Mail(row.id, row.raw, incoming, no_answer)
+    results: list[str] = []
+    state = spool.DONE
+    seen: set[Target] = set()
+    for rcpt in row.rcpts:
+        target = ctx.directory.parse(rcpt)
+        if target is None or target in seen:
+            continue  # refused at RCPT, or the registry changed since: nothing to do
+        seen.add(target)
+        if target.slug is not None and not ctx.directory.states()[target.slug].served:
+            outcome = Outcome.UNAVAILABLE
+        else:
+            outcome = HANDLERS[target.kind](conn, ctx, mail, target)
+        if outcome is Outcome.HELD:
+            state = spool.HELD
+        results.append(f"{target.kind}:{target.slug or ''}={outcome}")
+    if no_answer:
+        results.append(f"({no_answer})")
+    return state, " ".join(results) or "no recipient of ours"

@@ -1,0 +1,197 @@
+"""Wire the daemon: one asyncio TaskGroup for SMTP/LMTP, HTTP, the worker and the sender.
+
+SIGTERM and SIGINT stop it gracefully: the listeners close first (no new mail is taken),
+the tasks are cancelled, and whatever was accepted stays in the database for the next
+start (第8条: nothing lost across restarts). SIGHUP reloads the registry; a registry that
+does not validate is refused and the last good one stays (design.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from .commands.context import Context
+from .errors import HaishinError
+from .inbound import smtp
+from .inbound.envelope import envelope
+from .inbound.writer import SpoolWriter
+from .outbound import sender
+from .outbound.sender import SendSettings
+from .registry import load_valid
+from .router import worker
+from .router.addresses import Directory
+from .store import open_store
+from .store.spool import Spool
+from .tokens import Keyring
+
+log = logging.getLogger("haishin")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `serve` needs, read once at the edge (style.md 7)."""
+
+    config: Path
+    db_url: str
+    smtp: tuple[str, int]
+    http: tuple[str, int]
+    keyring: Keyring
+    send: SendSettings
+    lmtp: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    public_url: str | None = None
+    static: Path | None = None
+    hostname: str = "localhost"
+    worker_poll: float = 0.5
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise HaishinError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass
+class Daemon:
+    settings: Settings
+    ready: Callable[[dict[str, tuple[str, int]]], None] = lambda bound: None
+    signals: bool = True
+    """Install SIGTERM/SIGINT/SIGHUP handlers (only possible in the main thread)."""
+    _ctx: Context | None = field(default=None, init=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _imap_spool: Spool | None = field(default=None, init=False)
+
+    def context(self) -> Context:
+        assert self._ctx is not None
+        return self._ctx
+
+    def directory(self) -> Directory:
+        return self.context().directory
+
+    def _load(self, public_url: str) -> Context:
+        registry = load_valid(self.settings.config)
+        return Context(Directory(registry), self.settings.keyring, public_url)
+
+    def reload(self) -> None:
+        try:
+            self._ctx = self._load(self.context().public_url)
+            log.info("registry reloaded from %s", self.settings.config)
+        except HaishinError as exc:
+            log.error("registry reload refused, keeping the last good one: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def imap_store(self, raw: bytes) -> None:
+        """The IMAP ingester's `store(raw)` (it runs in its own thread): derive the
+        envelope from the headers, commit to the spool (idempotent on the content hash),
+        wake the worker. Raises if the commit failed, so the message stays on the server."""
+        assert self._imap_spool is not None, "the daemon is not running"
+        mail_from, rcpts = envelope(raw, self.directory())
+        self._imap_spool.put(raw, mail_from, rcpts, key=hashlib.sha256(raw).hexdigest())
+
+    async def run(self) -> None:
+        s = self.settings
+        engine = await asyncio.to_thread(open_store, s.db_url)
+        self._ctx = self._load(s.public_url or "")
+        loop = asyncio.get_running_loop()
+        work = asyncio.Event()
+        outgoing = asyncio.Event()
+        writer = SpoolWriter(engine, work.set)
+
+        def wake_from_thread() -> None:
+            loop.call_soon_threadsafe(work.set)
+
+        self._imap_spool = Spool(engine, "imap", wake_from_thread)
+        limits = self.context().service.limits
+        tls = None
+        if s.tls_cert and s.tls_key:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(s.tls_cert, s.tls_key)
+        handler = smtp.Handler(
+            self.directory,
+            writer.store_for("lmtp" if s.lmtp else "smtp"),
+            "lmtp" if s.lmtp else "smtp",
+            s.keyring.redact,
+        )
+        make = smtp.factory(
+            handler,
+            lmtp=s.lmtp,
+            size_limit=limits.max_message_kb * 1024,
+            hostname=s.hostname,
+            tls=tls,
+        )
+        smtp_server = await smtp.serve(make, *s.smtp)
+        smtp_bound = smtp_server.sockets[0].getsockname()[:2]
+
+        app = self._web_app(engine, outgoing)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, s.http[0], s.http[1])
+        await site.start()
+        http_bound = tuple(runner.addresses[0][:2])
+        if not s.public_url:
+            self._ctx = Context(
+                self.directory(), s.keyring, f"http://{http_bound[0]}:{http_bound[1]}/"
+            )
+
+        if self.signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+        self.ready({"smtp": smtp_bound, "http": http_bound})
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(writer.run()),
+                    tg.create_task(worker.run(engine, self.context, work, outgoing, s.worker_poll)),
+                    tg.create_task(sender.run(engine, s.send, outgoing)),
+                ]
+                await self._stop.wait()
+                log.info("stopping: no new connections; finishing tasks")
+                smtp_server.close()
+                for t in tasks:
+                    t.cancel()
+            log.debug("tasks stopped")
+        finally:
+            smtp_server.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await smtp_server.wait_closed()
+            log.debug("listener closed")
+            await runner.cleanup()
+            log.debug("web stopped")
+            engine.dispose()
+            log.info("stopped")
+            if self.signals:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+
+    def _web_app(self, engine: object, outgoing: asyncio.Event) -> web.Application:
+        from .web.app import build
+
+        assert hasattr(engine, "dialect")
+        return build(engine, self.context, outgoing.set, self.settings.static)  # type: ignore[arg-type]
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs addresses

@@ -1,0 +1,105 @@
+"""Pending actions waiting for proof that the address reads its mail (double opt-in).
+
+The rows also carry the rate limits: how many requests an address got today and how many
+went out in the last hour, so that nobody can use the service to flood a stranger's
+mailbox (subscription bombing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from .clock import utcnow
+from .schema import UTCDateTime, confirmations
+from .subscribers import address_key
+
+
+class Action(enum.StrEnum):
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    channel: str
+    address: str
+    action: Action
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
+def create(
+    conn: sa.Connection, channel: str, address: str, action: Action, ttl: dt.timedelta, origin: str
+) -> Pending:
+    now = utcnow()
+    result = conn.execute(
+        _INSERT,
+        {
+            "channel": channel,
+            "address": address,
+            "address_key": address_key(address),
+            "action": action,
+            "created_at": now,
+            "expires_at": now + ttl,
+            "origin": origin[:500],
+        },
+    )
+    assert result.inserted_primary_key is not None
+    return Pending(
+        int(result.inserted_primary_key[0]), channel, address, action, now, now + ttl, None
+    )
+
+
+def get(conn: sa.Connection, pending_id: int) -> Pending | None:
+    row = conn.execute(sa.select(confirmations).where(confirmations.c.id == pending_id)).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return Pending(
+        m["id"],
+        m["channel"],
+        m["address"],
+        Action(m["action"]),
+        m["created_at"],
+        m["expires_at"],
+        m["used_at"],
+    )
+
+
+def use(conn: sa.Connection, pending_id: int) -> bool:
+    """Spend a confirmation once; False when it had already been used."""
+    result = conn.execute(
+        confirmations.update()
+        .where(confirmations.c.id == pending_id, confirmations.c.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+_INSERT = confirmations.insert()
+_PER_ADDRESS = sa.select(sa.func.count()).where(
+    confirmations.c.address_key == sa.bindparam("b_key"),
+    confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
+)
+_RECENT = sa.select(sa.func.count()).select_from(
+    sa.select(confirmations.c.id)
+    .where(confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()))
+    .limit(sa.bindparam("b_limit"))
+    .subquery()
+)
+
+
+def sent_to_address_since(conn: sa.Connection, address: str, since: dt.datetime) -> int:
+    params = {"b_key": address_key(address), "b_since": since}
+    return int(conn.execute(_PER_ADDRESS, params).scalar_one())
+
+
+def sent_since(conn: sa.Connection, since: dt.datetime, limit: int) -> int:
+    """How many went out since `since`, counted up to `limit` (bounded work per request)."""
+    return int(conn.execute(_RECENT, {"b_since": since, "b_limit": limit}).scalar_one())

@@ -1,0 +1,106 @@
+"""Open the database and bring its schema up to date (Alembic, run at start).
+
+SQLite in WAL mode is the embedded default; PostgreSQL is used when the URL says so
+(design.md, Storage). Every write transaction on SQLite starts with BEGIN IMMEDIATE, so two
+writers queue on the lock instead of failing halfway through an upgrade from read to write.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+SQLITE_BUSY_MS = 30_000
+"""How long a SQLite writer waits for the lock before failing (then: 451, retry later)."""
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own transaction handling is turned off; we emit BEGIN ourselves.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk when it returns, so a 250 survives a power cut, not only
+    # a crash of the process (RFC 5321 §4.1.1.4).
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+READ = {"haishin_read": True}
+"""Execution options of a read-only connection: `engine.connect().execution_options(**READ)`."""
+
+
+def reading(engine: sa.Engine) -> sa.Connection:
+    """A connection for reads only (no write lock taken on SQLite)."""
+    return engine.connect().execution_options(**READ)
+
+
+def _sqlite_listeners(engine: sa.Engine) -> None:
+    # SQLite has one writer at a time. Writers of this process queue on a lock here rather
+    # than in SQLite's busy handler, which sleeps in steps of up to 100 ms; readers take a
+    # deferred transaction, which WAL lets run beside the writer.
+    lock = threading.Lock()
+
+    @sa.event.listens_for(engine, "begin")
+    def begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("haishin_read"):
+            conn.exec_driver_sql("BEGIN")
+            return
+        lock.acquire()
+        conn.info["haishin_locked"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.info.pop("haishin_locked", None)
+            lock.release()
+            raise
+
+    def release(conn: sa.Connection) -> None:
+        if conn.info.pop("haishin_locked", False):
+            lock.release()
+
+    sa.event.listen(engine, "commit", release)
+    sa.event.listen(engine, "rollback", release)
+
+
+def create_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
+    """An engine for `url`; SQLite gets WAL, FULL sync and one writer at a time."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=4, hide_parameters=True)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        _sqlite_listeners(engine)
+        return engine
+    # hide_parameters: an error message must not carry a subscriber's address into a log
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True, hide_parameters=True
+    )
+
+
+def alembic_config(engine: sa.Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Upgrade the schema to the newest revision; a no-op when it is current."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+def open_store(url: str) -> sa.Engine:
+    engine = create_engine(url)
+    migrate(engine)
+    return engine

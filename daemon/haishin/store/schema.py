@@ -1,0 +1,141 @@
+"""The daemon's tables (SQLAlchemy Core). Alembic migrations in `migrations/` create them.
+
+Every table holds plain columns and raw RFC 5322 bytes, never pickles (style.md). Times
+are UTC, timezone-aware. Subscriber addresses are personal data (第4条): they live here
+and nowhere else, never in logs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every engine (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+metadata = sa.MetaData()
+
+inbound = sa.Table(
+    "inbound",
+    metadata,
+    # One accepted message (SMTP, LMTP or IMAP). The row is committed before the 250
+    # (RFC 5321 §4.1.1.4: after 250 the message is ours to keep).
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # smtp | lmtp | imap
+    sa.Column("mail_from", sa.Text, nullable=False),  # "" is the null sender
+    sa.Column("rcpts", sa.Text, nullable=False),  # JSON list of envelope recipients
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    # new → done | held (kept for a later stage, e.g. posts) | failed (shunted, kept)
+    sa.Column("state", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("outcome", sa.Text, nullable=True),  # what the router did, for the audit
+    sa.Column("done_at", UTCDateTime(), nullable=True),
+    # IMAP may offer the same message again after a crash or a UIDVALIDITY change: its
+    # content hash makes the second store a no-op. SMTP leaves it NULL (a resend is new).
+    sa.Column("dedupe_key", sa.String(64), nullable=True),
+    sa.Index("ix_inbound_state_id", "state", "id"),
+    sa.Index("uq_inbound_dedupe_key", "dedupe_key", unique=True),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),  # as the subscriber wrote it
+    sa.Column("address_key", sa.String(320), nullable=False),  # lower-cased, for lookups
+    # pending | active | unsubscribed | disabled
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The consent record (特定電子メール法 第3条・第4条 ask senders to keep it):
+    # when and how the address proved it wanted the mail.
+    sa.Column("confirmed_at", UTCDateTime(), nullable=True),
+    sa.Column("consent_method", sa.String(32), nullable=True),  # mail-reply | web-button | ...
+    sa.Column("consent_evidence", sa.Text, nullable=True),
+    sa.Column("unsubscribed_at", UTCDateTime(), nullable=True),
+    sa.Column("unsubscribe_method", sa.String(32), nullable=True),
+    sa.UniqueConstraint("channel", "address_key", name="uq_subscribers_channel_address"),
+    sa.Index("ix_subscribers_channel_status", "channel", "status"),
+)
+
+confirmations = sa.Table(
+    "confirmations",
+    metadata,
+    # A pending action (subscribe or unsubscribe) waiting for proof of mailbox receipt.
+    # Its token is derived from the id by tokens.py (HMAC), so no secret is stored here.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("address_key", sa.String(320), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # subscribe | unsubscribe
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("used_at", UTCDateTime(), nullable=True),
+    sa.Column("origin", sa.Text, nullable=True),  # how it was requested (inbound id, import)
+    # rate limits count rows per address per day and overall per hour
+    sa.Index("ix_confirmations_address_created", "address_key", "created_at"),
+    sa.Index("ix_confirmations_created", "created_at"),
+)
+
+outbound_messages = sa.Table(
+    "outbound_messages",
+    metadata,
+    # One rendered message body; a post to 100,000 subscribers has one row here and
+    # 100,000 rows in `outbound` (design.md: render once, per recipient only headers).
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # reply | confirm | forward | post
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+)
+
+outbound = sa.Table(
+    "outbound",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "message_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("outbound_messages.id"),
+        nullable=False,
+    ),
+    sa.Column("mail_from", sa.Text, nullable=False),  # envelope sender; "" is null
+    sa.Column("rcpt", sa.String(320), nullable=False),
+    sa.Column("headers", sa.LargeBinary, nullable=True),  # per-recipient headers, prepended
+    # queued → sending → sent | bounced (5xx) | failed (gave up after retrying)
+    sa.Column("state", sa.String(16), nullable=False, server_default="queued"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_try", UTCDateTime(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("claimed_at", UTCDateTime(), nullable=True),
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("done_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ix_outbound_state_next_try", "state", "next_try"),
+    sa.Index("ix_outbound_message", "message_id"),
+)

@@ -1,0 +1,204 @@
+"""The inbound spool: every accepted message, committed before the front end says 250.
+
+`put` is the one way in, for SMTP, LMTP and IMAP alike. The worker reads rows in id order
+and marks each done in the same transaction as its effects (see `router.worker`), so a
+crash repeats nothing that was visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from .clock import utcnow
+from .engine import reading
+from .schema import UTCDateTime, inbound
+
+NEW = "new"
+DONE = "done"
+HELD = "held"
+FAILED = "failed"
+
+MAX_ATTEMPTS = 3
+"""A message whose processing raised this many times is shunted (kept, state failed)."""
+
+
+@dataclass(frozen=True)
+class Spooled:
+    id: int
+    received_at: dt.datetime
+    source: str
+    mail_from: str
+    rcpts: list[str]
+    raw: bytes
+    attempts: int
+
+
+def put(
+    engine: sa.Engine,
+    raw: bytes,
+    mail_from: str,
+    rcpts: Sequence[str],
+    source: str = "imap",
+    key: str | None = None,
+) -> int:
+    """Store one message durably and return its id; raises if the commit fails.
+
+    With a `key` (IMAP: the content hash), storing the same message again returns the
+    first id and stores nothing."""
+    if key is not None:
+        existing = _by_key(engine, key)
+        if existing is not None:
+            return existing
+    try:
+        return put_many(engine, [(raw, mail_from, list(rcpts), source)], [key])[0]
+    except sa.exc.IntegrityError:
+        existing = _by_key(engine, key) if key is not None else None
+        if existing is None:
+            raise
+        return existing  # a concurrent store of the same message won
+
+
+def _by_key(engine: sa.Engine, key: str) -> int | None:
+    with reading(engine) as conn:
+        found = conn.execute(sa.select(inbound.c.id).where(inbound.c.dedupe_key == key)).scalar()
+    return int(found) if found is not None else None
+
+
+class Spool:
+    """The spool as the IMAP ingester sees it: `put(raw, mail_from, rcpts) -> id`, sync,
+    committed before it returns; `on_stored` wakes the worker (thread-safe callable)."""
+
+    def __init__(
+        self, engine: sa.Engine, source: str = "imap", on_stored: Callable[[], None] | None = None
+    ) -> None:
+        self._engine = engine
+        self._source = source
+        self._on_stored = on_stored
+
+    def put(self, raw: bytes, mail_from: str, rcpts: list[str], key: str | None = None) -> int:
+        spool_id = put(self._engine, raw, mail_from, rcpts, self._source, key)
+        if self._on_stored is not None:
+            self._on_stored()
+        return spool_id
+
+
+def put_many(
+    engine: sa.Engine,
+    items: Sequence[tuple[bytes, str, list[str], str]],
+    keys: Sequence[str | None] | None = None,
+) -> list[int]:
+    """Store several messages in one transaction (group commit: one fsync for all)."""
+    now = utcnow()
+    ids: list[int] = []
+    with engine.begin() as conn:
+        for (raw, mail_from, rcpts, source), key in zip(
+            items, keys or [None] * len(items), strict=True
+        ):
+            result = conn.execute(
+                _INSERT,
+                {
+                    "received_at": now,
+                    "source": source,
+                    "mail_from": mail_from,
+                    "rcpts": json.dumps(rcpts),
+                    "raw": raw,
+                    "state": NEW,
+                    "dedupe_key": key,
+                },
+            )
+            assert result.inserted_primary_key is not None
+            ids.append(int(result.inserted_primary_key[0]))
+    return ids
+
+
+_INSERT = inbound.insert()
+
+
+def _row(r: sa.Row[tuple[object, ...]]) -> Spooled:
+    m = r._mapping
+    return Spooled(
+        id=m["id"],
+        received_at=m["received_at"],
+        source=m["source"],
+        mail_from=m["mail_from"],
+        rcpts=json.loads(m["rcpts"]),
+        raw=bytes(m["raw"]),
+        attempts=m["attempts"],
+    )
+
+
+def fetch_new(engine: sa.Engine, limit: int) -> list[Spooled]:
+    """The oldest unprocessed messages."""
+    with reading(engine) as conn:
+        rows = conn.execute(
+            sa.select(inbound).where(inbound.c.state == NEW).order_by(inbound.c.id).limit(limit)
+        ).all()
+    return [_row(r) for r in rows]
+
+
+_TAKE = (
+    inbound.update()
+    .where(inbound.c.id == sa.bindparam("b_id"), inbound.c.state == NEW)
+    .values(
+        state=sa.bindparam("b_state"),
+        outcome=sa.bindparam("b_outcome"),
+        done_at=sa.bindparam("b_at", type_=UTCDateTime()),
+    )
+)
+
+
+def take(conn: sa.Connection, spool_id: int, state: str, outcome: str) -> bool:
+    """Mark a new message processed inside the caller's transaction.
+
+    False when another worker (or an earlier run) already took it: the caller then rolls
+    back its effects, which makes processing idempotent per spool row.
+    """
+    params = {"b_id": spool_id, "b_state": state, "b_outcome": outcome[:2000], "b_at": utcnow()}
+    result = conn.execute(_TAKE, params)
+    return result.rowcount == 1
+
+
+def take_many(conn: sa.Connection, taken: Sequence[tuple[int, str, str]]) -> bool:
+    """`take` for a batch in one statement; False unless every row was still new."""
+    if not taken:
+        return True
+    now = utcnow()
+    params = [
+        {"b_id": i, "b_state": state, "b_outcome": outcome[:2000], "b_at": now}
+        for i, state, outcome in taken
+    ]
+    return conn.execute(_TAKE, params).rowcount == len(taken)
+
+
+def record_failure(engine: sa.Engine, spool_id: int, error: str) -> str:
+    """Count a failed attempt; after MAX_ATTEMPTS the message is shunted, evidence kept."""
+    with engine.begin() as conn:
+        conn.execute(
+            inbound.update()
+            .where(inbound.c.id == spool_id, inbound.c.state == NEW)
+            .values(attempts=inbound.c.attempts + 1, outcome=f"error: {error}"[:2000])
+        )
+        conn.execute(
+            inbound.update()
+            .where(
+                inbound.c.id == spool_id,
+                inbound.c.state == NEW,
+                inbound.c.attempts >= MAX_ATTEMPTS,
+            )
+            .values(state=FAILED, done_at=utcnow())
+        )
+        state = conn.execute(sa.select(inbound.c.state).where(inbound.c.id == spool_id)).scalar()
+    return str(state)
+
+
+def counts(engine: sa.Engine) -> dict[str, int]:
+    with reading(engine) as conn:
+        rows = conn.execute(
+            sa.select(inbound.c.state, sa.func.count()).group_by(inbound.c.state)
+        ).all()
+    return {str(s): int(n) for s, n in rows}

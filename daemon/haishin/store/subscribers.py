@@ -1,0 +1,178 @@
+"""Subscribers per channel and their consent record (第5条(2): the channel's recipients).
+
+Statuses: pending (asked, not yet confirmed), active, unsubscribed, disabled (by staff or
+by bounces). A subscriber becomes active only through a confirmation, never by import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from .clock import utcnow
+from .schema import subscribers
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    DISABLED = "disabled"
+
+
+def address_key(address: str) -> str:
+    """The lookup key of an address: lower-cased, since carriers and MTAs fold case."""
+    return address.lower()
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    channel: str
+    address: str
+    status: Status
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    confirmed_at: dt.datetime | None
+    consent_method: str | None
+    consent_evidence: str | None
+    unsubscribed_at: dt.datetime | None
+    unsubscribe_method: str | None
+
+
+def _sub(r: sa.Row[tuple[object, ...]]) -> Subscriber:
+    m = r._mapping
+    return Subscriber(
+        id=m["id"],
+        channel=m["channel"],
+        address=m["address"],
+        status=Status(m["status"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        confirmed_at=m["confirmed_at"],
+        consent_method=m["consent_method"],
+        consent_evidence=m["consent_evidence"],
+        unsubscribed_at=m["unsubscribed_at"],
+        unsubscribe_method=m["unsubscribe_method"],
+    )
+
+
+# Statements built once: building them per call cost more than running them (bench).
+_FIND = sa.select(subscribers).where(
+    subscribers.c.channel == sa.bindparam("b_channel"),
+    subscribers.c.address_key == sa.bindparam("b_key"),
+)
+_INSERT = subscribers.insert()
+
+
+def find(conn: sa.Connection, channel: str, address: str) -> Subscriber | None:
+    row = conn.execute(_FIND, {"b_channel": channel, "b_key": address_key(address)}).first()
+    return _sub(row) if row else None
+
+
+def by_id(conn: sa.Connection, sub_id: int) -> Subscriber | None:
+    row = conn.execute(sa.select(subscribers).where(subscribers.c.id == sub_id)).first()
+    return _sub(row) if row else None
+
+
+def ensure_pending(conn: sa.Connection, channel: str, address: str) -> Subscriber:
+    """The subscriber row for a new request: created pending, or kept as it is."""
+    existing = find(conn, channel, address)
+    if existing is not None:
+        return existing
+    now = utcnow()
+    result = conn.execute(
+        _INSERT,
+        {
+            "channel": channel,
+            "address": address,
+            "address_key": address_key(address),
+            "status": Status.PENDING,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    assert result.inserted_primary_key is not None
+    sub_id = int(result.inserted_primary_key[0])
+    return Subscriber(
+        sub_id, channel, address, Status.PENDING, now, now, None, None, None, None, None
+    )
+
+
+def activate(
+    conn: sa.Connection, channel: str, address: str, *, method: str, evidence: str
+) -> Subscriber:
+    """Record consent and make the address active (特定電子メール法: keep the record)."""
+    sub = ensure_pending(conn, channel, address)
+    now = utcnow()
+    conn.execute(
+        subscribers.update()
+        .where(subscribers.c.id == sub.id)
+        .values(
+            status=Status.ACTIVE,
+            updated_at=now,
+            confirmed_at=now,
+            consent_method=method,
+            consent_evidence=evidence[:1000],
+            unsubscribed_at=None,
+            unsubscribe_method=None,
+        )
+    )
+    result = by_id(conn, sub.id)
+    assert result is not None
+    return result
+
+
+def unsubscribe(conn: sa.Connection, sub_id: int, *, method: str) -> bool:
+    """End a subscription; False when it was not active (nothing changes then)."""
+    now = utcnow()
+    result = conn.execute(
+        subscribers.update()
+        .where(subscribers.c.id == sub_id, subscribers.c.status == Status.ACTIVE)
+        .values(
+            status=Status.UNSUBSCRIBED,
+            updated_at=now,
+            unsubscribed_at=now,
+            unsubscribe_method=method,
+        )
+    )
+    return result.rowcount == 1
+
+
+def remove(conn: sa.Connection, channel: str, address: str) -> bool:
+    """Staff removal (第5条(2)): the row is kept as disabled, so the record stays."""
+    now = utcnow()
+    result = conn.execute(
+        subscribers.update()
+        .where(
+            subscribers.c.channel == channel,
+            subscribers.c.address_key == address_key(address),
+            subscribers.c.status != Status.DISABLED,
+        )
+        .values(status=Status.DISABLED, updated_at=now, unsubscribe_method="staff")
+    )
+    return result.rowcount == 1
+
+
+def count(conn: sa.Connection, channel: str) -> dict[Status, int]:
+    rows = conn.execute(
+        sa.select(subscribers.c.status, sa.func.count())
+        .where(subscribers.c.channel == channel)
+        .group_by(subscribers.c.status)
+    ).all()
+    found = {Status(s): int(n) for s, n in rows}
+    return {s: found.get(s, 0) for s in Status}
+
+
+def iterate(
+    conn: sa.Connection, channel: str, status: Status | None = None
+) -> Iterator[Subscriber]:
+    query = sa.select(subscribers).where(subscribers.c.channel == channel)
+    if status is not None:
+        query = query.where(subscribers.c.status == status)
+    for row in conn.execution_options(yield_per=1000).execute(query.order_by(subscribers.c.id)):
+        yield _sub(row)

@@ -1,0 +1,117 @@
+"""HMAC tokens for confirm, unsubscribe and VERP addresses (design.md, address contract).
+
+A token is 16 bytes in lower-case base32 (26 characters, `addresses.TOKEN_MAX_LEN`):
+
+    3 bytes  expiry, in hours since 2020-01-01 UTC  (good until the 2900s)
+    5 bytes  the id it stands for (a confirmation, a subscriber, an outbound row)
+    8 bytes  HMAC-SHA256 over purpose, expiry and id, truncated
+
+Base32 survives a mail server that lowercases the local part; the purpose is inside the
+MAC, so an unsubscribe token cannot be used as a confirmation. The key comes from the
+environment (HAISHIN_SECRET) or a file, never from config/ (design.md, CLI contract).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .addresses import TOKEN_MAX_LEN
+
+EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+TOKEN_LEN = 26
+assert TOKEN_LEN <= TOKEN_MAX_LEN
+TOKEN_RE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z2-7]{26})(?![A-Za-z0-9])")
+"""A token standing alone in a subject, a body or an address."""
+
+ENV_SECRET = "HAISHIN_SECRET"
+ENV_SECRET_FILE = "HAISHIN_SECRET_FILE"
+
+
+class Purpose(enum.StrEnum):
+    CONFIRM = "confirm"
+    UNSUBSCRIBE = "unsubscribe"
+    BOUNCE = "bounce"
+
+
+class Verdict(enum.StrEnum):
+    OK = "ok"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Opened:
+    verdict: Verdict
+    ident: int = 0
+    expires: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The secret key; frozen and passed in, never a global."""
+
+    key: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.key) < 16:
+            raise ValueError("the token key must be at least 16 bytes")
+
+    def _mac(self, purpose: Purpose, body: bytes) -> bytes:
+        return hmac.new(self.key, purpose.encode() + b"\0" + body, hashlib.sha256).digest()[:8]
+
+    def make(self, purpose: Purpose, ident: int, expires: dt.datetime) -> str:
+        hours = max(0, int((expires - EPOCH).total_seconds() // 3600) + 1)
+        body = hours.to_bytes(3, "big") + ident.to_bytes(5, "big")
+        raw = body + self._mac(purpose, body)
+        return base64.b32encode(raw).decode().rstrip("=").lower()
+
+    def open(self, purpose: Purpose, token: str, now: dt.datetime) -> Opened:
+        """Check a token (case-insensitive); expired and forged are results, not errors."""
+        if len(token) != TOKEN_LEN:
+            return Opened(Verdict.INVALID)
+        try:
+            raw = base64.b32decode(token.upper() + "======")
+        except ValueError:  # binascii.Error is a ValueError
+            return Opened(Verdict.INVALID)
+        body, mac = raw[:8], raw[8:]
+        if not hmac.compare_digest(mac, self._mac(purpose, body)):
+            return Opened(Verdict.INVALID)
+        expires = EPOCH + dt.timedelta(hours=int.from_bytes(body[:3], "big"))
+        ident = int.from_bytes(body[3:], "big")
+        if now >= expires:
+            return Opened(Verdict.EXPIRED, ident, expires)
+        return Opened(Verdict.OK, ident, expires)
+
+    def redact(self, address: str) -> str:
+        """A keyed hash of an address for logs (第4条: addresses never in clear)."""
+        digest = hmac.new(self.key, b"log\0" + address.lower().encode(), hashlib.sha256)
+        return "addr:" + digest.hexdigest()[:12]
+
+
+def find_tokens(text: str) -> list[str]:
+    return [m.group(1).lower() for m in TOKEN_RE.finditer(text)]
+
+
+def load_keyring(secret_file: Path | None = None) -> Keyring:
+    """HAISHIN_SECRET, else HAISHIN_SECRET_FILE or `secret_file` (created 0600 if absent)."""
+    if value := os.environ.get(ENV_SECRET):
+        return Keyring(value.encode())
+    path_text = os.environ.get(ENV_SECRET_FILE)
+    path = Path(path_text) if path_text else secret_file
+    if path is None:
+        raise ValueError(f"no token key: set {ENV_SECRET} or {ENV_SECRET_FILE}")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+    return Keyring(path.read_text().strip().encode())

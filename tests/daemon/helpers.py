@@ -1,0 +1,282 @@
+"""Real parts for the daemon tests: a smarthost sink (aiosmtpd), the daemon as a
+subprocess, databases. Ports come from the OS; waiting is on conditions, never sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config"
+HAISHIN = Path(sys.executable).with_name("haishin")
+DOMAIN = "mail.city.kawasaki.example.jp"
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+WAIT = 30.0
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpts: list[str]
+    raw: bytes
+
+    @property
+    def msg(self) -> EmailMessage:
+        m = BytesParser(policy=policy.default).parsebytes(self.raw)
+        assert isinstance(m, EmailMessage)
+        return m
+
+
+@dataclass
+class Sink:
+    """A smarthost that keeps what it gets; `answers` maps a recipient to a reply code."""
+
+    messages: list[Received] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    connections: int = 0
+    port: int = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.answers:
+            return self.answers[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.cond:
+            self.messages.append(
+                Received(
+                    envelope.mail_from or "",
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.original_content or b""),
+                )
+            )
+            self.cond.notify_all()
+        return "250 OK"
+
+    def wait(self, count: int, timeout: float = WAIT) -> list[Received]:
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.messages) >= count, timeout):
+                raise AssertionError(f"sink got {len(self.messages)} message(s), expected {count}")
+            return list(self.messages)
+
+    def to(self, rcpt: str) -> list[Received]:
+        with self.cond:
+            return [m for m in self.messages if rcpt in m.rcpts]
+
+
+@contextmanager
+def sink() -> Iterator[Sink]:
+    s = Sink()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    server: dict[str, Any] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+
+        def make() -> SMTP:
+            s.connections += 1
+            return SMTP(s, hostname="sink", enable_SMTPUTF8=True, loop=loop)
+
+        srv = loop.run_until_complete(loop.create_server(make, "127.0.0.1", 0))
+        server["srv"] = srv
+        s.port = srv.sockets[0].getsockname()[1]
+        started.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    started.wait()
+    try:
+        yield s
+    finally:
+        loop.call_soon_threadsafe(server["srv"].close)
+        loop.call_soon_threadsafe(loop.stop)
+        t.join(5)
+        loop.run_until_complete(server["srv"].wait_closed())
+        loop.close()
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen[str]
+    smtp: tuple[str, int]
+    http: tuple[str, int]
+    db_url: str
+    log: Any = None
+
+    def _close(self) -> None:
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        if self.log is not None:
+            self.log.close()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(WAIT)
+        self._close()
+        return code
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(WAIT)
+        self._close()
+
+
+def start(
+    tmp: Path,
+    db_url: str,
+    *,
+    smarthost: int | None = None,
+    config: Path = CONFIG,
+    extra: list[str] | None = None,
+    stderr: Any = None,
+) -> Daemon:
+    args = [
+        str(HAISHIN),
+        "serve",
+        "--config",
+        str(config),
+        "--db",
+        db_url,
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--maildir",
+        str(tmp / "maildir"),
+        "--retry-base",
+        "0.2",
+    ]
+    if smarthost:
+        args += ["--smarthost", f"127.0.0.1:{smarthost}"]
+    env = dict(os.environ, HAISHIN_SECRET="test-secret-0123456789abcdef")
+    log = stderr if stderr is not None else open(tmp / f"daemon-{uuid.uuid4().hex[:6]}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        args + (extra or []), stdout=subprocess.PIPE, stderr=log, text=True, env=env
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    m = re.search(r"smtp=([\d.]+):(\d+) http=([\d.]+):(\d+)", line)
+    if not m:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise AssertionError(f"daemon did not start: {line!r}")
+    return Daemon(
+        proc, (m[1], int(m[2])), (m[3], int(m[4])), db_url, None if stderr is not None else log
+    )
+
+
+def wait_until(check: Any, timeout: float = WAIT, what: str = "condition") -> Any:
+    """Poll a condition on the database (the daemon is another process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def drained(engine: sa.Engine) -> bool:
+    """No inbound message waiting and no outbound message due or in flight."""
+    with engine.connect() as conn:
+        inbound = conn.execute(sa.text("SELECT count(*) FROM inbound WHERE state = 'new'")).scalar()
+        outbound = conn.execute(
+            sa.text("SELECT count(*) FROM outbound WHERE state IN ('queued', 'sending')")
+        ).scalar()
+    return inbound == 0 and outbound == 0
+
+
+def pg_available() -> bool:
+    try:
+        e = sa.create_engine(PG_ADMIN)
+        with e.connect():
+            pass
+        e.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    name = f"haishin_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def cp50220(text: str) -> bytes:
+    """Encode as phones do: ISO-2022-JP with the CP50220 extensions (①, ㈱ ...)."""
+    out = bytearray()
+    in_jis = False
+    for ch in text:
+        b = ch.encode("cp932")
+        if len(b) == 1:
+            if in_jis:
+                out += b"\x1b(B"
+                in_jis = False
+            out += b
+            continue
+        s1, s2 = b
+        s1 -= 0x70 if s1 < 0xA0 else 0xB0
+        s1 <<= 1
+        if s2 < 0x9F:
+            s1 -= 1
+            s2 -= 0x1F if s2 < 0x80 else 0x20
+        else:
+            s2 -= 0x7E
+        if not in_jis:
+            out += b"\x1b$B"
+            in_jis = True
+        out += bytes((s1, s2))
+    if in_jis:
+        out += b"\x1b(B"
+    return bytes(out)
+
+
+def encoded_word_jis(text: str) -> str:
+    import base64
+
+    return "=?ISO-2022-JP?B?" + base64.b64encode(cp50220(text)).decode() + "?="
+
+
+def phone_reply(sender: str, to: str, subject: str, body: str) -> bytes:
+    """A reply as a Japanese phone mail app writes it: ISO-2022-JP, 7bit."""
+    head = (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {encoded_word_jis(subject)}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@docomo.ne.jp>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/plain; charset="ISO-2022-JP"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
+    )
+    return head.encode() + cp50220(body).replace(b"\n", b"\r\n") + b"\r\n"
