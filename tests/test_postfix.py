@@ -1,0 +1,168 @@
+"""Issue 7, item 1: a subscribe round trip through a real Postfix in front of the daemon.
+
+    smtplib -> Postfix smtpd -> LMTP (RFC 2033) -> haishin serve --lmtp
+            -> Postfix (the daemon's smarthost) -> aiosmtpd sink
+
+Postfix runs with deploy/postfix/main.cf as shipped (only the LMTP port differs), so this
+also shows that the snippet's recipient address verification refuses unknown addresses at
+RCPT time, before Postfix takes responsibility for the mail: no backscatter.
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import postfix
+from daemon import helpers
+from daemon.helpers import DOMAIN, HAISHIN, Sink
+
+SLUG = "kosodate-news"
+CITIZEN = "citizen@example.net"
+STOPPED = "kigyou-shien"  # stopped by an approved application in the sample registry
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with helpers.sink() as s:
+        yield s
+
+
+@pytest.fixture
+def postfix_ready() -> None:
+    reason = postfix.unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+def status(engine: sa.Engine) -> str | None:
+    with engine.connect() as c:
+        value: str | None = c.execute(
+            sa.text("SELECT status FROM subscribers WHERE channel = :c AND address_key = :a"),
+            {"c": SLUG, "a": CITIZEN},
+        ).scalar()
+        return value
+
+
+def inbound_count(engine: sa.Engine) -> int:
+    with engine.connect() as c:
+        return int(c.execute(sa.text("SELECT count(*) FROM inbound")).scalar_one())
+
+
+def rcpt(port: int, address: str) -> tuple[int, str]:
+    """The reply Postfix gives to RCPT TO:<address> (then the session is reset)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=helpers.WAIT) as client:
+        client.ehlo("client.example.net")
+        client.mail(CITIZEN)
+        code, text = client.rcpt(address)
+        client.rset()
+    return code, text.decode(errors="replace")
+
+
+def test_subscribe_round_trip_through_postfix(
+    postfix_ready: None, tmp_path: Path, sink: Sink, record_property: Callable[[str, object], None]
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(helpers.CONFIG, config)
+    db_url = f"sqlite:///{tmp_path / 'haishin.db'}"
+    # Postfix's port is chosen first: the daemon needs it as its smarthost, and Postfix
+    # needs the daemon's LMTP port for its transport map
+    smtpd_port = postfix.free_port()
+    d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, config=config, extra=["--lmtp"])
+    engine = sa.create_engine(db_url)
+    try:
+        with postfix.instance(
+            lmtp=d.smtp, relayhost=("127.0.0.1", sink.port), port=smtpd_port
+        ) as pf:
+            explain = pf.explain
+
+            def wait_sink(count: int) -> list[helpers.Received]:
+                postfix.wait_until(
+                    lambda: len(sink.messages) >= count,
+                    f"{count} message(s) at the sink",
+                    explain=explain,
+                )
+                return list(sink.messages)
+
+            # 1. an empty mail to <slug>-subscribe@ (空メール登録), to Postfix's smtpd
+            started = time.monotonic()
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(
+                    CITIZEN,
+                    [f"{SLUG}-subscribe@{DOMAIN}"],
+                    f"From: {CITIZEN}\r\nTo: {SLUG}-subscribe@{DOMAIN}\r\n\r\n".encode(),
+                )
+            confirmation = wait_sink(1)[0]
+            asked = time.monotonic() - started
+            assert confirmation.rcpts == [CITIZEN]
+            assert confirmation.mail_from == f"{SLUG}-bounces@{DOMAIN}"
+            msg = confirmation.msg
+            # it went out through Postfix: its smtpd stamped the Received header
+            received = " ".join(str(h) for h in msg.get_all("Received", []))
+            assert "by postfix.haishin.test (Postfix)" in received, received
+            reply_to = str(msg["Reply-To"])
+            assert reply_to.startswith(f"{SLUG}-confirm+") and reply_to.endswith(f"@{DOMAIN}")
+            assert status(engine) == "pending"
+
+            # 2. the citizen replies to the Reply-To; Postfix verifies the new token address
+            # with the daemon, then relays the reply over LMTP
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(
+                    CITIZEN,
+                    [reply_to],
+                    (
+                        f"From: {CITIZEN}\r\nTo: {reply_to}\r\n"
+                        f"Subject: Re: {msg['Subject']}\r\n\r\n"
+                    ).encode(),
+                )
+            welcome = wait_sink(2)[1]
+            round_trip = time.monotonic() - started
+            assert welcome.rcpts == [CITIZEN]
+            assert "登録が完了しました" in str(welcome.msg["Subject"])
+            assert status(engine) == "active"
+            counted = subprocess.run(
+                [str(HAISHIN), "subscribers", "count", SLUG, "--db", db_url],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=helpers.WAIT,
+            ).stdout
+            assert "active\t1" in counted.splitlines(), counted
+
+            # 3. unknown local part and a stopped channel: refused by Postfix at RCPT with
+            # the daemon's own verdict (address verification), so nothing is queued that
+            # would have to bounce to a forged sender
+            code, text = rcpt(pf.port, f"no-such-list@{DOMAIN}")
+            assert code == 550, text
+            assert "Recipient address rejected" in text, text
+            code, text = rcpt(pf.port, f"{STOPPED}-subscribe@{DOMAIN}")
+            assert code == 550, text
+            # a known address is accepted (its verdict is now cached by verify(8))
+            assert rcpt(pf.port, f"{SLUG}-subscribe@{DOMAIN}")[0] == 250
+
+            # 4. no backscatter and nothing left behind: Postfix's queue empties (probes
+            # included), the sink got no bounce, the daemon stored only the two real mails
+            postfix.wait_until(
+                lambda: pf.queued() == 0, "Postfix's queue to empty", explain=explain
+            )
+            postfix.wait_until(
+                lambda: helpers.drained(engine), "the daemon's queues to drain", explain=explain
+            )
+            assert len(sink.messages) == 2, [m.rcpts for m in sink.messages]
+            assert inbound_count(engine) == 2
+            assert "status=bounced" not in pf.log()
+            record_property("confirmation_request_s", round(asked, 3))
+            record_property("round_trip_s", round(round_trip, 3))
+            print(f"confirmation request {asked:.3f} s, whole round trip {round_trip:.3f} s")
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
