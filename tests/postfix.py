@@ -105,6 +105,14 @@ class Postfix:
     def explain(self) -> str:
         return "--- private Postfix maillog ---\n" + self.log()[-6000:]
 
+    def problems(self) -> list[str]:
+        """Log lines in which Postfix reports a warning, an error or worse."""
+        return [
+            line
+            for line in self.log().splitlines()
+            if any(f" {level}: " in line for level in ("warning", "error", "fatal", "panic"))
+        ]
+
     def postconf(self, *args: str) -> str:
         return run([str(POSTCONF), "-c", str(self.config_dir), *args])
 
@@ -211,7 +219,12 @@ def instance(
         pf.postfix("start")
         started = True
         wait_until(pf.greets, f"Postfix smtpd on 127.0.0.1:{pf.port}", explain=pf.explain)
-        yield pf
+        try:
+            yield pf
+        except BaseException:
+            # pytest shows captured output of a failed test: Postfix's side of the story
+            print(pf.explain())
+            raise
     finally:
         if started:
             # `postfix stop` waits for master(8) to exit, up to 5 s, then kills it
