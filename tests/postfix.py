@@ -119,11 +119,11 @@ class Postfix:
     def postfix(self, *args: str) -> str:
         return run([str(POSTFIX), "-c", str(self.config_dir), *args], explain=self.explain)
 
-    def queued(self) -> int:
-        """Messages still in Postfix's queues (not yet delivered or bounced)."""
+    def queued(self, *queues: str) -> int:
+        """Messages in the named queues (default: all), not yet delivered or bounced."""
         return sum(
             len(files)
-            for q in QUEUES
+            for q in queues or QUEUES
             for _, _, files in os.walk(self.queue_dir / q)  # hashed subdirectories
         )
 

@@ -179,3 +179,57 @@ def test_subscribe_round_trip_through_postfix(
         if d.proc.poll() is None:
             d.kill()
         engine.dispose()
+
+
+@pytest.mark.slow
+def test_postfix_holds_mail_while_the_daemon_is_down(
+    postfix_ready: None, tmp_path: Path, sink: Sink
+) -> None:
+    """第8条: a daemon restart loses nothing. Postfix keeps what it accepted and delivers it
+    over LMTP once the daemon is back; a new address is not accepted meanwhile (450)."""
+    config = tmp_path / "config"
+    shutil.copytree(helpers.CONFIG, config)
+    db_url = f"sqlite:///{tmp_path / 'haishin.db'}"
+    smtpd_port, lmtp_port = postfix.free_port(), postfix.free_port()
+    # the same LMTP port across the restart, as in production (deploy/haishin.env)
+    extra = ["--lmtp", "--smtp", f"127.0.0.1:{lmtp_port}"]
+    d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, config=config, extra=extra)
+    engine = sa.create_engine(db_url)
+    other = "other@example.org"
+    subscribe = f"{SLUG}-subscribe@{DOMAIN}"
+    try:
+        with postfix.instance(
+            lmtp=("127.0.0.1", lmtp_port), relayhost=("127.0.0.1", sink.port), port=smtpd_port
+        ) as pf:
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(CITIZEN, [subscribe], f"From: {CITIZEN}\r\n\r\n".encode())
+            postfix.wait_until(lambda: len(sink.messages) >= 1, "the first confirmation request")
+            assert d.stop() == 0
+
+            # an address Postfix has not verified yet cannot be verified now: 450, the
+            # client tries again later (unverified_recipient_tempfail_action)
+            code, text = rcpt(pf.port, f"{SLUG}-unsubscribe@{DOMAIN}")
+            assert code == 450, text
+            # an address verified before is accepted and waits in Postfix's queue
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(other, [subscribe], f"From: {other}\r\n\r\n".encode())
+            postfix.wait_until(
+                lambda: pf.queued("deferred") == 1, "Postfix to defer it", explain=pf.explain
+            )
+            assert pf.queued() == 1
+
+            d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, config=config, extra=extra)
+            pf.postfix("flush")  # retry now rather than after minimal_backoff_time
+            postfix.wait_until(
+                lambda: len(sink.messages) >= 2, "the held mail's confirmation", explain=pf.explain
+            )
+            assert sink.messages[1].rcpts == [other]
+            postfix.wait_until(lambda: pf.queued() == 0, "Postfix's queue to empty")
+            postfix.wait_until(lambda: helpers.drained(engine), "the daemon's queues to drain")
+            assert len(sink.messages) == 2
+            assert inbound_count(engine) == 2
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
