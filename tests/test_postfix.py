@@ -5,11 +5,15 @@
 
 Postfix runs with deploy/postfix/main.cf as shipped (only the LMTP port differs), so this
 also shows that the snippet's recipient address verification refuses unknown addresses at
-RCPT time, before Postfix takes responsibility for the mail: no backscatter.
+RCPT time, before Postfix takes responsibility for the mail: no backscatter. The last tests
+keep the rest of deploy/ honest: the daemon unit's flags exist, and the registry sync
+moves the checkout only to a revision that passes `haishin check`.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import smtplib
 import subprocess
@@ -233,3 +237,94 @@ def test_postfix_holds_mail_while_the_daemon_is_down(
         if d.proc.poll() is None:
             d.kill()
         engine.dispose()
+
+
+DEPLOY = postfix.ROOT / "deploy"
+
+
+def exec_start(unit: Path) -> str:
+    """The ExecStart= command of a unit file, continuation lines joined."""
+    text = unit.read_text(encoding="utf-8").replace("\\\n", " ")
+    found = re.search(r"^ExecStart=(.*)$", text, re.MULTILINE)
+    assert found, unit
+    return found[1]
+
+
+def test_daemon_unit_matches_the_cli_and_the_environment_file() -> None:
+    command = exec_start(DEPLOY / "systemd" / "haishin.service")
+    assert command.split()[:3] == ["/opt/haishin/.venv/bin/haishin", "serve", "--lmtp"]
+    usage = subprocess.run(
+        [str(HAISHIN), "serve", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*", command):
+        assert re.search(rf"(?<![\w-]){flag}(?![\w-])", usage), f"serve has no {flag}"
+    defined = {
+        line.split("=", 1)[0]
+        for line in (DEPLOY / "haishin.env").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    }
+    for unit in (DEPLOY / "systemd").glob("*.service"):
+        used = set(re.findall(r"\$\{(\w+)\}", unit.read_text(encoding="utf-8")))
+        assert used <= defined, f"{unit.name} uses {sorted(used - defined)}"
+
+
+GIT_ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+"""git without the machine's or the user's configuration (hooks, signing, default branch)."""
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.jp", *args],
+        cwd=cwd,
+        env=GIT_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=helpers.WAIT,
+    ).stdout.strip()
+
+
+def test_sync_moves_the_registry_only_to_a_valid_revision(tmp_path: Path) -> None:
+    """deploy/haishin-sync (ExecCondition= fetch, ExecStart= apply): 0 = a new valid
+    revision, 1 = nothing new (unit skipped), 255 = refused (unit failed, checkout kept)."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    origin, registry = tmp_path / "origin", tmp_path / "registry"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    shutil.copytree(helpers.CONFIG, origin / "config")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "registry")
+    git(tmp_path, "clone", "-q", str(origin), str(registry))
+    env = dict(
+        GIT_ENV,
+        HAISHIN_REGISTRY=str(registry),
+        HAISHIN_CONFIG=str(registry / "config"),
+        HAISHIN_BIN=str(HAISHIN),
+    )
+
+    def sync(step: str) -> int:
+        done = subprocess.run(
+            [str(DEPLOY / "haishin-sync"), step],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=helpers.WAIT,
+        )
+        return done.returncode
+
+    assert sync("fetch") == 1  # nothing new: the unit is skipped
+    service = origin / "config" / "service.yaml"
+    service.write_text(service.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
+    git(origin, "commit", "-qam", "a valid change")
+    valid = git(origin, "rev-parse", "HEAD")
+    assert sync("fetch") == 0
+    assert git(registry, "rev-parse", "HEAD") != valid  # fetch alone moves nothing
+    assert sync("apply") == 0
+    assert git(registry, "rev-parse", "HEAD") == valid
+
+    service.write_text(service.read_text(encoding="utf-8") + "bogus: [\n", encoding="utf-8")
+    git(origin, "commit", "-qam", "an invalid change")
+    assert sync("fetch") == 255  # the unit fails; ExecStart= (apply) does not run
+    assert git(registry, "rev-parse", "HEAD") == valid
+    assert len(git(registry, "worktree", "list").splitlines()) == 1  # scratch tree removed
