@@ -31,6 +31,8 @@ from daemon.helpers import DOMAIN, HAISHIN, Sink
 SLUG = "kosodate-news"
 CITIZEN = "citizen@example.net"
 STOPPED = "kigyou-shien"  # stopped by an approved application in the sample registry
+NEIGHBOUR = "neighbour@example.org"
+OTHER_SLUG = "gomi-recycle"
 CLOUD_ADMIN = "promo-cloud@city.kawasaki.example.jp"  # config/service.yaml, roles.cloud_admin
 
 
@@ -150,6 +152,7 @@ def test_subscribe_round_trip_through_postfix(
             assert "Recipient address rejected" in text, text
             code, text = rcpt(pf.port, f"{STOPPED}-subscribe@{DOMAIN}")
             assert code == 550, text
+            assert "not in service (stopped)" in text, text  # the daemon's reason, passed on
             # a known address is accepted (its verdict is now cached by verify(8))
             assert rcpt(pf.port, f"{SLUG}-subscribe@{DOMAIN}")[0] == 250
 
@@ -163,16 +166,29 @@ def test_subscribe_round_trip_through_postfix(
                 )
             assert wait_sink(3)[2].rcpts == [CLOUD_ADMIN]
 
-            # 5. no backscatter and nothing left behind: Postfix's queue empties (probes
-            # included), the sink got no bounce, the daemon stored only the two real mails
+            # 5. one message to two channels: Postfix hands both recipients to the daemon
+            # in one LMTP transaction and gets one reply for each (RFC 2033 section 4.2)
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(
+                    NEIGHBOUR,
+                    [f"{SLUG}-subscribe@{DOMAIN}", f"{OTHER_SLUG}-subscribe@{DOMAIN}"],
+                    f"From: {NEIGHBOUR}\r\n\r\n".encode(),
+                )
+            both = wait_sink(5)[3:]
+            assert [m.rcpts for m in both] == [[NEIGHBOUR], [NEIGHBOUR]]
+            sent = re.findall(r"postfix/lmtp\[\d+\]: (\w+): to=<.*status=sent", pf.log())
+            assert max(sent.count(queue_id) for queue_id in sent) == 2, sent
+
+            # 6. no backscatter and nothing left behind: Postfix's queue empties (probes
+            # included), the sink got no bounce, the daemon stored only the real mails
             postfix.wait_until(
                 lambda: pf.queued() == 0, "Postfix's queue to empty", explain=explain
             )
             postfix.wait_until(
                 lambda: helpers.drained(engine), "the daemon's queues to drain", explain=explain
             )
-            assert len(sink.messages) == 3, [m.rcpts for m in sink.messages]
-            assert inbound_count(engine) == 2
+            assert len(sink.messages) == 5, [m.rcpts for m in sink.messages]
+            assert inbound_count(engine) == 3
             assert "status=bounced" not in pf.log()
             assert pf.problems() == []  # the shipped snippet makes Postfix say nothing amiss
             record_property("confirmation_request_s", round(asked, 3))
