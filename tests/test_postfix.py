@@ -155,6 +155,17 @@ def test_subscribe_round_trip_through_postfix(
             assert "not in service (stopped)" in text, text  # the daemon's reason, passed on
             # a known address is accepted (its verdict is now cached by verify(8))
             assert rcpt(pf.port, f"{SLUG}-subscribe@{DOMAIN}")[0] == 250
+            # too large for the daemon (limits.max_message_kb): refused before DATA
+            with (
+                pytest.raises(smtplib.SMTPSenderRefused) as refused,
+                smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client,
+            ):
+                client.sendmail(
+                    CITIZEN,
+                    [f"{SLUG}-subscribe@{DOMAIN}"],
+                    b"Subject: big\r\n\r\n" + (b"x" * 76 + b"\r\n") * 14_000,
+                )
+            assert refused.value.smtp_code == 552
 
             # 4. postmaster@ (RFC 5321 section 4.5.1), which the daemon's address contract
             # lacks, reaches the クラウドサービス管理者 through Postfix's virtual alias
@@ -344,3 +355,16 @@ def test_sync_moves_the_registry_only_to_a_valid_revision(tmp_path: Path) -> Non
     assert sync("fetch") == 255  # the unit fails; ExecStart= (apply) does not run
     assert git(registry, "rev-parse", "HEAD") == valid
     assert len(git(registry, "worktree", "list").splitlines()) == 1  # scratch tree removed
+
+
+def test_postfix_size_limit_is_below_the_daemons() -> None:
+    """A message Postfix accepts must fit the daemon's SIZE, or it bounces after 250."""
+    from haishin.registry import load_valid
+
+    service = load_valid(helpers.CONFIG).service
+    assert service is not None
+    daemon_limit = service.value.limits.max_message_kb * 1024
+    snippet = postfix.SNIPPET.read_text(encoding="utf-8")
+    found = re.search(r"^message_size_limit = (\d+)$", snippet, re.MULTILINE)
+    assert found
+    assert daemon_limit - 16 * 1024 <= int(found[1]) < daemon_limit
