@@ -1,0 +1,370 @@
+"""Issue 7, item 1: a subscribe round trip through a real Postfix in front of the daemon.
+
+    smtplib -> Postfix smtpd -> LMTP (RFC 2033) -> haishin serve --lmtp
+            -> Postfix (the daemon's smarthost) -> aiosmtpd sink
+
+Postfix runs with deploy/postfix/main.cf as shipped (only the LMTP port differs), so this
+also shows that the snippet's recipient address verification refuses unknown addresses at
+RCPT time, before Postfix takes responsibility for the mail: no backscatter. The last tests
+keep the rest of deploy/ honest: the daemon unit's flags exist, and the registry sync
+moves the checkout only to a revision that passes `haishin check`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import smtplib
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import postfix
+from daemon import helpers
+from daemon.helpers import DOMAIN, HAISHIN, Sink
+
+SLUG = "kosodate-news"
+CITIZEN = "citizen@example.net"
+STOPPED = "kigyou-shien"  # stopped by an approved application in the sample registry
+NEIGHBOUR = "neighbour@example.org"
+OTHER_SLUG = "gomi-recycle"
+CLOUD_ADMIN = "promo-cloud@city.kawasaki.example.jp"  # config/service.yaml, roles.cloud_admin
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with helpers.sink() as s:
+        yield s
+
+
+@pytest.fixture
+def postfix_ready() -> None:
+    reason = postfix.unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+def status(engine: sa.Engine) -> str | None:
+    with engine.connect() as c:
+        value: str | None = c.execute(
+            sa.text("SELECT status FROM subscribers WHERE channel = :c AND address_key = :a"),
+            {"c": SLUG, "a": CITIZEN},
+        ).scalar()
+        return value
+
+
+def inbound_count(engine: sa.Engine) -> int:
+    with engine.connect() as c:
+        return int(c.execute(sa.text("SELECT count(*) FROM inbound")).scalar_one())
+
+
+def rcpt(port: int, address: str) -> tuple[int, str]:
+    """The reply Postfix gives to RCPT TO:<address> (then the session is reset)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=helpers.WAIT) as client:
+        client.ehlo("client.example.net")
+        client.mail(CITIZEN)
+        code, text = client.rcpt(address)
+        client.rset()
+    return code, text.decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_subscribe_round_trip_through_postfix(
+    postfix_ready: None, tmp_path: Path, sink: Sink, record_property: Callable[[str, object], None]
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(helpers.CONFIG, config)
+    db_url = f"sqlite:///{tmp_path / 'haishin.db'}"
+    # Postfix's port is chosen first: the daemon needs it as its smarthost, and Postfix
+    # needs the daemon's LMTP port for its transport map
+    smtpd_port = postfix.free_port()
+    d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, config=config, extra=["--lmtp"])
+    engine = sa.create_engine(db_url)
+    try:
+        with postfix.instance(
+            lmtp=d.smtp, relayhost=("127.0.0.1", sink.port), port=smtpd_port
+        ) as pf:
+            explain = pf.explain
+
+            def wait_sink(count: int) -> list[helpers.Received]:
+                postfix.wait_until(
+                    lambda: len(sink.messages) >= count,
+                    f"{count} message(s) at the sink",
+                    explain=explain,
+                )
+                return list(sink.messages)
+
+            # 1. an empty mail to <slug>-subscribe@ (空メール登録), to Postfix's smtpd
+            started = time.monotonic()
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(
+                    CITIZEN,
+                    [f"{SLUG}-subscribe@{DOMAIN}"],
+                    f"From: {CITIZEN}\r\nTo: {SLUG}-subscribe@{DOMAIN}\r\n\r\n".encode(),
+                )
+            confirmation = wait_sink(1)[0]
+            asked = time.monotonic() - started
+            assert confirmation.rcpts == [CITIZEN]
+            assert confirmation.mail_from == f"{SLUG}-bounces@{DOMAIN}"
+            msg = confirmation.msg
+            # it went out through Postfix: its smtpd stamped the Received header
+            received = " ".join(str(h) for h in msg.get_all("Received", []))
+            assert "by postfix.haishin.test (Postfix)" in received, received
+            reply_to = str(msg["Reply-To"])
+            assert reply_to.startswith(f"{SLUG}-confirm+") and reply_to.endswith(f"@{DOMAIN}")
+            assert status(engine) == "pending"
+
+            # 2. the citizen replies to the Reply-To; Postfix verifies the new token address
+            # with the daemon, then relays the reply over LMTP
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(
+                    CITIZEN,
+                    [reply_to],
+                    (
+                        f"From: {CITIZEN}\r\nTo: {reply_to}\r\n"
+                        f"Subject: Re: {msg['Subject']}\r\n\r\n"
+                    ).encode(),
+                )
+            welcome = wait_sink(2)[1]
+            round_trip = time.monotonic() - started
+            assert welcome.rcpts == [CITIZEN]
+            assert "登録が完了しました" in str(welcome.msg["Subject"])
+            assert status(engine) == "active"
+            counted = subprocess.run(
+                [str(HAISHIN), "subscribers", "count", SLUG, "--db", db_url],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=helpers.WAIT,
+            ).stdout
+            assert "active\t1" in counted.splitlines(), counted
+
+            # 3. unknown local part and a stopped channel: refused by Postfix at RCPT with
+            # the daemon's own verdict (address verification), so nothing is queued that
+            # would have to bounce to a forged sender
+            code, text = rcpt(pf.port, f"no-such-list@{DOMAIN}")
+            assert code == 550, text
+            assert "Recipient address rejected" in text, text
+            code, text = rcpt(pf.port, f"{STOPPED}-subscribe@{DOMAIN}")
+            assert code == 550, text
+            assert "not in service (stopped)" in text, text  # the daemon's reason, passed on
+            # a known address is accepted (its verdict is now cached by verify(8))
+            assert rcpt(pf.port, f"{SLUG}-subscribe@{DOMAIN}")[0] == 250
+            # too large for the daemon (limits.max_message_kb): refused before DATA
+            with (
+                pytest.raises(smtplib.SMTPSenderRefused) as refused,
+                smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client,
+            ):
+                client.sendmail(
+                    CITIZEN,
+                    [f"{SLUG}-subscribe@{DOMAIN}"],
+                    b"Subject: big\r\n\r\n" + (b"x" * 76 + b"\r\n") * 14_000,
+                )
+            assert refused.value.smtp_code == 552
+
+            # 4. postmaster@ (RFC 5321 section 4.5.1), which the daemon's address contract
+            # lacks, reaches the クラウドサービス管理者 through Postfix's virtual alias
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(
+                    CITIZEN,
+                    [f"postmaster@{DOMAIN}"],
+                    f"From: {CITIZEN}\r\nSubject: delivery problem\r\n\r\nhello\r\n".encode(),
+                )
+            assert wait_sink(3)[2].rcpts == [CLOUD_ADMIN]
+
+            # 5. one message to two channels: Postfix hands both recipients to the daemon
+            # in one LMTP transaction and gets one reply for each (RFC 2033 section 4.2)
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(
+                    NEIGHBOUR,
+                    [f"{SLUG}-subscribe@{DOMAIN}", f"{OTHER_SLUG}-subscribe@{DOMAIN}"],
+                    f"From: {NEIGHBOUR}\r\n\r\n".encode(),
+                )
+            both = wait_sink(5)[3:]
+            assert [m.rcpts for m in both] == [[NEIGHBOUR], [NEIGHBOUR]]
+            sent = re.findall(r"postfix/lmtp\[\d+\]: (\w+): to=<.*status=sent", pf.log())
+            assert max(sent.count(queue_id) for queue_id in sent) == 2, sent
+
+            # 6. no backscatter and nothing left behind: Postfix's queue empties (probes
+            # included), the sink got no bounce, the daemon stored only the real mails
+            postfix.wait_until(
+                lambda: pf.queued() == 0, "Postfix's queue to empty", explain=explain
+            )
+            postfix.wait_until(
+                lambda: helpers.drained(engine), "the daemon's queues to drain", explain=explain
+            )
+            assert len(sink.messages) == 5, [m.rcpts for m in sink.messages]
+            assert inbound_count(engine) == 3
+            assert "status=bounced" not in pf.log()
+            assert pf.problems() == []  # the shipped snippet makes Postfix say nothing amiss
+            record_property("confirmation_request_s", round(asked, 3))
+            record_property("round_trip_s", round(round_trip, 3))
+            print(f"confirmation request {asked:.3f} s, whole round trip {round_trip:.3f} s")
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_postfix_holds_mail_while_the_daemon_is_down(
+    postfix_ready: None, tmp_path: Path, sink: Sink
+) -> None:
+    """第8条: a daemon restart loses nothing. Postfix keeps what it accepted and delivers it
+    over LMTP once the daemon is back; a new address is not accepted meanwhile (450)."""
+    config = tmp_path / "config"
+    shutil.copytree(helpers.CONFIG, config)
+    db_url = f"sqlite:///{tmp_path / 'haishin.db'}"
+    smtpd_port, lmtp_port = postfix.free_port(), postfix.free_port()
+    # the same LMTP port across the restart, as in production (deploy/haishin.env)
+    extra = ["--lmtp", "--smtp", f"127.0.0.1:{lmtp_port}"]
+    d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, config=config, extra=extra)
+    engine = sa.create_engine(db_url)
+    other = "other@example.org"
+    subscribe = f"{SLUG}-subscribe@{DOMAIN}"
+    try:
+        with postfix.instance(
+            lmtp=("127.0.0.1", lmtp_port), relayhost=("127.0.0.1", sink.port), port=smtpd_port
+        ) as pf:
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(CITIZEN, [subscribe], f"From: {CITIZEN}\r\n\r\n".encode())
+            postfix.wait_until(lambda: len(sink.messages) >= 1, "the first confirmation request")
+            assert d.stop() == 0
+
+            # an address Postfix has not verified yet cannot be verified now: 450, the
+            # client tries again later (unverified_recipient_tempfail_action)
+            code, text = rcpt(pf.port, f"{SLUG}-unsubscribe@{DOMAIN}")
+            assert code == 450, text
+            # an address verified before is accepted and waits in Postfix's queue
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(other, [subscribe], f"From: {other}\r\n\r\n".encode())
+            postfix.wait_until(
+                lambda: pf.queued("deferred") == 1, "Postfix to defer it", explain=pf.explain
+            )
+            assert pf.queued() == 1
+
+            d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, config=config, extra=extra)
+            pf.postfix("flush")  # retry now rather than after minimal_backoff_time
+            postfix.wait_until(
+                lambda: len(sink.messages) >= 2, "the held mail's confirmation", explain=pf.explain
+            )
+            assert sink.messages[1].rcpts == [other]
+            postfix.wait_until(lambda: pf.queued() == 0, "Postfix's queue to empty")
+            postfix.wait_until(lambda: helpers.drained(engine), "the daemon's queues to drain")
+            assert len(sink.messages) == 2
+            assert inbound_count(engine) == 2
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+
+
+DEPLOY = postfix.ROOT / "deploy"
+
+
+def exec_start(unit: Path) -> str:
+    """The ExecStart= command of a unit file, continuation lines joined."""
+    text = unit.read_text(encoding="utf-8").replace("\\\n", " ")
+    found = re.search(r"^ExecStart=(.*)$", text, re.MULTILINE)
+    assert found, unit
+    return found[1]
+
+
+def test_daemon_unit_matches_the_cli_and_the_environment_file() -> None:
+    command = exec_start(DEPLOY / "systemd" / "haishin.service")
+    assert command.split()[:3] == ["/opt/haishin/.venv/bin/haishin", "serve", "--lmtp"]
+    usage = subprocess.run(
+        [str(HAISHIN), "serve", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*", command):
+        assert re.search(rf"(?<![\w-]){flag}(?![\w-])", usage), f"serve has no {flag}"
+    defined = {
+        line.split("=", 1)[0]
+        for line in (DEPLOY / "haishin.env").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    }
+    for unit in (DEPLOY / "systemd").glob("*.service"):
+        used = set(re.findall(r"\$\{(\w+)\}", unit.read_text(encoding="utf-8")))
+        assert used <= defined, f"{unit.name} uses {sorted(used - defined)}"
+
+
+GIT_ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+"""git without the machine's or the user's configuration (hooks, signing, default branch)."""
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=test", "-c", "user.email=test@example.jp", *args],
+        cwd=cwd,
+        env=GIT_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=helpers.WAIT,
+    ).stdout.strip()
+
+
+def test_sync_moves_the_registry_only_to_a_valid_revision(tmp_path: Path) -> None:
+    """deploy/haishin-sync (ExecCondition= fetch, ExecStart= apply): 0 = a new valid
+    revision, 1 = nothing new (unit skipped), 255 = refused (unit failed, checkout kept)."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    origin, registry = tmp_path / "origin", tmp_path / "registry"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    shutil.copytree(helpers.CONFIG, origin / "config")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "registry")
+    git(tmp_path, "clone", "-q", str(origin), str(registry))
+    env = dict(
+        GIT_ENV,
+        HAISHIN_REGISTRY=str(registry),
+        HAISHIN_CONFIG=str(registry / "config"),
+        HAISHIN_BIN=str(HAISHIN),
+    )
+
+    def sync(step: str) -> int:
+        done = subprocess.run(
+            [str(DEPLOY / "haishin-sync"), step],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=helpers.WAIT,
+        )
+        return done.returncode
+
+    assert sync("fetch") == 1  # nothing new: the unit is skipped
+    service = origin / "config" / "service.yaml"
+    service.write_text(service.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
+    git(origin, "commit", "-qam", "a valid change")
+    valid = git(origin, "rev-parse", "HEAD")
+    assert sync("fetch") == 0
+    assert git(registry, "rev-parse", "HEAD") != valid  # fetch alone moves nothing
+    assert sync("apply") == 0
+    assert git(registry, "rev-parse", "HEAD") == valid
+
+    service.write_text(service.read_text(encoding="utf-8") + "bogus: [\n", encoding="utf-8")
+    git(origin, "commit", "-qam", "an invalid change")
+    assert sync("fetch") == 255  # the unit fails; ExecStart= (apply) does not run
+    assert git(registry, "rev-parse", "HEAD") == valid
+    assert len(git(registry, "worktree", "list").splitlines()) == 1  # scratch tree removed
+
+
+def test_postfix_size_limit_is_below_the_daemons() -> None:
+    """A message Postfix accepts must fit the daemon's SIZE, or it bounces after 250."""
+    from haishin.registry import load_valid
+
+    service = load_valid(helpers.CONFIG).service
+    assert service is not None
+    daemon_limit = service.value.limits.max_message_kb * 1024
+    snippet = postfix.SNIPPET.read_text(encoding="utf-8")
+    found = re.search(r"^message_size_limit = (\d+)$", snippet, re.MULTILINE)
+    assert found
+    assert daemon_limit - 16 * 1024 <= int(found[1]) < daemon_limit
