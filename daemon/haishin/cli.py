@@ -420,6 +420,50 @@ def subscribers_import(
     click.echo(", ".join(f"{k} {v}" for k, v in sorted(results.items())))
 
 
+# --- backups (第4条(2)) -------------------------------------------------------------------
+
+
+@cli.command("backup")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--db", "db_url", default=DB_DEFAULT, show_default=True, help="SQLAlchemy URL")
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="encrypt with this key (see backup-key)",
+)
+def backup_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
+    """Snapshot the store into PATH while the daemon runs (owner-only file)."""
+    from .store.backup import backup
+
+    header = backup(db_url, path, key_file)
+    click.echo(f"バックアップを作成しました: {path}（{header.engine}, {header.protection}）")
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--db", "db_url", required=True, help="an empty store (SQLAlchemy URL)")
+@click.option("--key-file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def restore_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
+    """Bring the backup PATH into the empty store at --db."""
+    from .store.backup import restore
+
+    restore(path, _prepare_db(db_url), key_file)
+    click.echo(f"復元しました: {db_url}")
+
+
+@cli.command("backup-key")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def backup_key(path: Path) -> None:
+    """Create a new 256-bit key file for encrypted backups (owner-only; never overwrites)."""
+    from .store.sealed import new_key
+
+    try:
+        new_key(path)
+    except FileExistsError:
+        raise click.ClickException(f"{path} はすでにあります（鍵は上書きしません）") from None
+    click.echo(f"鍵を作成しました: {path}（なくすとバックアップを復元できません）")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)
