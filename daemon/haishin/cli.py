@@ -420,6 +420,36 @@ def subscribers_import(
     click.echo(", ".join(f"{k} {v}" for k, v in sorted(results.items())))
 
 
+# --- outages (第9条) -----------------------------------------------------------------------
+
+
+@cli.group()
+def outage() -> None:
+    """Stops of the service (第9条): notices and reports to the other party."""
+
+
+@outage.command("notify")
+@click.argument("outage_id")
+@click.option("--config", "config_dir", default=CONFIG_DEFAULT, type=click.Path(path_type=Path))
+@click.option("--db", "db_url", default=DB_DEFAULT, show_default=True, help="SQLAlchemy URL")
+def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
+    """Mail the advance notice (planned) or the report (emergency) of OUTAGE_ID to the
+    other party through the daemon's queue, and record it in the outage's file."""
+    from .operations.outages import notify
+    from .registry.model import ROLE_NAMES
+    from .store.engine import open_store
+
+    engine = open_store(_prepare_db(db_url))
+    try:
+        sent = notify(config_dir, outage_id, engine)
+    finally:
+        engine.dispose()
+    what = "事前通知" if sent.kind == "notice" else "停止報告"
+    click.echo(
+        f"{what}を {ROLE_NAMES[sent.to]} 宛てに送信待ちにし、{sent.at:%Y-%m-%d %H:%M} と記録しました"
+    )
+
+
 # --- backups (第4条(2)) -------------------------------------------------------------------
 
 
