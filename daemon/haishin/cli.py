@@ -420,6 +420,45 @@ def subscribers_import(
     click.echo(", ".join(f"{k} {v}" for k, v in sorted(results.items())))
 
 
+# --- registry sync (第8条: changes without downtime) ----------------------------------------
+
+
+@cli.command("sync")
+@click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
+@click.option("--config", "config_dir", default=CONFIG_DEFAULT, type=click.Path(path_type=Path))
+@click.option("--branch", default="main", show_default=True)
+@click.option(
+    "--db", "db_url", default=None, help="queue the refusal mail here (the daemon's store)"
+)
+@click.option("--pid", "reload_pid", type=int, default=None, help="send SIGHUP to this daemon")
+def sync_cmd(
+    repo: Path, config_dir: Path, branch: str, db_url: str | None, reload_pid: int | None
+) -> None:
+    """Pull the registry; move the checkout only to a revision that passes check."""
+    from .operations.sync import Result, sync
+    from .store.engine import open_store
+
+    engine = open_store(_prepare_db(db_url)) if db_url else None
+    try:
+        done = sync(repo, config_dir, branch=branch, engine=engine, reload_pid=reload_pid)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if done.result is Result.UP_TO_DATE:
+        click.echo(f"変更なし（{done.old[:12]}）")
+    elif done.result is Result.MOVED:
+        click.echo(f"登録情報を {done.old[:12]} から {done.new[:12]} に更新しました")
+    else:
+        for line in done.problems:
+            click.echo(line, err=True)
+        note = "、統括管理者に通知しました" if done.mailed else ""
+        click.echo(
+            f"haishin: {done.new[:12]} は検査に通らないため反映しません（{done.old[:12]} のまま{note}）",
+            err=True,
+        )
+        sys.exit(1)
+
+
 # --- outages (第9条) -----------------------------------------------------------------------
 
 
