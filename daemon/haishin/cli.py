@@ -431,13 +431,21 @@ def subscribers_import(
     "--db", "db_url", default=None, help="queue the refusal mail here (the daemon's store)"
 )
 @click.option("--pid", "reload_pid", type=int, default=None, help="send SIGHUP to this daemon")
+@click.option("--check", "only_check", is_flag=True, help="exit 0 if origin has moved, else 1")
 def sync_cmd(
-    repo: Path, config_dir: Path, branch: str, db_url: str | None, reload_pid: int | None
+    repo: Path,
+    config_dir: Path,
+    branch: str,
+    db_url: str | None,
+    reload_pid: int | None,
+    only_check: bool,
 ) -> None:
     """Pull the registry; move the checkout only to a revision that passes check."""
-    from .operations.sync import Result, sync
+    from .operations.sync import Result, pending, sync
     from .store.engine import open_store
 
+    if only_check:
+        sys.exit(0 if pending(repo, branch) else 1)
     engine = open_store(_prepare_db(db_url)) if db_url else None
     try:
         done = sync(repo, config_dir, branch=branch, engine=engine, reload_pid=reload_pid)

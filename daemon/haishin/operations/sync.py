@@ -53,6 +53,12 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def pending(repo: Path, branch: str = "main") -> bool:
+    """Has origin moved? (systemd's ExecCondition=: skip the unit when nothing is new)"""
+    _git(repo, "fetch", "--quiet", "origin", branch)
+    return _git(repo, "rev-parse", "FETCH_HEAD") != _git(repo, "rev-parse", "HEAD")
+
+
 def sync(
     repo: Path,
     config: Path,
