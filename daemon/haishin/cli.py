@@ -497,6 +497,30 @@ def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
     )
 
 
+@cli.command("purge")
+@click.option("--config", "config_dir", default=CONFIG_DEFAULT, type=click.Path(path_type=Path))
+@click.option("--db", "db_url", default=DB_DEFAULT, show_default=True, help="SQLAlchemy URL")
+@click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
+def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
+    """Remove personal data past its retention (第4条(3)); consent records are kept."""
+    from .registry import load_valid
+    from .store.engine import open_store
+    from .store.retention import purge
+    from .tokens import load_keyring
+
+    reg = load_valid(config_dir)
+    assert reg.service is not None
+    engine = open_store(_prepare_db(db_url))
+    try:
+        done = purge(engine, load_keyring(secret_file).key, reg.service.value.limits)
+    finally:
+        engine.dispose()
+    click.echo(
+        f"消去: 解除済みアドレス {done.subscribers} 件、確認依頼 {done.confirmations} 件、"
+        f"受信メール {done.inbound} 通、送信記録 {done.outbound} 件"
+    )
+
+
 # --- backups (第4条(2)) -------------------------------------------------------------------
 
 
