@@ -497,6 +497,20 @@ def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
     )
 
 
+@cli.command("status")
+@click.option("--db", "db_url", default=DB_DEFAULT, show_default=True, help="SQLAlchemy URL")
+def status_cmd(db_url: str) -> None:
+    """The service at a glance: queues, delivery rate, deferrals, subscribers."""
+    from .operations.status import describe, snapshot
+    from .store.engine import open_store
+
+    engine = open_store(_prepare_db(db_url))
+    try:
+        click.echo(describe(snapshot(engine)))
+    finally:
+        engine.dispose()
+
+
 @cli.command("purge")
 @click.option("--config", "config_dir", default=CONFIG_DEFAULT, type=click.Path(path_type=Path))
 @click.option("--db", "db_url", default=DB_DEFAULT, show_default=True, help="SQLAlchemy URL")
