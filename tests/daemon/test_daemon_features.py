@@ -10,7 +10,6 @@ import smtplib
 import socket
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -260,10 +259,6 @@ def test_demo_check(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "OK" in r.stdout and "登録が完了しました" in r.stdout
-
-
-def test_python_is_the_venv() -> None:
-    assert Path(sys.executable).with_name("haishin").exists()
 
 
 def test_imap_store_hook_feeds_the_same_spool(tmp_path: Path, sqlite_url: str, sink: Sink) -> None:
