@@ -14,7 +14,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import trustme
-from aiosmtpd.smtp import SMTP
 
 from haishin.inbound import smtp as inbound_smtp
 from haishin.inbound.writer import SpoolWriter
@@ -118,7 +117,6 @@ def test_storage_failure_answers_451_and_stores_nothing(tmp_path: Path, sqlite_u
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM inbound_gone")).scalar() == 0
     engine.dispose()
-    assert SMTP  # the real aiosmtpd server answered
 
 
 def _outbound(engine: sa.Engine, rcpt: str) -> list[tuple[str, int]]:
