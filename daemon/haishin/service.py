@@ -15,9 +15,10 @@ import logging
 import signal
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -157,9 +158,16 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [
-                    tg.create_task(writer.run()),
-                    tg.create_task(worker.run(engine, self.context, work, outgoing, s.worker_poll)),
-                    tg.create_task(sender.run(engine, s.send, outgoing)),
+                    tg.create_task(supervised("spool writer", writer.run)),
+                    tg.create_task(
+                        supervised(
+                            "worker",
+                            lambda: worker.run(engine, self.context, work, outgoing, s.worker_poll),
+                        )
+                    ),
+                    tg.create_task(
+                        supervised("sender", lambda: sender.run(engine, s.send, outgoing))
+                    ),
                 ]
                 await self._stop.wait()
                 log.info("stopping: no new connections; finishing tasks")
@@ -186,6 +194,33 @@ class Daemon:
 
         assert hasattr(engine, "dialect")
         return build(engine, self.context, outgoing.set, self.settings.static)  # type: ignore[arg-type]
+
+
+MAX_RESTARTS = 5
+RESTART_WINDOW = 300.0
+
+
+async def supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a task forever, restarting it after an unexpected error (a bug must not stop
+    mail intake, 第8条); more than MAX_RESTARTS in RESTART_WINDOW seconds ends the daemon,
+    so that its supervisor (systemd) notices and restarts it whole."""
+    restarts: list[float] = []
+    while True:
+        try:
+            await start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            now = asyncio.get_running_loop().time()
+            restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
+            if len(restarts) > MAX_RESTARTS:
+                log.critical(
+                    "%s failed %d times in %.0f s; stopping", name, len(restarts), RESTART_WINDOW
+                )
+                raise
+            log.exception("%s failed; restarting (%d)", name, len(restarts))
+            await asyncio.sleep(min(2 ** len(restarts), 30))
 
 
 def configure_logging(verbose: bool = False) -> None:

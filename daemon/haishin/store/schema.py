@@ -139,3 +139,14 @@ outbound = sa.Table(
     sa.Index("ix_outbound_state_next_try", "state", "next_try"),
     sa.Index("ix_outbound_message", "message_id"),
 )
+
+senders = sa.Table(
+    "senders",
+    metadata,
+    # Each running sender's heartbeat: rows claimed by a sender whose heartbeat stopped
+    # (killed, machine lost) go back to the queue (design.md: at most the in-flight batch
+    # is repeated), while live daemons sharing a PostgreSQL database keep their claims.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+)
