@@ -85,11 +85,11 @@ def test_inquiry_goes_to_the_general_manager_with_the_sender_for_reply(sqlite_ur
     ctx = context()
     engine = open_store(sqlite_url)
     raw = (
-        "From: =?utf-8?b?5biC5rCR?= <citizen@example.jp>\r\nTo: mail-info@city.kawasaki.example.jp\r\n"
+        "From: =?utf-8?b?5biC5rCR?= <citizen@example.jp>\r\nTo: toiawase@mail.city.kawasaki.example.jp\r\n"
         "Subject: =?utf-8?b?44K144O844OT44K544Gr44Gk44GE44Gm?=\r\nMessage-ID: <q1@example.jp>\r\n\r\n"
         "登録の方法を教えてください。\r\n"
     ).encode()
-    spool.put(engine, raw, "citizen@example.jp", ["mail-info@city.kawasaki.example.jp"], "smtp")
+    spool.put(engine, raw, "citizen@example.jp", ["toiawase@mail.city.kawasaki.example.jp"], "smtp")
     assert process_batch(engine, ctx, spool.fetch_new(engine, 10)) == 1
     with engine.connect() as conn:
         row = conn.execute(
