@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from collections import Counter
@@ -196,6 +197,25 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
 @click.option(
     "--static", type=click.Path(path_type=Path), default=None, help="a built site to serve"
 )
+@click.option(
+    "--imap",
+    "imap_url",
+    default=None,
+    help="also ingest imaps://user@host/INBOX (password: HAISHIN_IMAP_PASSWORD[_FILE])",
+)
+@click.option(
+    "--imap-state",
+    type=click.Path(path_type=Path),
+    default=Path("var/imap-state.sqlite"),
+    show_default=True,
+    help="where the last UID and UIDVALIDITY are kept",
+)
+@click.option(
+    "--imap-ca",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="trust this CA for the IMAP server (default: the system's)",
+)
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
 def serve(
@@ -211,12 +231,17 @@ def serve(
     public_url: str | None,
     secret_file: Path,
     static: Path | None,
+    imap_url: str | None,
+    imap_state: Path,
+    imap_ca: Path | None,
     retry_base: float,
     verbose: bool,
 ) -> None:
     """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
     import asyncio
+    import ssl
 
+    from .inbound.imap import ImapSettings
     from .outbound.sender import SendSettings
     from .service import Daemon, Settings, configure_logging, parse_hostport
     from .tokens import load_keyring
@@ -240,7 +265,15 @@ def serve(
         tls_key=tls_key,
         public_url=public_url,
         static=static,
+        imap=None,
     )
+    if imap_url:
+        imap_state.parent.mkdir(parents=True, exist_ok=True)
+        context = ssl.create_default_context(cafile=str(imap_ca)) if imap_ca else None
+        settings = dataclasses.replace(
+            settings,
+            imap=ImapSettings.from_url(imap_url, state_path=imap_state, ssl_context=context),
+        )
     asyncio.run(Daemon(settings, ready=_print_ready).run())
 
 

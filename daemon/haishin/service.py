@@ -26,7 +26,11 @@ from .commands.context import Context
 from .errors import HaishinError
 from .inbound import smtp
 from .inbound.envelope import envelope
+from .inbound.imap import ImapIngester, ImapSettings
 from .inbound.writer import SpoolWriter
+from .operations.metrics import Metrics
+from .operations.status import snapshot
+from .operations.sync import notify_refusal
 from .outbound import sender
 from .outbound.sender import SendSettings
 from .registry import load_valid
@@ -56,6 +60,8 @@ class Settings:
     static: Path | None = None
     hostname: str = "localhost"
     worker_poll: float = 0.5
+    imap: ImapSettings | None = None
+    """IMAP ingestion into the same spool (`--imap URL`), beside SMTP/LMTP."""
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -74,6 +80,8 @@ class Daemon:
     _ctx: Context | None = field(default=None, init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _imap_spool: Spool | None = field(default=None, init=False)
+    _engine: Any = field(default=None, init=False)
+    metrics: Metrics | None = field(default=None, init=False)
 
     def context(self) -> Context:
         assert self._ctx is not None
@@ -90,8 +98,18 @@ class Daemon:
         try:
             self._ctx = self._load(self.context().public_url)
             log.info("registry reloaded from %s", self.settings.config)
+            if self.metrics:
+                self.metrics.reloads.labels("ok").inc()
         except HaishinError as exc:
             log.error("registry reload refused, keeping the last good one: %s", exc)
+            if self.metrics:
+                self.metrics.reloads.labels("refused").inc()
+            if self._engine is not None:
+                # the 統括管理者 is told, through the queue (never lost), not only a log line
+                problems = [str(p) for p in getattr(exc, "problems", [])] or [str(exc)]
+                asyncio.get_running_loop().run_in_executor(
+                    None, refused_reload_notice, self._engine, self.context(), problems
+                )
 
     def stop(self) -> None:
         self._stop.set()
@@ -107,6 +125,8 @@ class Daemon:
     async def run(self) -> None:
         s = self.settings
         engine = await asyncio.to_thread(open_store, s.db_url)
+        self._engine = engine
+        self.metrics = Metrics(lambda: snapshot(engine))
         self._ctx = self._load(s.public_url or "")
         loop = asyncio.get_running_loop()
         work = asyncio.Event()
@@ -169,6 +189,11 @@ class Daemon:
                         supervised("sender", lambda: sender.run(engine, s.send, outgoing))
                     ),
                 ]
+                if s.imap is not None:
+                    ingester = ImapIngester(s.imap, self.imap_store)
+                    tasks.append(
+                        tg.create_task(supervised("imap", lambda: ingester.run(self._stop)))
+                    )
                 await self._stop.wait()
                 log.info("stopping: no new connections; finishing tasks")
                 smtp_server.close()
@@ -189,11 +214,18 @@ class Daemon:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
 
-    def _web_app(self, engine: object, outgoing: asyncio.Event) -> web.Application:
+    def _web_app(self, engine: Any, outgoing: asyncio.Event) -> web.Application:
         from .web.app import build
 
-        assert hasattr(engine, "dialect")
-        return build(engine, self.context, outgoing.set, self.settings.static)  # type: ignore[arg-type]
+        assert self.metrics is not None
+        return build(engine, self.context, outgoing.set, self.settings.static, self.metrics)
+
+
+def refused_reload_notice(engine: Any, ctx: Context, problems: list[str]) -> None:
+    try:
+        notify_refusal(ctx.service, engine, "SIGHUP による再読み込み", problems)
+    except Exception:  # the refusal is logged already; a failed notice must not kill a thread
+        log.exception("could not queue the refused-reload notice")
 
 
 MAX_RESTARTS = 5

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from ..errors import HaishinError
 from ..mailtext.compose import compose
 from ..registry import check, load_valid
+from ..registry.model import Role, Service
 from ..store import queue
 
 
@@ -111,23 +112,27 @@ def _mail_refusal(config: Path, engine: sa.Engine, revision: str, errors: list[s
     # the current (valid) registry says who the 統括管理者 is and how to reach them
     service = load_valid(config).service
     assert service is not None
-    s = service.value
-    to = s.roles["general_manager"].address  # type: ignore[index]
+    notify_refusal(service.value, engine, f"版 {revision}", errors)
+
+
+def notify_refusal(service: Service, engine: sa.Engine, which: str, errors: list[str]) -> None:
+    """Queue the mail that tells the 統括管理者 a registry update was refused, and why."""
+    to = service.roles[Role.GENERAL_MANAGER].address
     shown = "\n".join(errors[:50]) + ("\n…" if len(errors) > 50 else "")
     body = (
         "登録情報（config/）の新しい版を検査したところ誤りがあったため、反映しませんでした。\n"
         "配信サービスとホームページは、これまでの正しい版のまま動いています。\n\n"
-        f"版: {revision}\n誤り {len(errors)} 件:\n{shown}\n\n"
+        f"{which}\n誤り {len(errors)} 件:\n{shown}\n\n"
         "プルリクエストで直してから、もう一度マージしてください（haishin check で確認できます）。\n"
     )
     msg = compose(
-        from_name=s.name,
-        from_addr=s.inquiry_address,
+        from_name=service.name,
+        from_addr=service.inquiry_address,
         to=to,
-        subject=f"【要対応】登録情報の更新を反映できませんでした（{revision[:12]}）",
+        subject=f"【要対応】登録情報の更新を反映できませんでした（{which}）",
         body=body,
-        domain=s.mail_domain,
+        domain=service.mail_domain,
         auto="auto-generated",
     )
     with engine.begin() as conn:
-        queue.enqueue(conn, msg, s.inquiry_address, [to], kind="notice")
+        queue.enqueue(conn, msg, service.inquiry_address, [to], kind="notice")
