@@ -92,6 +92,7 @@ def test_reply_prefixes() -> None:
         ("a\r\nBcc: x@y.jp", False),
         ("<x@example.jp>", True),
         ("x@localhost", False),
+        ("x@example.xn--q9jyb4c", True),
         ("x@-bad-.jp", False),
         ("x" * 65 + "@example.jp", False),
     ],
