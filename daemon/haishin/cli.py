@@ -319,9 +319,11 @@ def subscribers_list(channel: str, db_url: str, status: str | None) -> None:
     """Print each subscriber: address, status, confirmed-at."""
     from .store import open_store
     from .store import subscribers as subs
+    from .store.audit import record_now
     from .store.engine import reading
 
     engine = open_store(_prepare_db(db_url))
+    record_now(engine, "subscribers.list", channel, f"status={status or 'all'}")
     with reading(engine) as conn:
         for s in subs.iterate(conn, channel, subs.Status(status) if status else None):
             confirmed = s.confirmed_at.isoformat() if s.confirmed_at else "-"
@@ -354,9 +356,11 @@ def subscribers_export(channel: str, db_url: str, output: object) -> None:
 
     from .store import open_store
     from .store import subscribers as subs
+    from .store.audit import record_now
     from .store.engine import reading
 
     engine = open_store(_prepare_db(db_url))
+    record_now(engine, "subscribers.export", channel)
     w = csv.writer(output)  # type: ignore[arg-type]
     w.writerow(
         [
@@ -390,14 +394,18 @@ def subscribers_export(channel: str, db_url: str, output: object) -> None:
 @click.argument("channel")
 @click.argument("address")
 @_db_option
-def subscribers_remove(channel: str, address: str, db_url: str) -> None:
+@click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
+def subscribers_remove(channel: str, address: str, db_url: str, secret_file: Path) -> None:
     """Disable one subscriber (the record is kept)."""
     from .store import open_store
     from .store import subscribers as subs
+    from .store.audit import record
 
     engine = open_store(_prepare_db(db_url))
     with engine.begin() as conn:
         removed = subs.remove(conn, channel, address)
+        if removed:
+            record(conn, "subscribers.remove", channel, _hashed(address, secret_file))
     if not removed:
         raise click.ClickException("no such subscriber")
     click.echo("removed")
@@ -425,6 +433,7 @@ def subscribers_import(
     from .registry import load_valid
     from .router.addresses import Directory
     from .store import open_store
+    from .store.audit import record_now
     from .tokens import load_keyring
 
     registry = load_valid(config_dir)
@@ -450,7 +459,9 @@ def subscribers_import(
                 conn, ctx, channel, address, origin="import by staff"
             )
         results[str(outcome)] += 1
-    click.echo(", ".join(f"{k} {v}" for k, v in sorted(results.items())))
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(results.items()))
+    record_now(engine, "subscribers.import", channel, summary)
+    click.echo(summary)
 
 
 # --- registry sync (第8条: changes without downtime) ----------------------------------------
@@ -517,11 +528,13 @@ def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
     other party through the daemon's queue, and record it in the outage's file."""
     from .operations.outages import notify
     from .registry.model import ROLE_NAMES
+    from .store.audit import record_now
     from .store.engine import open_store
 
     engine = open_store(_prepare_db(db_url))
     try:
         sent = notify(config_dir, outage_id, engine)
+        record_now(engine, f"outage.{sent.kind}", outage_id, f"to={sent.to.value}")
     finally:
         engine.dispose()
     what = "事前通知" if sent.kind == "notice" else "停止報告"
@@ -551,6 +564,7 @@ def status_cmd(db_url: str) -> None:
 def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
     """Remove personal data past its retention (第4条(3)); consent records are kept."""
     from .registry import load_valid
+    from .store.audit import record_now
     from .store.engine import open_store
     from .store.retention import purge
     from .tokens import load_keyring
@@ -560,6 +574,7 @@ def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
     engine = open_store(_prepare_db(db_url))
     try:
         done = purge(engine, load_keyring(secret_file).key, reg.service.value.limits)
+        record_now(engine, "purge", "store", str(done))
     finally:
         engine.dispose()
     click.echo(
@@ -581,9 +596,15 @@ def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
 )
 def backup_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
     """Snapshot the store into PATH while the daemon runs (owner-only file)."""
+    from .store.audit import record_now
     from .store.backup import backup
 
     header = backup(db_url, path, key_file)
+    from .store.engine import open_store
+
+    engine = open_store(_prepare_db(db_url))
+    record_now(engine, "backup", str(path), f"{header.engine} {header.protection}")
+    engine.dispose()
     click.echo(f"バックアップを作成しました: {path}（{header.engine}, {header.protection}）")
 
 
@@ -593,9 +614,15 @@ def backup_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
 @click.option("--key-file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def restore_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
     """Bring the backup PATH into the empty store at --db."""
+    from .store.audit import record_now
     from .store.backup import restore
 
     restore(path, _prepare_db(db_url), key_file)
+    from .store.engine import open_store
+
+    engine = open_store(db_url)
+    record_now(engine, "restore", str(path))
+    engine.dispose()
     click.echo(f"復元しました: {db_url}")
 
 
@@ -610,6 +637,31 @@ def backup_key(path: Path) -> None:
     except FileExistsError:
         raise click.ClickException(f"{path} はすでにあります（鍵は上書きしません）") from None
     click.echo(f"鍵を作成しました: {path}（なくすとバックアップを復元できません）")
+
+
+@cli.command("audit")
+@click.option("--db", "db_url", default=DB_DEFAULT, show_default=True, help="SQLAlchemy URL")
+@click.option("--days", type=int, default=30, show_default=True)
+def audit_cmd(db_url: str, days: int) -> None:
+    """The audit log of administrative actions (第4条(3)): when, who, what."""
+    from .store.audit import entries
+    from .store.clock import utcnow
+    from .store.engine import open_store
+
+    engine = open_store(_prepare_db(db_url))
+    try:
+        for e in entries(engine, utcnow() - dt.timedelta(days=days)):
+            click.echo(
+                f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.target}\t{e.detail or ''}"
+            )
+    finally:
+        engine.dispose()
+
+
+def _hashed(address: str, secret_file: Path) -> str:
+    from .tokens import load_keyring
+
+    return load_keyring(secret_file).redact(address)
 
 
 def main() -> None:

@@ -150,3 +150,17 @@ senders = sa.Table(
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
 )
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # 第4条(3): every administrative action on the store — who, what, when. Addresses
+    # appear only as keyed hashes, like in the logs.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_audit_log_at", "at"),
+)
