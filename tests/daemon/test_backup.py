@@ -192,7 +192,11 @@ def test_cli_round_trip(sqlite_url: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     restored = sa.create_engine(target)
-    assert _rows(restored) == before
+    after = _rows(restored)
+    # the restore is audited in the store it restored into (第4条(3))
+    assert [r[3] for r in after.pop("audit_log")] == ["restore"]
+    before.pop("audit_log")
+    assert after == before
     restored.dispose()
     again = subprocess.run(
         [*run, "restore", str(tmp_path / "b"), "--db", target, "--key-file", str(key)],
