@@ -218,6 +218,9 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
 )
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def serve(
     config_dir: Path,
     db_url: str,
@@ -236,6 +239,7 @@ def serve(
     imap_ca: Path | None,
     retry_base: float,
     verbose: bool,
+    log_format: str,
 ) -> None:
     """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
     import asyncio
@@ -246,7 +250,7 @@ def serve(
     from .service import Daemon, Settings, configure_logging, parse_hostport
     from .tokens import load_keyring
 
-    configure_logging(verbose)
+    configure_logging(verbose, json=log_format == "json")
     if public_url and not public_url.endswith("/"):
         public_url += "/"
     settings = Settings(

@@ -255,10 +255,20 @@ async def supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) 
             await asyncio.sleep(min(2 ** len(restarts), 30))
 
 
-def configure_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(verbose: bool = False, json: bool = False) -> None:
+    """Plain lines for a person, or one JSON object per line (`--log-format json`) for the
+    journal and log collectors (第4条(1): failures must be findable)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json:
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs addresses
