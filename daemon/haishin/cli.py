@@ -217,6 +217,7 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
     help="trust this CA for the IMAP server (default: the system's)",
 )
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
+@click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -238,6 +239,7 @@ def serve(
     imap_state: Path,
     imap_ca: Path | None,
     retry_base: float,
+    housekeeping_after: float,
     verbose: bool,
     log_format: str,
 ) -> None:
@@ -269,6 +271,7 @@ def serve(
         tls_key=tls_key,
         public_url=public_url,
         static=static,
+        housekeeping_after=housekeeping_after,
         imap=None,
     )
     if imap_url:
