@@ -14,7 +14,15 @@ from haishin.mailtext.mailbox import mailbox
 from haishin.registry import load_valid
 from haishin.router.addresses import UNKNOWN, Directory, Kind, Refusal, Target
 from haishin.router.loops import why_not_answer
-from haishin.tokens import TOKEN_LEN, Keyring, Purpose, Verdict, find_tokens, load_keyring
+from haishin.tokens import (
+    TOKEN_LEN,
+    KeyMissing,
+    Keyring,
+    Purpose,
+    Verdict,
+    find_tokens,
+    load_keyring,
+)
 
 from .helpers import CONFIG, DOMAIN, cp50220
 
@@ -38,7 +46,10 @@ def test_tokens_round_trip_case_insensitive_and_bounded() -> None:
 def test_keyring_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HAISHIN_SECRET", raising=False)
     monkeypatch.delenv("HAISHIN_SECRET_FILE", raising=False)
-    k1 = load_keyring(tmp_path / "secret")
+    with pytest.raises(KeyMissing, match="がありません"):
+        load_keyring(tmp_path / "secret")  # an admin command never mints a second key
+    assert not (tmp_path / "secret").exists()
+    k1 = load_keyring(tmp_path / "secret", create=True)  # the daemon does, once
     assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
     assert load_keyring(tmp_path / "secret") == k1
     monkeypatch.setenv("HAISHIN_SECRET", "x" * 20)

@@ -55,3 +55,19 @@ def main() -> None:
     except HaishinError as exc:
         click.echo(f"haishin: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except sa_errors() as exc:
+        # the database is down, the URL is wrong: a clear line, not a traceback
+        click.echo(
+            f"haishin: データベースに接続できません: {type(exc).__name__}: {exc}".splitlines()[0],
+            err=True,
+        )
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"haishin: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(2)
+
+
+def sa_errors() -> tuple[type[BaseException], ...]:
+    import sqlalchemy.exc
+
+    return (sqlalchemy.exc.SQLAlchemyError,)

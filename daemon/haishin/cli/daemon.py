@@ -110,7 +110,7 @@ def serve(
         db_url=prepare_db(db_url),
         smtp=parse_hostport(smtp_addr),
         http=parse_hostport(http_addr),
-        keyring=load_keyring(secret_file),
+        keyring=load_keyring(secret_file, create=True),
         send=SendSettings(
             smarthost=parse_hostport(smarthost) if smarthost else None,
             maildir=maildir,

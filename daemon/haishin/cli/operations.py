@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import HaishinError
 from .base import (
     SECRET_DEFAULT,
     cli,
@@ -41,7 +42,13 @@ def sync_cmd(
     from ..store.engine import open_store
 
     if only_check:
-        sys.exit(0 if pending(repo, branch) else 1)
+        # systemd's ExecCondition= skips the unit on 1..254: an error must be 255, or a
+        # broken deploy key would silently stop every sync
+        try:
+            sys.exit(0 if pending(repo, branch) else 1)
+        except HaishinError as exc:
+            click.echo(f"haishin: {exc}", err=True)
+            sys.exit(255)
     engine = open_store(prepare_db(db_url)) if db_url else None
     try:
         done = sync(repo, config_dir, branch=branch, engine=engine, reload_pid=reload_pid)
@@ -146,12 +153,13 @@ def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="encrypt with this key (see backup-key)",
 )
-def backup_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
+@click.option("--force", is_flag=True, help="replace an existing backup file at PATH")
+def backup_cmd(path: Path, db_url: str, key_file: Path | None, force: bool) -> None:
     """Snapshot the store into PATH while the daemon runs (owner-only file)."""
     from ..store.audit import record_now
     from ..store.backup import backup
 
-    header = backup(db_url, path, key_file)
+    header = backup(db_url, path, key_file, force=force)
     from ..store.engine import open_store
 
     engine = open_store(prepare_db(db_url))
