@@ -229,3 +229,26 @@ def test_quoted_unsubscribe_link_is_not_a_confirmation() -> None:
     welcome = "Re: 【川崎市】登録が完了しました: ごみ・リサイクル情報"
     assert parse(welcome, thanks, is_confirmation) == (None, None)
     assert parse(f"Re: [confirm {confirm}]", thanks, is_confirmation) == (Command.CONFIRM, confirm)
+
+
+def test_a_message_id_with_control_bytes_is_not_copied_into_replies() -> None:
+    from haishin.mailtext.incoming import read
+
+    raw = b"From: a@example.jp\r\nMessage-ID: <x\x01y@example.jp>\r\nSubject: help\r\n\r\n"
+    assert read(raw, "a@example.jp").message_id is None
+    good = b"From: a@example.jp\r\nMessage-ID: <ok.1@example.jp>\r\n\r\n"
+    assert read(good, "a@example.jp").message_id == "<ok.1@example.jp>"
+
+
+def test_maildir_files_are_owner_only(tmp_path: Path) -> None:
+    import os
+
+    from haishin.outbound import maildir
+
+    old = os.umask(0o022)
+    try:
+        maildir.ensure(tmp_path)
+        path = maildir.deliver(tmp_path, "", "a@example.jp", b"To: a@example.jp\r\n\r\nx\r\n")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o600

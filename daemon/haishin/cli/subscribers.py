@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -71,6 +72,9 @@ def subscribers_export(channel: str, db_url: str, output: object) -> None:
 
     engine = open_store(prepare_db(db_url))
     record_now(engine, "subscribers.export", channel)
+    name = getattr(output, "name", "-")
+    if name not in ("-", "<stdout>"):
+        os.chmod(name, 0o600)  # addresses and consent records: owner only (第4条(3))
     w = csv.writer(output)  # type: ignore[arg-type]
     w.writerow(
         [
