@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -60,8 +61,8 @@ def subscribers_count(channel: str, db_url: str) -> None:
 @subscribers.command("export")
 @click.argument("channel")
 @db_option
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
-def subscribers_export(channel: str, db_url: str, output: object) -> None:
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def subscribers_export(channel: str, db_url: str, output: Path | None) -> None:
     """CSV with the consent record of every subscriber (特定電子メール法)."""
     import csv
 
@@ -72,10 +73,13 @@ def subscribers_export(channel: str, db_url: str, output: object) -> None:
 
     engine = open_store(prepare_db(db_url))
     record_now(engine, "subscribers.export", channel)
-    name = getattr(output, "name", "-")
-    if name not in ("-", "<stdout>"):
-        os.chmod(name, 0o600)  # addresses and consent records: owner only (第4条(3))
-    w = csv.writer(output)  # type: ignore[arg-type]
+    if output is None:
+        sink = sys.stdout
+    else:
+        # addresses and consent records: owner only (第4条(3)), whatever the umask
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        sink = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+    w = csv.writer(sink)
     w.writerow(
         [
             "address",
@@ -102,6 +106,8 @@ def subscribers_export(channel: str, db_url: str, output: object) -> None:
                     s.unsubscribe_method or "",
                 ]
             )
+    if sink is not sys.stdout:
+        sink.close()
 
 
 @subscribers.command("remove")
