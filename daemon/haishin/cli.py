@@ -135,13 +135,21 @@ def site() -> None:
     show_default=True,
 )
 @click.option("--now", default=None, help="describe the site as of this date (YYYY-MM-DD)")
-def site_build(config_dir: Path | None, output: Path, settings: Path, now: str | None) -> None:
+@click.option(
+    "--archive",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="back numbers folder (default: the one pelicanconf.py names, content/archive/)",
+)
+def site_build(
+    config_dir: Path | None, output: Path, settings: Path, now: str | None, archive: Path | None
+) -> None:
     """Build the site; a registry that fails `haishin check` builds nothing."""
     from .site.build import build_site
     from .site.errors import SiteRegistryInvalid
 
     try:
-        published = build_site(settings, output, config=config_dir, now=now)
+        published = build_site(settings, output, config=config_dir, now=now, archive=archive)
     except SiteRegistryInvalid as exc:  # the problems were printed as `haishin check` does
         click.echo(str(exc), err=True)
         sys.exit(exc.exit_code)
@@ -196,7 +204,29 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
 @click.option(
     "--static", type=click.Path(path_type=Path), default=None, help="a built site to serve"
 )
+@click.option(
+    "--dkim-key",
+    "dkim_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM private key (RSA-2048 or Ed25519) to sign posts with; repeatable",
+)
+@click.option(
+    "--dkim-selector",
+    "dkim_selectors",
+    multiple=True,
+    help="the selector of each --dkim-key, in the same order",
+)
+@click.option(
+    "--archive",
+    "archive_dir",
+    default=Path("content/archive"),
+    type=click.Path(path_type=Path, file_okay=False),
+    show_default=True,
+    help="where sent posts of public channels are written for the site (back numbers)",
+)
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
+@click.option("--release-poll", type=float, default=1.0, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
 def serve(
     config_dir: Path,
@@ -211,19 +241,40 @@ def serve(
     public_url: str | None,
     secret_file: Path,
     static: Path | None,
+    dkim_keys: tuple[Path, ...],
+    dkim_selectors: tuple[str, ...],
+    archive_dir: Path,
     retry_base: float,
+    release_poll: float,
     verbose: bool,
 ) -> None:
     """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
     import asyncio
 
+    from .delivery.dkim import DkimKey
     from .outbound.sender import SendSettings
+    from .posting.release import ReleaseSettings
+    from .registry import load_valid
     from .service import Daemon, Settings, configure_logging, parse_hostport
     from .tokens import load_keyring
 
     configure_logging(verbose)
     if public_url and not public_url.endswith("/"):
         public_url += "/"
+    if len(dkim_keys) != len(dkim_selectors):
+        raise click.UsageError("give one --dkim-selector for each --dkim-key")
+    keys: tuple[DkimKey, ...] = ()
+    if dkim_keys:
+        service = load_valid(config_dir).service
+        assert service is not None
+        domain = service.value.mail_domain
+        try:
+            keys = tuple(
+                DkimKey.from_file(domain, sel, path)
+                for sel, path in zip(dkim_selectors, dkim_keys, strict=True)
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     settings = Settings(
         config=config_dir,
         db_url=_prepare_db(db_url),
@@ -240,6 +291,7 @@ def serve(
         tls_key=tls_key,
         public_url=public_url,
         static=static,
+        release=ReleaseSettings(dkim_keys=keys, archive_dir=archive_dir, poll=release_poll),
     )
     asyncio.run(Daemon(settings, ready=_print_ready).run())
 
@@ -418,6 +470,11 @@ def subscribers_import(
             )
         results[str(outcome)] += 1
     click.echo(", ".join(f"{k} {v}" for k, v in sorted(results.items())))
+
+
+from .cli_held import held  # noqa: E402  (its own module: the CLI's held-post commands)
+
+cli.add_command(held)
 
 
 def main() -> None:

@@ -28,6 +28,8 @@ from .inbound.envelope import envelope
 from .inbound.writer import SpoolWriter
 from .outbound import sender
 from .outbound.sender import SendSettings
+from .posting import release
+from .posting.release import ReleaseSettings
 from .registry import load_valid
 from .router import worker
 from .router.addresses import Directory
@@ -55,6 +57,7 @@ class Settings:
     static: Path | None = None
     hostname: str = "localhost"
     worker_poll: float = 0.5
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -160,6 +163,7 @@ class Daemon:
                     tg.create_task(writer.run()),
                     tg.create_task(worker.run(engine, self.context, work, outgoing, s.worker_poll)),
                     tg.create_task(sender.run(engine, s.send, outgoing)),
+                    tg.create_task(release.run(engine, self.context, s.release, outgoing.set)),
                 ]
                 await self._stop.wait()
                 log.info("stopping: no new connections; finishing tasks")
