@@ -107,7 +107,9 @@ def start(conn: sa.Connection, ctx: Context, post: Post, keys: Sequence[DkimKey]
     return posts.get(conn, post.id)
 
 
-def _active_after(conn: sa.Connection, channel: str, after: int) -> list[tuple[int, str]]:
+def _active_after(
+    conn: sa.Connection, channel: str, after: int, batch: int
+) -> list[tuple[int, str]]:
     rows = conn.execute(
         sa.select(subscribers.c.id, subscribers.c.address)
         .where(
@@ -116,7 +118,7 @@ def _active_after(conn: sa.Connection, channel: str, after: int) -> list[tuple[i
             subscribers.c.id > after,
         )
         .order_by(subscribers.c.id)
-        .limit(BATCH)
+        .limit(batch)
     ).all()
     return [(int(i), str(a)) for i, a in rows]
 
@@ -130,13 +132,19 @@ def _rendered(conn: sa.Connection, ctx: Context, post: Post, keys: Sequence[Dkim
     return Rendered.from_common(rctx, bytes(raw), post.out_message_id or "")
 
 
-def next_batch(engine: sa.Engine, ctx: Context, post_id: int, keys: Sequence[DkimKey]) -> bool:
+def next_batch(
+    engine: sa.Engine,
+    ctx: Context,
+    post_id: int,
+    keys: Sequence[DkimKey],
+    batch_size: int = BATCH,
+) -> bool:
     """Queue the next batch of a sending post in one transaction; False when it is done."""
     with engine.begin() as conn:
         post = posts.get(conn, post_id)
         if post is None or post.state is not PostState.SENDING:
             return False
-        batch = _active_after(conn, post.channel, post.cursor)
+        batch = _active_after(conn, post.channel, post.cursor, batch_size)
         if not batch:
             return False
         rendered = _rendered(conn, ctx, post, keys)
