@@ -38,7 +38,13 @@ def test_post_held_confirmed_by_phone_delivered_signed_and_archived(
     engine = sa.create_engine(db_url)
     try:
         p.populate(engine)
-        p.send(d, p.post_message(SUBJECT, TEXT))
+        # what the sender's own system put in is never passed on (issue 6, item 4)
+        foreign = {
+            "List-Id": "<staff.example.jp>",
+            "List-Unsubscribe": "<mailto:leave@example.jp>",
+            "DKIM-Signature": "v=1; a=rsa-sha256; d=city.kawasaki.example.jp; s=x; b=AAAA",
+        }
+        p.send(d, p.post_message(SUBJECT, TEXT, headers=foreign))
 
         # 1. held: the sender is asked to confirm; nothing goes to subscribers
         request = p.wait_mail(sink, p.SENDER, "投稿の確認")
@@ -103,7 +109,9 @@ def test_post_held_confirmed_by_phone_delivered_signed_and_archived(
             assert re.fullmatch(rf"{p.SLUG}-bounces\+[a-z2-7]{{26}}", local) and len(local) <= 64
             body = p.body(m)
             assert "ごみの収集を休みます" in body and "配信の停止" in body
-            assert m.raw.count(b"DKIM-Signature:") == 2
+            assert m.raw.count(b"DKIM-Signature:") == 2  # ours; the sender's removed
+            assert b"d=city.kawasaki" not in m.raw and b"staff.example.jp" not in m.raw
+            assert b"leave@example.jp" not in m.raw
             verifier = dkimpy.DKIM(m.raw)
             assert verifier.verify(idx=0, dnsfunc=keys.dns)
             assert verifier.verify(idx=1, dnsfunc=keys.dns)

@@ -78,15 +78,25 @@ def _findings(found: tuple[Finding, ...]) -> list[dict[str, str]]:
 
 
 def receive(
-    conn: sa.Connection, ctx: Context, slug: str, incoming: Incoming, raw: bytes, spool_id: int
+    conn: sa.Connection,
+    ctx: Context,
+    slug: str,
+    incoming: Incoming,
+    raw: bytes,
+    spool_id: int,
+    *,
+    quiet: bool = False,
 ) -> Outcome:
-    """A post arrived at `<slug>@` from `incoming.sender` (the caller checked RFC 3834)."""
+    """A post arrived at `<slug>@` from `incoming.sender` (the caller checked RFC 3834).
+    `quiet`: list traffic (RFC 3834 §2), answered only if it comes from a sender."""
     channel = ctx.registry.channels[slug].value
     sender = incoming.sender
     assert sender is not None
     about = ctx.about(slug)
     mid = incoming.message_id
     if not senders.is_sender(channel, sender):
+        if quiet:
+            return Outcome.NOT_ANSWERED
         reply(conn, ctx, slug, sender, texts.not_sender(about), in_reply_to=mid)
         return Outcome.NOT_SENDER
     policy = ctx.service.policy

@@ -129,9 +129,12 @@ def _forward(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcom
 
 def _post(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     assert t.slug is not None
-    if mail.no_answer:
+    reason = mail.no_answer
+    if reason and not reason.startswith(("Precedence", "list traffic")):
         return Outcome.NOT_ANSWERED  # RFC 3834: a robot or a loop never posts
-    return post.receive(conn, ctx, t.slug, mail.incoming, mail.raw, mail.spool_id)
+    # a staff post may carry List-* headers (they are replaced); only then is it answered
+    quiet = reason is not None
+    return post.receive(conn, ctx, t.slug, mail.incoming, mail.raw, mail.spool_id, quiet=quiet)
 
 
 def _bounce(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
