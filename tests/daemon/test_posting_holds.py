@@ -207,6 +207,16 @@ def test_withdrawn_by_mail_and_cli_never_delivered(
     listed = cli("list", "--all", config=config, db=d.db_url)
     assert f"{first}\t{p.SLUG}\twithdrawn" in listed.stdout
     helpers.wait_until(lambda: len(p.to(sink, p.SENDER, "取り消されました")) == 2, what="notice")
+    # and rejected by the CLI, with the reason told to the sender
+    third, _ = held_post(d, sink, engine, "却下される投稿", n=3)
+    shown = cli("show", str(third), config=config, db=d.db_url)
+    assert "state: held" in shown.stdout and "却下される投稿" in shown.stdout
+    assert "findings: [" in shown.stdout
+    done = cli("reject", str(third), "--reason", "内容の確認が必要です", config=config, db=d.db_url)
+    assert done.returncode == 0, done.stderr
+    rejected = p.wait_mail(sink, p.SENDER, "承認されませんでした")
+    assert "内容の確認が必要です" in p.body(rejected)
+    assert p.state(engine, third) == "rejected"
     helpers.wait_until(lambda: helpers.drained(engine), what="drain")
     assert not p.delivered(sink)
 
