@@ -203,3 +203,20 @@ def test_asks_withdraw(subject: str, body: str, withdraw: bool) -> None:
     raw = f"From: a@example.jp\r\nSubject: {subject}\r\n\r\n{body}".encode()
     incoming = read(raw, "a@example.jp")
     assert post_command.asks_withdraw(incoming) is withdraw
+
+
+def test_a_batch_queued_by_another_worker_is_not_queued_again(
+    engine: sa.Engine, ctx: Context
+) -> None:
+    _subscribe(engine, 2)
+    post_id = _post(engine, ctx)
+    with engine.begin() as conn:
+        post = posts.get(conn, post_id)
+        assert post is not None and fanout.start(conn, ctx, post, ()) is not None
+    # another daemon moved the cursor past subscriber 1 after this one read it at 0
+    with engine.begin() as conn:
+        assert posts.advance(conn, post_id, 0, 1, 1)
+        assert not posts.advance(conn, post_id, 0, 1, 1)  # the stale copy is refused
+    assert fanout.next_batch(engine, ctx, post_id, ())
+    assert not fanout.next_batch(engine, ctx, post_id, ())
+    assert [r for r, _, _ in _rows(engine)] == ["user1@example.jp"]

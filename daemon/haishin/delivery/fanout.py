@@ -22,6 +22,7 @@ from ..commands.membership import unsubscribe_token
 from ..registry.model import JST
 from ..store import posts, queue
 from ..store.clock import utcnow
+from ..store.engine import reading
 from ..store.posts import Post, PostState
 from ..store.schema import outbound_messages, subscribers
 from ..store.subscribers import Status
@@ -139,8 +140,14 @@ def next_batch(
     keys: Sequence[DkimKey],
     batch_size: int = BATCH,
 ) -> bool:
-    """Queue the next batch of a sending post in one transaction; False when it is done."""
-    with engine.begin() as conn:
+    """Queue the next batch of a sending post; False when it is done.
+
+    The batch is read and signed outside any write transaction (a thousand DKIM signatures
+    take seconds, and SQLite has one writer: inbound mail must not wait for them); the
+    write then moves the cursor with a compare-and-set, so if another daemon queued this
+    batch meanwhile, this copy is dropped and nobody gets the post twice.
+    """
+    with reading(engine) as conn:
         post = posts.get(conn, post_id)
         if post is None or post.state is not PostState.SENDING:
             return False
@@ -148,18 +155,19 @@ def next_batch(
         if not batch:
             return False
         rendered = _rendered(conn, ctx, post, keys)
-        expires = utcnow() + VERP_TOKEN_TTL
-        rows = []
-        for sub_id, address in batch:
-            verp = ctx.keyring.make(Purpose.VERP, sub_id, expires)
-            rows.append(
-                (
-                    ctx.address(post.channel, contract.BOUNCES, verp),
-                    address,
-                    rendered.personal(address, unsubscribe_token(ctx, sub_id)),
-                )
+    expires = utcnow() + VERP_TOKEN_TTL
+    rows = []
+    for sub_id, address in batch:
+        verp = ctx.keyring.make(Purpose.VERP, sub_id, expires)
+        rows.append(
+            (
+                ctx.address(post.channel, contract.BOUNCES, verp),
+                address,
+                rendered.personal(address, unsubscribe_token(ctx, sub_id)),
             )
-        assert post.outbound_message is not None
-        queue.add_rows(conn, post.outbound_message, rows)
-        posts.update(conn, post.id, cursor=batch[-1][0], recipients=post.recipients + len(rows))
+        )
+    assert post.outbound_message is not None
+    with engine.begin() as conn:
+        if posts.advance(conn, post.id, post.cursor, batch[-1][0], len(rows)):
+            queue.add_rows(conn, post.outbound_message, rows)
     return True

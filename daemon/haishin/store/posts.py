@@ -147,6 +147,17 @@ def update(conn: sa.Connection, post_id: int, **values: object) -> None:
     conn.execute(posts.update().where(posts.c.id == post_id).values(**values))
 
 
+def advance(conn: sa.Connection, post_id: int, cursor: int, to: int, count: int) -> bool:
+    """Move a sending post's fan-out cursor from `cursor` to `to`; False when another
+    worker moved it first (its batch stands, this one is dropped: each recipient once)."""
+    result = conn.execute(
+        posts.update()
+        .where(posts.c.id == post_id, posts.c.state == PostState.SENDING, posts.c.cursor == cursor)
+        .values(cursor=to, recipients=posts.c.recipients + count)
+    )
+    return result.rowcount == 1
+
+
 def due(conn: sa.Connection, now: dt.datetime, limit: int = 20) -> list[Post]:
     """Approved posts whose time has come, and posts whose fan-out was interrupted."""
     query = (
