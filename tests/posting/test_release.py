@@ -220,3 +220,15 @@ def test_a_batch_queued_by_another_worker_is_not_queued_again(
     assert fanout.next_batch(engine, ctx, post_id, ())
     assert not fanout.next_batch(engine, ctx, post_id, ())
     assert [r for r, _, _ in _rows(engine)] == ["user1@example.jp"]
+
+
+def test_a_stopping_daemon_leaves_the_fan_out_to_resume(engine: sa.Engine, ctx: Context) -> None:
+    addresses = _subscribe(engine, 3)
+    post_id = _post(engine, ctx)
+    settings = ReleaseSettings(archive_dir=None)
+    assert release_due(engine, ctx, settings, stopping=lambda: True) == 0
+    with engine.connect() as c:
+        post = posts.get(c, post_id)
+    assert post is not None and post.state is PostState.SENDING and post.cursor == 0
+    assert release_due(engine, ctx, settings) == 1
+    assert sorted(r for r, _, _ in _rows(engine)) == sorted(addresses)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,10 +82,15 @@ def _finish(engine: sa.Engine, ctx: Context, post_id: int, settings: ReleaseSett
 
 
 def release_due(
-    engine: sa.Engine, ctx: Context, settings: ReleaseSettings, now: dt.datetime | None = None
+    engine: sa.Engine,
+    ctx: Context,
+    settings: ReleaseSettings,
+    now: dt.datetime | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> int:
     """Expire stale held posts, then send what is due; returns how many posts went out.
-    Thread context (blocking database work)."""
+    Thread context (blocking database work). `stopping` is asked between batches, so a
+    daemon told to stop does not wait for a large fan-out to finish (it resumes later)."""
     now = now or utcnow()
     with engine.begin() as conn:
         expired = decisions.expire(conn, ctx, now)
@@ -107,7 +113,7 @@ def release_due(
             # a pause or an outage that starts during a large fan-out stops it between
             # batches; the cursor keeps its place
             reason = hold_reason(ctx, post.channel, utcnow())
-            if reason is not None:
+            if reason is not None or stopping():
                 break
             if not fanout.next_batch(engine, ctx, post.id, keys):
                 _finish(engine, ctx, post.id, settings)
@@ -123,10 +129,16 @@ async def run(
     wake_sender: Callable[[], None],
 ) -> None:
     """Forever: release what is due, then wait `settings.poll` seconds."""
-    while True:
-        try:
-            if await asyncio.to_thread(release_due, engine, ctx_of(), settings):
-                wake_sender()
-        except Exception:  # the database away, or a bug: logged, and the task goes on
-            log.exception("release: failed; retrying")
-        await asyncio.sleep(settings.poll)
+    stop = threading.Event()
+    try:
+        while True:
+            try:
+                if await asyncio.to_thread(
+                    release_due, engine, ctx_of(), settings, None, stop.is_set
+                ):
+                    wake_sender()
+            except Exception:  # the database away, or a bug: logged, and the task goes on
+                log.exception("release: failed; retrying")
+            await asyncio.sleep(settings.poll)
+    finally:
+        stop.set()  # the thread stops after its current batch
