@@ -125,6 +125,21 @@ def test_post_held_confirmed_by_phone_delivered_signed_and_archived(
             statuses = dict(c.execute(sa.text("SELECT address, status FROM subscribers")).all())
         assert statuses[p.ACTIVE[1]] == "unsubscribed"
         assert statuses[p.ACTIVE[0]] == "active"
+        # and the mailto: one, by any mail to it (the token proves receipt)
+        third = next(m for m in got if p.ACTIVE[2] in m.rcpts)
+        mailto = re.findall(r"<mailto:([^>]+)>", str(third.msg["List-Unsubscribe"]))[0]
+        p.send_to(d, mailto, b"Subject: stop\r\n\r\n", sender=p.ACTIVE[2])
+
+        def status_of(address: str) -> str:
+            with engine.connect() as c:
+                return str(
+                    c.execute(
+                        sa.text("SELECT status FROM subscribers WHERE address = :a"),
+                        {"a": address},
+                    ).scalar()
+                )
+
+        helpers.wait_until(lambda: status_of(p.ACTIVE[2]) == "unsubscribed", what="mailto")
 
         # 7. the archive: a back number file, and the site built from it shows the post
         slug = str(row["archive_slug"])
