@@ -94,10 +94,17 @@ def _confirm(
     )
 
 
+def _is_confirmation(ctx: Context) -> Callable[[str], bool]:
+    def check(token: str) -> bool:  # expired ones count: their sender gets "expired"
+        return ctx.keyring.open(Purpose.CONFIRM, token, utcnow()).verdict is not Verdict.INVALID
+
+    return check
+
+
 def _confirm_address(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     token = t.token
     if token is None:
-        _, token = parse(mail.incoming.subject, mail.incoming.body)
+        _, token = parse(mail.incoming.subject, mail.incoming.body, _is_confirmation(ctx))
     return _confirm(conn, ctx, mail, t, token)
 
 
@@ -105,7 +112,7 @@ def _request(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcom
     assert t.slug is not None
     if mail.no_answer:
         return Outcome.NOT_ANSWERED
-    command, token = parse(mail.incoming.subject, mail.incoming.body)
+    command, token = parse(mail.incoming.subject, mail.incoming.body, _is_confirmation(ctx))
     if command is Command.CONFIRM:
         return _confirm(conn, ctx, mail, t, token)
     if command is Command.SUBSCRIBE:
