@@ -157,6 +157,7 @@ def held_approve(
 ) -> None:
     """Approve a held post; with --send-at, set or change when it goes out."""
     from .posting import decisions
+    from .store import audit
 
     ctx = _context(config_dir, secret_file, public_url)
     at = _when(send_at) if send_at else None
@@ -164,6 +165,7 @@ def held_approve(
         result = decisions.approve(
             conn, ctx, post_id, approver=by, method="cli", send_at=at, reschedule=at is not None
         )
+        audit.record(conn, "held.approve", f"post#{post_id}", f"{result} send_at={at}")
     _decided(result)
 
 
@@ -183,10 +185,13 @@ def held_reject(
 ) -> None:
     """Reject a post that has not gone out; the sender is told why."""
     from .posting import decisions
+    from .store import audit
 
     ctx = _context(config_dir, secret_file, public_url)
     with _engine(db_url).begin() as conn:
-        _decided(decisions.reject(conn, ctx, post_id, by=by, reason=reason))
+        result = decisions.reject(conn, ctx, post_id, by=by, reason=reason)
+        audit.record(conn, "held.reject", f"post#{post_id}", f"{result} {reason}")
+    _decided(result)
 
 
 @held.command("withdraw")
@@ -203,7 +208,10 @@ def held_withdraw(
 ) -> None:
     """Withdraw a post that has not gone out (第5条(1))."""
     from .posting import decisions
+    from .store import audit
 
     ctx = _context(config_dir, secret_file, public_url)
     with _engine(db_url).begin() as conn:
-        _decided(decisions.withdraw(conn, ctx, post_id, by=by, method="cli"))
+        result = decisions.withdraw(conn, ctx, post_id, by=by, method="cli")
+        audit.record(conn, "held.withdraw", f"post#{post_id}", str(result))
+    _decided(result)

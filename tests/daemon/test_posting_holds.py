@@ -217,6 +217,13 @@ def test_withdrawn_by_mail_and_cli_never_delivered(
     rejected = p.wait_mail(sink, p.SENDER, "承認されませんでした")
     assert "内容の確認が必要です" in p.body(rejected)
     assert p.state(engine, third) == "rejected"
+    with engine.connect() as c:
+        actions = [a for (a,) in c.execute(sa.text("SELECT action FROM audit_log ORDER BY id"))]
+    assert [a for a in actions if a.startswith("held.")] == [
+        "held.withdraw",
+        "held.approve",
+        "held.reject",
+    ]
     helpers.wait_until(lambda: helpers.drained(engine), what="drain")
     assert not p.delivered(sink)
 
