@@ -2,8 +2,9 @@
 with its outcome asserted (held, then delivered complete; or never delivered). Also the
 `manager` and `authenticated` approval modes and a correction (第5条(1)).
 
-Each test runs `haishin serve` as a subprocess against a copy of the registry that it
-edits and reloads with SIGHUP, as the 統括管理者's merged pull request would.
+Each test runs `haishin serve` as a subprocess (SQLite file and PostgreSQL) against a
+copy of the registry that it edits and reloads with SIGHUP, as the 統括管理者's merged
+pull request would.
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ def config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def daemon(
-    tmp_path: Path, sqlite_url: str, sink: Sink, config: Path
+    tmp_path: Path, db_url: str, sink: Sink, config: Path
 ) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
     extra = ["--archive", str(tmp_path / "archive"), "--release-poll", "0.1"]
-    d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port, config=config, extra=extra)
-    engine = sa.create_engine(sqlite_url)
+    d = helpers.start(tmp_path, db_url, smarthost=sink.port, config=config, extra=extra)
+    engine = sa.create_engine(db_url)
     try:
         yield d, engine
         assert d.stop() == 0
