@@ -25,6 +25,7 @@ from ..store.clock import utcnow
 from ..store.engine import reading
 from ..tokens import TOKEN_LEN, Purpose, Verdict
 from . import posts as post_pages
+from .peer import client_address
 
 ContextSource = Callable[[], Context]
 
@@ -120,7 +121,7 @@ def build(
         if token is None:
             return _result(Outcome.INVALID_TOKEN)
         ctx = ctx_of()
-        peer = request.remote or "?"
+        peer = client_address(request)
 
         def act() -> Outcome:
             with engine.begin() as conn:

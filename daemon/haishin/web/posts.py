@@ -21,6 +21,7 @@ from ..store import posts
 from ..store.engine import reading
 from ..store.posts import PENDING, Post
 from ..tokens import TOKEN_LEN, Purpose
+from .peer import client_address
 
 Page = Callable[[str, str, int], web.Response]
 
@@ -76,7 +77,7 @@ def add_routes(
         purpose, post_id = found
         action = (await request.post()).get("action")
         ctx = ctx_of()
-        who = f"web-button from {request.remote or '?'}"
+        who = f"web-button from {client_address(request)}"
 
         def act() -> decisions.Decision:
             with engine.begin() as conn:
