@@ -3,8 +3,8 @@
 `haishin approve` and `haishin reject` write the Form 2 block (承認書, 第6条2) into an
 application file. The file is a clerk's document with comments and layout of its own,
 so the block is appended as text rendered by ruamel.yaml in the file's own indentation:
-`git diff` shows only the added block. The result is checked before it replaces the
-file, and the write is atomic, so a failed edit leaves the registry as it was.
+`git diff` shows only the added block. The result is checked in memory before it replaces
+the file, and the write is atomic, so a refused edit never touches the registry.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ def append_block(
     config: Path, path: Path, key: str, block: dict[str, object], comment: str, what: str
 ) -> None:
     """Add `key:` with `block` at the end of a registry file, in the file's indentation,
-    preceded by `comment` unless the file has it already. Refused (and the file left as
-    it was) if the registry would gain an error by it."""
+    preceded by `comment` unless the file has it already. Refused, with the file untouched,
+    if the registry would gain an error by it."""
     original = path.read_bytes()
     text = original.decode("utf-8")
     yaml = YAML()
@@ -120,14 +120,17 @@ def append_block(
     header = "" if comment in text else comment + "\n"
     new_text = text + separator + header + out.getvalue()
 
+    data = new_text.encode("utf-8")
     _, errors_before = check(config)
-    _atomic_write(path, new_text.encode("utf-8"))
-    _, errors_after = check(config)
+    # checked as it would read, before the file is touched: nobody (a sync, the daemon's
+    # reload) ever sees an invalid registry on disk
+    _, errors_after = check(config, {path.absolute(): data})
     introduced = {str(p) for p in errors_after if p.is_error} - {
         str(p) for p in errors_before if p.is_error
     }
-    if introduced:
-        _atomic_write(path, original)
+    if not introduced:
+        _atomic_write(path, data)
+    else:
         raise RegistryEditError(
             f"{what}を書くと登録情報が不正になるため、書き込みませんでした:\n"
             + "\n".join(sorted(introduced))

@@ -6,6 +6,7 @@ cross-file rules can still run on the rest and one `haishin check` reports every
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -16,7 +17,7 @@ from ..errors import RegistryInvalid
 from .model import Application, Channel, Department, Departments, Outage, Service
 from .problems import Pos, Problem
 from .schema_messages import problems_from
-from .yamlsource import Document, read
+from .yamlsource import Document, parse, read
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,10 +88,19 @@ def _validate(doc: Document, model: type[M], problems: list[Problem]) -> M | Non
         return None
 
 
+Overrides = Mapping[Path, bytes]
+"""Contents to read instead of some files (absolute paths): an edit checked before it is
+written."""
+
+
 def _read_model(
-    root: Path, path: Path, model: type[M], problems: list[Problem]
+    root: Path, path: Path, model: type[M], problems: list[Problem], overrides: Overrides
 ) -> Located[M] | None:
-    doc, found = read(path, _shown(root, path))
+    replaced = overrides.get(path.absolute())
+    if replaced is not None:
+        doc, found = parse(replaced, _shown(root, path))
+    else:
+        doc, found = read(path, _shown(root, path))
     problems.extend(found)
     if doc is None:
         return None
@@ -99,7 +109,12 @@ def _read_model(
 
 
 def _folder(
-    root: Path, name: str, model: type[M], id_field: str, problems: list[Problem]
+    root: Path,
+    name: str,
+    model: type[M],
+    id_field: str,
+    problems: list[Problem],
+    overrides: Overrides,
 ) -> dict[str, Located[M]]:
     folder = root / name
     out: dict[str, Located[M]] = {}
@@ -118,7 +133,7 @@ def _folder(
                     )
                 )
             continue
-        item = _read_model(root, path, model, problems)
+        item = _read_model(root, path, model, problems, overrides)
         if item is None:
             continue
         key = str(getattr(item.value, id_field))
@@ -135,16 +150,17 @@ def _folder(
     return out
 
 
-def load(root: Path) -> tuple[Registry, list[Problem]]:
+def load(root: Path, overrides: Overrides | None = None) -> tuple[Registry, list[Problem]]:
     """Read everything under `root`; never raises for bad content."""
     problems: list[Problem] = []
+    overrides = overrides or {}
     reg = Registry(root)
     if not root.is_dir():
         return reg, [Problem(Pos(str(root)), "no-config", "設定フォルダが見つかりません")]
 
     service_path = root / SERVICE_FILE
     if service_path.exists():
-        reg.service = _read_model(root, service_path, Service, problems)
+        reg.service = _read_model(root, service_path, Service, problems, overrides)
     else:
         problems.append(
             Problem(Pos(_shown(root, service_path)), "missing-file", "service.yaml がありません")
@@ -152,7 +168,7 @@ def load(root: Path) -> tuple[Registry, list[Problem]]:
 
     dept_path = root / DEPARTMENTS_FILE
     if dept_path.exists():
-        located = _read_model(root, dept_path, Departments, problems)
+        located = _read_model(root, dept_path, Departments, problems, overrides)
         if located is not None:
             reg.departments = dict(located.value.departments)
             reg.departments_doc = located.doc
@@ -161,9 +177,9 @@ def load(root: Path) -> tuple[Registry, list[Problem]]:
             Problem(Pos(_shown(root, dept_path)), "missing-file", "departments.yaml がありません")
         )
 
-    reg.channels = _folder(root, CHANNELS_DIR, Channel, "slug", problems)
-    reg.applications = _folder(root, APPLICATIONS_DIR, Application, "number", problems)
-    reg.outages = _folder(root, OUTAGES_DIR, Outage, "id", problems)
+    reg.channels = _folder(root, CHANNELS_DIR, Channel, "slug", problems, overrides)
+    reg.applications = _folder(root, APPLICATIONS_DIR, Application, "number", problems, overrides)
+    reg.outages = _folder(root, OUTAGES_DIR, Outage, "id", problems, overrides)
     return reg, problems
 
 

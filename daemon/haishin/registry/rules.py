@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .. import addresses
-from .load import Located, Registry, load
+from .load import Located, Overrides, Registry, load
 from .model import ROLE_NAMES, Application, Channel, Kind, Pause, Role
 from .problems import Pos, Problem
 from .state import history, is_legacy
@@ -411,14 +411,14 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def check(root: Path) -> tuple[Registry, list[Problem]]:
+def check(root: Path, overrides: Overrides | None = None) -> tuple[Registry, list[Problem]]:
     """Load and validate; problems sorted by file and line."""
     # Loading allocates millions of small acyclic objects; the cyclic collector would
     # rescan them all again and again, doubling the time of a large registry's check.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        reg, problems = load(root)
+        reg, problems = load(root, overrides)
         for rule in RULES:
             problems.extend(rule(reg))
     finally:
