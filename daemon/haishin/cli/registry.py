@@ -94,3 +94,25 @@ def notice(number: str, output: Path | None, config_dir: Path) -> None:
     else:
         output.write_text(html, encoding="utf-8")
         click.echo(f"承認書を書き出しました: {output}", err=True)
+
+
+@cli.command("plan")
+@click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
+@config_option
+@click.option("--from", "old_rev", default="HEAD", show_default=True, help="git revision")
+@click.option(
+    "--to", "new_rev", default=".", show_default=True, help="git revision, or . for the files"
+)
+@click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), help="date of the states")
+def plan_cmd(
+    repo: Path, config_dir: Path, old_rev: str, new_rev: str, on: dt.datetime | None
+) -> None:
+    """What a registry change does: channels started, stopped or paused, approvals, texts."""
+    from ..operations.plan import plan
+    from ..registry.state import today
+
+    lines = plan(repo, config_dir, old_rev, new_rev, on.date() if on else today())
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        click.echo("変更なし")
