@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .commands.context import Context
+from .delivery import bounce_record
 from .errors import HaishinError
 from .inbound import smtp
 from .inbound.envelope import envelope
@@ -159,7 +161,16 @@ class Daemon:
                 tasks = [
                     tg.create_task(writer.run()),
                     tg.create_task(worker.run(engine, self.context, work, outgoing, s.worker_poll)),
-                    tg.create_task(sender.run(engine, s.send, outgoing)),
+                    tg.create_task(
+                        sender.run(
+                            engine,
+                            s.send,
+                            outgoing,
+                            on_bounced=functools.partial(
+                                bounce_record.from_smtp, redact=s.keyring.redact
+                            ),
+                        )
+                    ),
                 ]
                 await self._stop.wait()
                 log.info("stopping: no new connections; finishing tasks")
@@ -195,3 +206,4 @@ def configure_logging(verbose: bool = False) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs addresses
+    logging.getLogger("flufl.bounce").setLevel(logging.WARNING)  # a line per detector run
