@@ -23,7 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .commands.context import Context
-from .delivery import bounce_record
+from .delivery import bounce_digest, bounce_record
 from .errors import HaishinError
 from .inbound import smtp
 from .inbound.envelope import envelope
@@ -170,6 +170,10 @@ class Daemon:
                                 bounce_record.from_smtp, redact=s.keyring.redact
                             ),
                         )
+                    ),
+                    # the weekly bounce digest to each channel's 情報管理者
+                    tg.create_task(
+                        bounce_digest.run(engine, lambda: self.context().registry, outgoing.set)
                     ),
                 ]
                 await self._stop.wait()

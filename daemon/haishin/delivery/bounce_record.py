@@ -201,12 +201,13 @@ def from_mail(
     where = _Where(slug, Source.VERP, inbound_id, int(row.id))
     result = _count(conn, where, str(row.rcpt), report, day, settings, keyring.redact)
     mine = _ours(report, row.rcpt)
-    if result is not Recorded.UNMATCHED and mine and mine.kind is BounceKind.PERMANENT:
+    if result is not Recorded.UNMATCHED and _weighed_kind(report, mine) is BounceKind.PERMANENT:
         # the row said "sent" (the smarthost took it); the remote end refused it later
+        status = mine.status if mine else None
         conn.execute(
             outbound.update()
             .where(outbound.c.id == row.id)
-            .values(state=BOUNCED, last_error=f"bounce inbound#{inbound_id}: {mine.status}")
+            .values(state=BOUNCED, last_error=f"bounce inbound#{inbound_id}: {status or '-'}")
         )
     return result
 

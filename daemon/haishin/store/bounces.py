@@ -159,7 +159,10 @@ class Disabled:
 
 
 def counts(conn: sa.Connection, channel: str, since: dt.date, until: dt.date) -> dict[str, int]:
-    """Events per kind on days in [since, until), unmatched ones under "unmatched"."""
+    """Bounces per kind on days in [since, until): those that counted against an active
+    subscription, and the unmatched ones under "unmatched". Bounces of mail to addresses
+    that were not subscribed (a confirmation request to a mistyped address) are left out:
+    they say nothing about the channel's recipients."""
     kind = sa.case(
         (bounce_events.c.outcome == Outcome.UNMATCHED, "unmatched"), else_=bounce_events.c.kind
     )
@@ -167,6 +170,7 @@ def counts(conn: sa.Connection, channel: str, since: dt.date, until: dt.date) ->
         sa.select(kind, sa.func.count())
         .where(
             bounce_events.c.channel == channel,
+            bounce_events.c.outcome != Outcome.INACTIVE,
             bounce_events.c.day >= since,
             bounce_events.c.day < until,
         )
@@ -198,6 +202,7 @@ def channels_with_events(conn: sa.Connection, since: dt.date, until: dt.date) ->
         sa.select(bounce_events.c.channel)
         .where(
             bounce_events.c.channel.is_not(None),
+            bounce_events.c.outcome != Outcome.INACTIVE,
             bounce_events.c.day >= since,
             bounce_events.c.day < until,
         )
@@ -213,8 +218,11 @@ def claim_digest(conn: sa.Connection, channel: str, week: dt.date) -> bool:
     Insert-or-nothing, so two daemons on one PostgreSQL database send it once.
     """
     insert = _upsert(conn)(bounce_digests).values(channel=channel, week=week, sent_at=utcnow())
-    result = conn.execute(insert.on_conflict_do_nothing(index_elements=["channel", "week"]))
-    return result.rowcount == 1
+    # RETURNING, not rowcount: PostgreSQL drivers report -1 for a primary-key insert
+    claimed = insert.on_conflict_do_nothing(index_elements=["channel", "week"]).returning(
+        bounce_digests.c.week
+    )
+    return conn.execute(claimed).first() is not None
 
 
 def set_digest_message(conn: sa.Connection, channel: str, week: dt.date, message_id: int) -> None:
