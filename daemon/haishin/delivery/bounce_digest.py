@@ -69,6 +69,7 @@ def _mail(registry: Registry, summary: Summary, settings: BounceSettings) -> tup
         last_day=summary.last_day,
         counts=summary.counts,
         disabled=[DisabledLine(d.address, d.day, d.status) for d in summary.disabled],
+        scoring=sum(s.status == "active" for s in summary.scoring),
         threshold=settings.threshold,
         stale_days=settings.stale_days,
         inquiry_address=service.value.inquiry_address,

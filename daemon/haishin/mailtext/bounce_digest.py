@@ -38,6 +38,7 @@ class DigestFacts:
     last_day: dt.date
     counts: dict[str, int]  # by kind, in KIND_LABELS' order
     disabled: Sequence[DisabledLine]
+    scoring: int  # active subscriptions whose score is above zero: not yet disabled
     threshold: float
     stale_days: int
     inquiry_address: str
@@ -65,10 +66,11 @@ def bounce_digest(f: DigestFacts) -> Text:
         f"{_day(f.since)}から{_day(f.last_day)}までの配信エラー（バウンス）をお知らせします。\n\n"
         f"■ 種類別の件数\n{counts}\n"
         f"■ 配信を停止したアドレス（{len(f.disabled)} 件）\n{disabled}\n"
-        "配信エラーが続いたアドレスは、自動的に配信を停止しています。エラー 1 件につき"
-        "恒久的なエラーは 1 点、一時的なエラーは 0.5 点（1 日に数えるのは 1 点まで）とし、"
-        f"合計が {f.threshold:g} 点に達した時点で停止します。{f.stale_days} 日間エラーが"
-        "なければ点数は 0 に戻ります。\n"
+        f"■ エラーが続いていて、まだ停止していないアドレス: {f.scoring} 件\n\n"
+        "配信エラーが続いたアドレスへは、自動的に配信を停止しています。エラーのあった日ごとに"
+        "恒久的なエラーなら 1 点、一時的なエラーや判別できないエラーなら 0.5 点を数え"
+        f"（1 日 1 点まで）、合計が {f.threshold:g} 点に達した時点で停止します。"
+        f"{f.stale_days} 日間エラーがなければ点数は 0 に戻ります。\n"
         "登録は削除していません。ご本人が改めて登録の手続き（確認メールへの返信）をすると、"
         "配信が再開されます。\n\n"
         "このお知らせは、運営要領第5条(2)（配信先アドレスの管理）のためにお送りしています。"
