@@ -484,7 +484,7 @@ def bounces_report(
     until = last + dt.timedelta(days=1)
     engine = open_store(_prepare_db(db_url))
     with reading(engine) as conn:
-        summary = summarize(conn, channel, until - dt.timedelta(days=days), until)
+        summary = summarize(conn, channel, until - dt.timedelta(days=days), until, last)
 
     def shown(sub_id: int, address: str) -> str:
         return f"#{sub_id} {address if show_addresses else mask(address)}"

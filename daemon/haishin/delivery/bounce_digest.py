@@ -96,7 +96,7 @@ def digests(
     done: list[Digest] = []
     for slug in slugs:
         with engine.begin() as conn:
-            summary = summarize(conn, slug, since, until, settings)
+            summary = summarize(conn, slug, since, until, today, settings)
             if summary.empty:
                 continue
             to, subject, body = _mail(registry, summary, settings)
@@ -129,11 +129,12 @@ async def run(
     wake_sender: Callable[[], None],
     settings: BounceSettings = DEFAULTS,
     every: float = CHECK_EVERY,
+    today_of: Callable[[], dt.date] = lambda: service_day(utcnow()),
 ) -> None:
     """The daemon's task: on the digest weekday, queue what is due; a database error is
     logged and tried again at the next check, never the end of the daemon."""
     while True:
-        today = service_day(utcnow())
+        today = today_of()
         if today.weekday() == WEEKDAY:
             try:
                 sent = await asyncio.to_thread(

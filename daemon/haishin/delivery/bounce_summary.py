@@ -34,7 +34,7 @@ class Summary:
     until: dt.date  # first day not counted
     counts: dict[str, int]
     disabled: list[stored.Disabled]
-    scoring: list[Scoring]  # current score above zero (as of `until`'s eve)
+    scoring: list[Scoring]  # current score above zero, as of the day it was made
 
     @property
     def empty(self) -> bool:
@@ -50,9 +50,10 @@ def summarize(
     channel: str,
     since: dt.date,
     until: dt.date,
+    today: dt.date,
     settings: BounceSettings = DEFAULTS,
 ) -> Summary:
-    today = until - dt.timedelta(days=1)
+    """Counts and disables on days in [since, until); scores as they stand `today`."""
     scoring = []
     for s in stored.scores(conn, channel):
         now = current(
