@@ -148,6 +148,25 @@ def test_bounces_through_the_daemon(tmp_path: Path, db_url: str, sink: Sink) -> 
         helpers.wait_until(lambda: helpers.drained(engine), what="drain")
         assert len(sink.messages) == 1
 
+        # 8. the disabled address subscribes again and confirms from the phone: active,
+        #    with a clean bounce record
+        with smtplib.SMTP(*d.smtp) as client:
+            client.sendmail(
+                DOCOMO, [f"{SLUG}-subscribe@{DOMAIN}"], b"From: " + DOCOMO.encode() + b"\r\n\r\n"
+            )
+        request = sink.wait(2)[1]
+        assert request.rcpts == [DOCOMO]
+        reply_to = str(request.msg["Reply-To"])
+        reply = helpers.phone_reply(DOCOMO, reply_to, "RE: " + str(request.msg["Subject"]), "")
+        with smtplib.SMTP(*d.smtp) as client:
+            client.sendmail(DOCOMO, [reply_to], reply)
+        assert "登録が完了しました" in str(sink.wait(3)[2].msg["Subject"])
+        with engine.connect() as conn:
+            sub = subscribers.find(conn, SLUG, DOCOMO)
+        assert sub is not None and sub.status is subscribers.Status.ACTIVE
+        assert score(engine, SLUG, DOCOMO) is None
+
+        helpers.wait_until(lambda: helpers.drained(engine), what="drain")
         assert d.stop() == 0
         # 第4条: the log tells what happened, never whose address it was
         log = "".join(p.read_text() for p in tmp_path.glob("daemon-*.log"))
