@@ -469,7 +469,7 @@ def bounces_report(
 ) -> None:
     """Scores above zero, disables and bounces by kind over the last DAYS days."""
     from .delivery.bounce_record import service_day
-    from .delivery.bounce_score import DEFAULTS
+    from .delivery.bounce_score import settings_of
     from .delivery.bounce_summary import summarize
     from .delivery.bounces import mask
     from .registry import load_valid
@@ -480,11 +480,13 @@ def bounces_report(
     registry = load_valid(config_dir)
     if channel not in registry.channels:
         raise click.ClickException(f"unknown channel {channel}")
+    assert registry.service is not None
+    rules = settings_of(registry.service.value)
     last = on.date() if on else service_day(utcnow())
     until = last + dt.timedelta(days=1)
     engine = open_store(_prepare_db(db_url))
     with reading(engine) as conn:
-        summary = summarize(conn, channel, until - dt.timedelta(days=days), until, last)
+        summary = summarize(conn, channel, until - dt.timedelta(days=days), until, last, rules)
 
     def shown(sub_id: int, address: str) -> str:
         return f"#{sub_id} {address if show_addresses else mask(address)}"
@@ -493,8 +495,8 @@ def bounces_report(
     click.echo(f"{channel}（{title}）: {summary.since} 〜 {summary.last_day}（{days} 日間）")
     click.echo("bounces by kind: " + ", ".join(f"{k} {n}" for k, n in summary.counts.items()))
     click.echo(
-        f"scores above zero ({len(summary.scoring)}; disabled at {DEFAULTS.threshold:g}, "
-        f"back to zero after {DEFAULTS.stale_days} days without a bounce):"
+        f"scores above zero ({len(summary.scoring)}; disabled at {rules.threshold:g}, "
+        f"back to zero after {rules.stale_days} days without a bounce):"
     )
     for s in summary.scoring:
         click.echo(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import signal
@@ -20,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from .commands.context import Context
 from .delivery import bounce_digest, bounce_record
+from .delivery.bounce_score import settings_of
 from .errors import HaishinError
 from .inbound import smtp
 from .inbound.envelope import envelope
@@ -34,6 +35,7 @@ from .registry import load_valid
 from .router import worker
 from .router.addresses import Directory
 from .store import open_store
+from .store.queue import Claimed
 from .store.spool import Spool
 from .tokens import Keyring
 
@@ -93,6 +95,15 @@ class Daemon:
             log.info("registry reloaded from %s", self.settings.config)
         except HaishinError as exc:
             log.error("registry reload refused, keeping the last good one: %s", exc)
+
+    def _on_bounced(self, conn: sa.Connection, failures: list[tuple[Claimed, str]]) -> None:
+        """5xx replies at send time: scored as bounces, by the registry's current rules."""
+        bounce_record.from_smtp(
+            conn,
+            failures,
+            redact=self.settings.keyring.redact,
+            settings=settings_of(self.context().service),
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -166,9 +177,7 @@ class Daemon:
                             engine,
                             s.send,
                             outgoing,
-                            on_bounced=functools.partial(
-                                bounce_record.from_smtp, redact=s.keyring.redact
-                            ),
+                            on_bounced=self._on_bounced,
                         )
                     ),
                     # the weekly bounce digest to each channel's 情報管理者

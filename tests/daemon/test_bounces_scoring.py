@@ -7,16 +7,20 @@ The same path runs inside `haishin serve` in test_daemon_bounces.py.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from haishin.delivery.bounce_record import Recorded, from_mail, from_smtp, service_day
+from haishin.delivery.bounce_score import settings_of
+from haishin.registry import check, load_valid
 from haishin.registry.model import JST
 from haishin.store import open_store, queue
 from haishin.store.schema import outbound
 
+from .helpers import CONFIG
 from .verp import KEYRING, events, post_to, score, subscribe
 
 SAMPLES = Path(__file__).parents[1] / "data" / "bounces"
@@ -200,3 +204,36 @@ def test_smtp_5xx_counts_as_a_bounce_through_the_same_rule(db_url: str) -> None:
 def test_service_day_is_japanese() -> None:
     # 23:30 UTC is already the next day in Kawasaki
     assert service_day(dt.datetime(2026, 11, 16, 23, 30, tzinfo=dt.UTC)) == dt.date(2026, 11, 17)
+
+
+def test_the_rules_come_from_service_yaml(tmp_path: Path, sqlite_url: str) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    service = config / "service.yaml"
+    text = service.read_text(encoding="utf-8")
+    service.write_text(text.replace("  threshold: 5\n", "  threshold: 2\n"), encoding="utf-8")
+    rules = settings_of(load_valid(config).service.value)  # type: ignore[union-attr]
+    assert (rules.threshold, rules.stale_days) == (2.0, 7)
+    engine = open_store(sqlite_url)
+    address = "k-nakamura.0815@docomo.ne.jp"
+    subscribe(engine, SLUG, address)
+    for n, expected in ((1, Recorded.SCORED), (2, Recorded.DISABLED)):
+        token = post_to(engine, SLUG, address)
+        raw = (SAMPLES / "docomo-550-unknown-user.eml").read_bytes()
+        with engine.begin() as conn:
+            got = from_mail(
+                conn,
+                KEYRING,
+                slug=SLUG,
+                token=token,
+                raw=raw,
+                inbound_id=n,
+                now=day(n),
+                settings=rules,
+            )
+        assert got is expected
+    engine.dispose()
+    # a threshold of zero would disable on nothing: `haishin check` says where
+    service.write_text(text.replace("  threshold: 5\n", "  threshold: 0\n"), encoding="utf-8")
+    _, problems = check(config)
+    assert any("service.yaml" in str(p) and p.is_error for p in problems)

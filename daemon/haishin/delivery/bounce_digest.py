@@ -28,7 +28,7 @@ from ..store import queue
 from ..store.clock import utcnow
 from ..store.engine import reading
 from .bounce_record import service_day
-from .bounce_score import DEFAULTS, BounceSettings
+from .bounce_score import BounceSettings, settings_of
 from .bounce_summary import Summary, summarize
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,12 @@ def digests(
     today: dt.date,
     *,
     send: bool,
-    settings: BounceSettings = DEFAULTS,
+    settings: BounceSettings | None = None,
 ) -> list[Digest]:
-    """This week's digests for the seven days before `today`; queued when `send`."""
+    """This week's digests for the seven days before `today`; queued when `send`.
+    The scoring rules are service.yaml's unless `settings` is given."""
+    assert registry.service is not None
+    settings = settings or settings_of(registry.service.value)
     since, until = today - PERIOD, today
     week = week_of(today)
     with reading(engine) as conn:
@@ -127,7 +130,6 @@ async def run(
     engine: sa.Engine,
     registry_of: Callable[[], Registry],
     wake_sender: Callable[[], None],
-    settings: BounceSettings = DEFAULTS,
     every: float = CHECK_EVERY,
     today_of: Callable[[], dt.date] = lambda: service_day(utcnow()),
 ) -> None:
@@ -137,9 +139,7 @@ async def run(
         today = today_of()
         if today.weekday() == WEEKDAY:
             try:
-                sent = await asyncio.to_thread(
-                    digests, engine, registry_of(), today, send=True, settings=settings
-                )
+                sent = await asyncio.to_thread(digests, engine, registry_of(), today, send=True)
             except sa.exc.SQLAlchemyError:
                 log.exception("bounce digest: database error; trying again later")
                 sent = []

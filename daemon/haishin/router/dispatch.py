@@ -16,6 +16,7 @@ from ..commands.context import Context, Outcome
 from ..commands.replies import reply
 from ..commands.request import Command, parse
 from ..delivery import bounce_record
+from ..delivery.bounce_score import settings_of
 from ..mailtext import texts
 from ..mailtext.incoming import Incoming, read
 from ..store import spool
@@ -138,6 +139,7 @@ def _bounce(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome
         raw=mail.raw,
         inbound_id=mail.spool_id,
         now=utcnow(),
+        settings=settings_of(ctx.service),
     )
     return Outcome.BOUNCE_RECORDED  # never answered: this address only records
 
