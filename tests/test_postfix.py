@@ -311,11 +311,11 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def test_sync_moves_the_registry_only_to_a_valid_revision(tmp_path: Path) -> None:
-    """deploy/haishin-sync (ExecCondition= fetch, ExecStart= apply): 0 = a new valid
-    revision, 1 = nothing new (unit skipped), 255 = refused (unit failed, checkout kept)."""
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+def test_sync_unit_skips_when_nothing_is_new_and_refuses_an_invalid_revision(
+    tmp_path: Path,
+) -> None:
+    """haishin-sync.service: ExecCondition= `haishin sync --check` (1 = nothing new, the
+    unit is skipped), ExecStart= `haishin sync` (1 = refused, the unit fails)."""
     origin, registry = tmp_path / "origin", tmp_path / "registry"
     origin.mkdir()
     git(origin, "init", "-q", "-b", "main")
@@ -323,36 +323,29 @@ def test_sync_moves_the_registry_only_to_a_valid_revision(tmp_path: Path) -> Non
     git(origin, "add", "-A")
     git(origin, "commit", "-qm", "registry")
     git(tmp_path, "clone", "-q", str(origin), str(registry))
-    env = dict(
-        GIT_ENV,
-        HAISHIN_REGISTRY=str(registry),
-        HAISHIN_CONFIG=str(registry / "config"),
-        HAISHIN_BIN=str(HAISHIN),
-    )
 
-    def sync(step: str) -> int:
-        done = subprocess.run(
-            [str(DEPLOY / "haishin-sync"), step],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=helpers.WAIT,
-        )
-        return done.returncode
+    def run(*extra: str) -> int:
+        args = [str(HAISHIN), "sync", *extra, "--repo", str(registry)]
+        if "--check" not in extra:
+            args += ["--config", str(registry / "config")]
+        return subprocess.run(
+            args, env=GIT_ENV, capture_output=True, text=True, timeout=helpers.WAIT
+        ).returncode
 
-    assert sync("fetch") == 1  # nothing new: the unit is skipped
+    assert run("--check") == 1  # nothing new: the unit is skipped
     service = origin / "config" / "service.yaml"
     service.write_text(service.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
     git(origin, "commit", "-qam", "a valid change")
     valid = git(origin, "rev-parse", "HEAD")
-    assert sync("fetch") == 0
-    assert git(registry, "rev-parse", "HEAD") != valid  # fetch alone moves nothing
-    assert sync("apply") == 0
+    assert run("--check") == 0
+    assert git(registry, "rev-parse", "HEAD") != valid  # --check alone moves nothing
+    assert run() == 0
     assert git(registry, "rev-parse", "HEAD") == valid
 
     service.write_text(service.read_text(encoding="utf-8") + "bogus: [\n", encoding="utf-8")
     git(origin, "commit", "-qam", "an invalid change")
-    assert sync("fetch") == 255  # the unit fails; ExecStart= (apply) does not run
+    assert run("--check") == 0
+    assert run() == 1  # the unit fails; ExecStartPost= (reload, site) does not run
     assert git(registry, "rev-parse", "HEAD") == valid
     assert len(git(registry, "worktree", "list").splitlines()) == 1  # scratch tree removed
 

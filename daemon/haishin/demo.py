@@ -79,6 +79,22 @@ def _round_trip(smtp: tuple[str, int], subscribe: str, maildir: Path) -> str:
     return str(welcome["Subject"])
 
 
+def _build_site(config: Path, output: Path) -> Path | None:
+    """The public site (第7条) from the same registry, served on the demo's HTTP port."""
+    settings = Path("pelicanconf.py")
+    if not settings.is_file():
+        click.echo("（pelicanconf.py がないため、公開サイトは作りません）", err=True)
+        return None
+    import logging
+
+    from .site.build import build_site
+
+    logging.getLogger("pelican").setLevel(logging.WARNING)  # one line, not one per page
+    published = build_site(settings, output, config=config)
+    click.echo(f"公開サイトを作成しました: {output}（掲載チャネル {published} 件）")
+    return output
+
+
 def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: bool) -> int:
     configure_logging()
     registry = load_valid(config)
@@ -89,7 +105,7 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
     scratch = Path(tempfile.mkdtemp(prefix="haishin-demo-")) if check else var
     scratch.mkdir(parents=True, exist_ok=True)
     maildir = scratch / "maildir"
-    output = Path("output")
+    output = _build_site(config, scratch / "site")
     settings = Settings(
         config=config,
         db_url=f"sqlite:///{scratch / 'haishin.db'}",
@@ -97,7 +113,7 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
         http=(parse_hostport(http_addr)[0], 0) if check else _free(parse_hostport(http_addr)),
         keyring=load_keyring(scratch / "secret"),
         send=SendSettings(smarthost=None, maildir=maildir),
-        static=output if output.is_dir() else None,
+        static=output,
     )
     subscribe = f"{slug}-subscribe@{service.mail_domain}"
     result: dict[str, str] = {}

@@ -15,9 +15,10 @@ import logging
 import signal
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -28,7 +29,11 @@ from .delivery.bounce_score import settings_of
 from .errors import HaishinError
 from .inbound import smtp
 from .inbound.envelope import envelope
+from .inbound.imap import ImapIngester, ImapSettings
 from .inbound.writer import SpoolWriter
+from .operations.metrics import Metrics
+from .operations.status import snapshot
+from .operations.sync import notify_refusal
 from .outbound import sender
 from .outbound.sender import SendSettings
 from .registry import load_valid
@@ -59,6 +64,8 @@ class Settings:
     static: Path | None = None
     hostname: str = "localhost"
     worker_poll: float = 0.5
+    imap: ImapSettings | None = None
+    """IMAP ingestion into the same spool (`--imap URL`), beside SMTP/LMTP."""
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -77,6 +84,8 @@ class Daemon:
     _ctx: Context | None = field(default=None, init=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _imap_spool: Spool | None = field(default=None, init=False)
+    _engine: Any = field(default=None, init=False)
+    metrics: Metrics | None = field(default=None, init=False)
 
     def context(self) -> Context:
         assert self._ctx is not None
@@ -93,8 +102,18 @@ class Daemon:
         try:
             self._ctx = self._load(self.context().public_url)
             log.info("registry reloaded from %s", self.settings.config)
+            if self.metrics:
+                self.metrics.reloads.labels("ok").inc()
         except HaishinError as exc:
             log.error("registry reload refused, keeping the last good one: %s", exc)
+            if self.metrics:
+                self.metrics.reloads.labels("refused").inc()
+            if self._engine is not None:
+                # the 統括管理者 is told, through the queue (never lost), not only a log line
+                problems = [str(p) for p in getattr(exc, "problems", [])] or [str(exc)]
+                asyncio.get_running_loop().run_in_executor(
+                    None, refused_reload_notice, self._engine, self.context(), problems
+                )
 
     def _on_bounced(self, conn: sa.Connection, failures: list[tuple[Claimed, str]]) -> None:
         """5xx replies at send time: scored as bounces, by the registry's current rules."""
@@ -119,6 +138,8 @@ class Daemon:
     async def run(self) -> None:
         s = self.settings
         engine = await asyncio.to_thread(open_store, s.db_url)
+        self._engine = engine
+        self.metrics = Metrics(lambda: snapshot(engine))
         self._ctx = self._load(s.public_url or "")
         loop = asyncio.get_running_loop()
         work = asyncio.Event()
@@ -170,21 +191,36 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [
-                    tg.create_task(writer.run()),
-                    tg.create_task(worker.run(engine, self.context, work, outgoing, s.worker_poll)),
+                    tg.create_task(supervised("spool writer", writer.run)),
                     tg.create_task(
-                        sender.run(
-                            engine,
-                            s.send,
-                            outgoing,
-                            on_bounced=self._on_bounced,
+                        supervised(
+                            "worker",
+                            lambda: worker.run(engine, self.context, work, outgoing, s.worker_poll),
+                        )
+                    ),
+                    tg.create_task(
+                        supervised(
+                            "sender",
+                            lambda: sender.run(
+                                engine, s.send, outgoing, on_bounced=self._on_bounced
+                            ),
                         )
                     ),
                     # the weekly bounce digest to each channel's 情報管理者
                     tg.create_task(
-                        bounce_digest.run(engine, lambda: self.context().registry, outgoing.set)
+                        supervised(
+                            "bounce digest",
+                            lambda: bounce_digest.run(
+                                engine, lambda: self.context().registry, outgoing.set
+                            ),
+                        )
                     ),
                 ]
+                if s.imap is not None:
+                    ingester = ImapIngester(s.imap, self.imap_store)
+                    tasks.append(
+                        tg.create_task(supervised("imap", lambda: ingester.run(self._stop)))
+                    )
                 await self._stop.wait()
                 log.info("stopping: no new connections; finishing tasks")
                 smtp_server.close()
@@ -205,11 +241,45 @@ class Daemon:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
 
-    def _web_app(self, engine: object, outgoing: asyncio.Event) -> web.Application:
+    def _web_app(self, engine: Any, outgoing: asyncio.Event) -> web.Application:
         from .web.app import build
 
-        assert hasattr(engine, "dialect")
-        return build(engine, self.context, outgoing.set, self.settings.static)  # type: ignore[arg-type]
+        assert self.metrics is not None
+        return build(engine, self.context, outgoing.set, self.settings.static, self.metrics)
+
+
+def refused_reload_notice(engine: Any, ctx: Context, problems: list[str]) -> None:
+    try:
+        notify_refusal(ctx.service, engine, "SIGHUP による再読み込み", problems)
+    except Exception:  # the refusal is logged already; a failed notice must not kill a thread
+        log.exception("could not queue the refused-reload notice")
+
+
+MAX_RESTARTS = 5
+RESTART_WINDOW = 300.0
+
+
+async def supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a task forever, restarting it after an unexpected error (a bug must not stop
+    mail intake, 第8条); more than MAX_RESTARTS in RESTART_WINDOW seconds ends the daemon,
+    so that its supervisor (systemd) notices and restarts it whole."""
+    restarts: list[float] = []
+    while True:
+        try:
+            await start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            now = asyncio.get_running_loop().time()
+            restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
+            if len(restarts) > MAX_RESTARTS:
+                log.critical(
+                    "%s failed %d times in %.0f s; stopping", name, len(restarts), RESTART_WINDOW
+                )
+                raise
+            log.exception("%s failed; restarting (%d)", name, len(restarts))
+            await asyncio.sleep(min(2 ** len(restarts), 30))
 
 
 def configure_logging(verbose: bool = False) -> None:

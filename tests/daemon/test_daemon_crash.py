@@ -26,7 +26,7 @@ RCPT = f"kosodate-news-owner@{DOMAIN}"
 
 
 @pytest.mark.slow
-def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path, sqlite_url: str) -> None:
+def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path, db_url: str) -> None:
     state = {"port": 0}
     port_ready = threading.Event()
     accepted: list[str] = []
@@ -68,7 +68,7 @@ def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path, sqlite_url: s
         if conn is not None:
             conn.quit()
 
-    d = helpers.start(tmp_path, sqlite_url)
+    d = helpers.start(tmp_path, db_url)
     state["port"] = d.smtp[1]
     port_ready.set()
     t = threading.Thread(target=client)
@@ -80,12 +80,12 @@ def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path, sqlite_url: s
         port_ready.clear()
         d.kill()  # SIGKILL: no goodbye, no flush
         kills += 1
-        d = helpers.start(tmp_path, sqlite_url)
+        d = helpers.start(tmp_path, db_url)
         state["port"] = d.smtp[1]
         port_ready.set()
     t.join(300)
     assert not t.is_alive()
-    engine = sa.create_engine(sqlite_url)
+    engine = sa.create_engine(db_url)
     helpers.wait_until(lambda: helpers.drained(engine), 120, "drain")
     assert d.stop() == 0
 
@@ -116,7 +116,7 @@ def test_sigkill_loses_nothing_and_repeats_nothing(tmp_path: Path, sqlite_url: s
         assert spooled[marker] == ["done"] and forwards.get(marker) == 1
     assert sum(forwards.values()) == len(spooled)
     print(
-        f"\ncrash test: {TOTAL} acknowledged, {kills} SIGKILLs, {len(refused)} refused, "
+        f"\ncrash test ({db_url.split(':')[0]}): {TOTAL} acknowledged, {kills} SIGKILLs, {len(refused)} refused, "
         f"{len(unknown)} without reply ({len(ambiguous_stored)} of them stored), "
         f"{len(spooled)} spooled, {sum(forwards.values())} forwards queued"
     )

@@ -114,6 +114,8 @@ def test_subscribe_confirm_unsubscribe_resubscribe_one_click(
         assert code == 200
         assert status(engine) == "unsubscribed"
         helpers.wait_until(lambda: helpers.drained(engine), what="drain")
+        code, health = http(d, "/healthz")
+        assert code == 200 and '"status": "ok"' in health
         assert d.stop() == 0
         # 第4条: the log shows what happened, never whose address it was
         log = "".join(p.read_text() for p in tmp_path.glob("daemon-*.log"))

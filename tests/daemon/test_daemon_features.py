@@ -10,12 +10,10 @@ import smtplib
 import socket
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 import trustme
-from aiosmtpd.smtp import SMTP
 
 from haishin.inbound import smtp as inbound_smtp
 from haishin.inbound.writer import SpoolWriter
@@ -119,7 +117,6 @@ def test_storage_failure_answers_451_and_stores_nothing(tmp_path: Path, sqlite_u
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM inbound_gone")).scalar() == 0
     engine.dispose()
-    assert SMTP  # the real aiosmtpd server answered
 
 
 def _outbound(engine: sa.Engine, rcpt: str) -> list[tuple[str, int]]:
@@ -260,10 +257,6 @@ def test_demo_check(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "OK" in r.stdout and "登録が完了しました" in r.stdout
-
-
-def test_python_is_the_venv() -> None:
-    assert Path(sys.executable).with_name("haishin").exists()
 
 
 def test_imap_store_hook_feeds_the_same_spool(tmp_path: Path, sqlite_url: str, sink: Sink) -> None:

@@ -92,6 +92,7 @@ def test_reply_prefixes() -> None:
         ("a\r\nBcc: x@y.jp", False),
         ("<x@example.jp>", True),
         ("x@localhost", False),
+        ("x@example.xn--q9jyb4c", True),
         ("x@-bad-.jp", False),
         ("x" * 65 + "@example.jp", False),
     ],
@@ -204,3 +205,16 @@ def test_envelope_for_imap() -> None:
     assert envelope(raw, d) == ("", [f"kosodate-news-subscribe@{DOMAIN}"])
     raw = b"From: =?utf-8?b?5bed?= <c@example.jp>\r\nTo: nobody@example.jp\r\n\r\n"
     assert envelope(raw, d) == ("c@example.jp", [])
+
+
+def test_quoted_unsubscribe_link_is_not_a_confirmation() -> None:
+    confirm = KEY.make(Purpose.CONFIRM, 7, NOW + dt.timedelta(hours=1))
+    unsub = KEY.make(Purpose.UNSUBSCRIBE, 7, NOW + dt.timedelta(days=300))
+
+    def is_confirmation(t: str) -> bool:
+        return KEY.open(Purpose.CONFIRM, t, NOW).verdict is not Verdict.INVALID
+
+    thanks = f"ありがとう\n> 配信の停止: http://x/unsubscribe/{unsub}\n"
+    welcome = "Re: 【川崎市】登録が完了しました: ごみ・リサイクル情報"
+    assert parse(welcome, thanks, is_confirmation) == (None, None)
+    assert parse(f"Re: [confirm {confirm}]", thanks, is_confirmation) == (Command.CONFIRM, confirm)

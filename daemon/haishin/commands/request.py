@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
+from collections.abc import Callable
 
 from ..tokens import find_tokens
 
@@ -65,9 +66,14 @@ def _command_in(line: str) -> Command | None:
     return None
 
 
-def parse(subject: str, body: str) -> tuple[Command | None, str | None]:
-    """The command and a confirmation token, if any (tokens count in subject or body)."""
-    tokens = find_tokens(subject) + find_tokens(body)
+def parse(
+    subject: str, body: str, is_confirmation: Callable[[str], bool] = lambda t: True
+) -> tuple[Command | None, str | None]:
+    """The command and a confirmation token, if any (tokens count in subject or body).
+
+    `is_confirmation` tells a confirmation token from other token-shaped text, such as the
+    unsubscribe link quoted from a welcome mail, which must not read as "confirm"."""
+    tokens = [t for t in find_tokens(subject) + find_tokens(body) if is_confirmation(t)]
     token = tokens[0] if tokens else None
     command = _command_in(strip_reply_prefix(subject))
     if command is None:

@@ -143,9 +143,18 @@ async def run(
     poll: float = 1.0,
     on_bounced: OnBounced | None = None,
 ) -> None:
+    await asyncio.to_thread(queue.heartbeat, engine)
     await asyncio.to_thread(queue.recover, engine)
+    loop = asyncio.get_running_loop()
+    beat = loop.time()
     me = asyncio.current_task()
     while True:
+        if loop.time() - beat >= queue.HEARTBEAT_EVERY.total_seconds():
+            # alive, and on the lookout for rows a dead sender had claimed
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                await asyncio.to_thread(queue.heartbeat, engine)
+                await asyncio.to_thread(queue.recover, engine)
+            beat = loop.time()
         if me is not None and me.cancelling():
             # a library below (aiosmtplib, on a cancelled send) may swallow the
             # CancelledError; the stop request still stands

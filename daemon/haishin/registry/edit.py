@@ -91,8 +91,6 @@ def decide(
         ]
         notice_number = next_notice_number(existing)
 
-    original = path.read_bytes()
-    text = original.decode("utf-8")
     block: dict[str, object] = {
         "result": result,
         "date": date,
@@ -101,13 +99,25 @@ def decide(
     }
     if reason:
         block["reason"] = reason
+    append_block(config, path, "decision", block, FORM2_HEADER, "この決定")
+    return path
+
+
+def append_block(
+    config: Path, path: Path, key: str, block: dict[str, object], comment: str, what: str
+) -> None:
+    """Add `key:` with `block` at the end of a registry file, in the file's indentation,
+    preceded by `comment` unless the file has it already. Refused (and the file left as
+    it was) if the registry would gain an error by it."""
+    original = path.read_bytes()
+    text = original.decode("utf-8")
     yaml = YAML()
     yaml.indent(mapping=_indent_of(text))
     yaml.width = 4096  # never fold a clerk's sentence over lines
     out = io.StringIO()
-    yaml.dump({"decision": block}, out)
+    yaml.dump({key: block}, out)
     separator = "" if text.endswith("\n") else "\n"
-    header = "" if FORM2_HEADER in text else FORM2_HEADER + "\n"
+    header = "" if comment in text else comment + "\n"
     new_text = text + separator + header + out.getvalue()
 
     _, errors_before = check(config)
@@ -119,10 +129,9 @@ def decide(
     if introduced:
         _atomic_write(path, original)
         raise RegistryEditError(
-            "この決定を書くと登録情報が不正になるため、書き込みませんでした:\n"
+            f"{what}を書くと登録情報が不正になるため、書き込みませんでした:\n"
             + "\n".join(sorted(introduced))
         )
-    return path
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -95,6 +95,8 @@ class Limits(Strict):
     held_post_ttl_hours: int = Field(default=72, gt=0)
     max_message_kb: int = Field(default=1024, gt=0)
     unsubscribed_retention_days: int = Field(default=180, ge=0)
+    spool_retention_days: int = Field(default=30, ge=1)
+    """Raw received mail and sent replies hold addresses: emptied after this (第4条(3))."""
 
 
 class Bounces(Strict):

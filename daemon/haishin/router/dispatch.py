@@ -21,6 +21,7 @@ from ..mailtext import texts
 from ..mailtext.incoming import Incoming, read
 from ..store import spool
 from ..store.clock import utcnow
+from ..tokens import Purpose, Verdict
 from .addresses import Kind, Target
 from .loops import why_not_answer
 
@@ -91,10 +92,17 @@ def _confirm(
     )
 
 
+def _is_confirmation(ctx: Context) -> Callable[[str], bool]:
+    def check(token: str) -> bool:  # expired ones count: their sender gets "expired"
+        return ctx.keyring.open(Purpose.CONFIRM, token, utcnow()).verdict is not Verdict.INVALID
+
+    return check
+
+
 def _confirm_address(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     token = t.token
     if token is None:
-        _, token = parse(mail.incoming.subject, mail.incoming.body)
+        _, token = parse(mail.incoming.subject, mail.incoming.body, _is_confirmation(ctx))
     return _confirm(conn, ctx, mail, t, token)
 
 
@@ -102,7 +110,7 @@ def _request(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcom
     assert t.slug is not None
     if mail.no_answer:
         return Outcome.NOT_ANSWERED
-    command, token = parse(mail.incoming.subject, mail.incoming.body)
+    command, token = parse(mail.incoming.subject, mail.incoming.body, _is_confirmation(ctx))
     if command is Command.CONFIRM:
         return _confirm(conn, ctx, mail, t, token)
     if command is Command.SUBSCRIBE:

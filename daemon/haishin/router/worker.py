@@ -1,10 +1,10 @@
 """The worker: take spooled messages in order and process each exactly once.
 
-A batch is one transaction; each message in it has a savepoint. Its effects (subscriber
-changes, queued replies) and the mark "done" commit together, so a crash at any point
-repeats nothing visible: the message is either untouched (and processed after restart)
-or done with all its effects. A message whose processing raises is retried, then shunted
-with its evidence kept (style.md 2).
+A batch is one transaction: the messages' effects (subscriber changes, queued replies)
+and their mark "done" commit together, so a crash at any point repeats nothing visible:
+a message is either untouched (and processed after restart) or done with all its
+effects. If one message of a batch raises, the batch is redone message by message; a
+message whose processing keeps raising is shunted with its evidence kept (style.md 2).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ writers queue on the lock instead of failing halfway through an upgrade from rea
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,22 @@ def _sqlite_listeners(engine: sa.Engine) -> None:
     sa.event.listen(engine, "rollback", release)
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create the database file owner-only before SQLite does (第4条(3): it holds every
+    subscriber's address); SQLite gives its -wal and -shm files the same mode."""
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def create_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
     """An engine for `url`; SQLite gets WAL, FULL sync and one writer at a time."""
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = sa.create_engine(url, pool_size=pool_size, max_overflow=4, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         _sqlite_listeners(engine)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from .clock import utcnow
 from .engine import reading
-from .schema import UTCDateTime, outbound, outbound_messages
+from .schema import UTCDateTime, outbound, outbound_messages, senders
 
 QUEUED = "queued"
 SENDING = "sending"
@@ -166,15 +166,33 @@ def settle(
             then(conn)
 
 
-STALE_CLAIM = dt.timedelta(minutes=10)
-"""On PostgreSQL other daemons may be sending right now: only old claims are taken back."""
+HEARTBEAT_EVERY = dt.timedelta(seconds=2)
+DEAD_AFTER = dt.timedelta(seconds=10)
+"""A sender silent this long is dead: its claimed rows are queued again."""
+
+
+def heartbeat(engine: sa.Engine) -> None:
+    """Say this sender is alive (insert on first call, update after)."""
+    now = utcnow()
+    with engine.begin() as conn:
+        updated = conn.execute(
+            senders.update().where(senders.c.id == WORKER_ID).values(heartbeat_at=now)
+        ).rowcount
+        if not updated:
+            conn.execute(senders.insert().values(id=WORKER_ID, started_at=now, heartbeat_at=now))
+        # forget senders long dead, so the table stays small
+        conn.execute(senders.delete().where(senders.c.heartbeat_at < now - 100 * DEAD_AFTER))
 
 
 def recover(engine: sa.Engine) -> int:
-    """At start: rows a crashed process had claimed go back to the queue."""
+    """Rows claimed by a sender that is no longer alive go back to the queue.
+
+    SQLite has one daemon per file, so every claim but ours is stale; on PostgreSQL other
+    daemons may be sending right now, and only a stopped heartbeat makes a claim stale."""
     cond = [outbound.c.state == SENDING, outbound.c.claimed_by != WORKER_ID]
-    if engine.dialect.name != "sqlite":  # SQLite has one daemon: every other claim is stale
-        cond.append(outbound.c.claimed_at < utcnow() - STALE_CLAIM)
+    if engine.dialect.name != "sqlite":
+        alive = sa.select(senders.c.id).where(senders.c.heartbeat_at >= utcnow() - DEAD_AFTER)
+        cond.append(outbound.c.claimed_by.not_in(alive))
     with engine.begin() as conn:
         result = conn.execute(outbound.update().where(*cond).values(state=QUEUED, claimed_by=None))
     return result.rowcount

@@ -140,6 +140,31 @@ outbound = sa.Table(
     sa.Index("ix_outbound_message", "message_id"),
 )
 
+senders = sa.Table(
+    "senders",
+    metadata,
+    # Each running sender's heartbeat: rows claimed by a sender whose heartbeat stopped
+    # (killed, machine lost) go back to the queue (design.md: at most the in-flight batch
+    # is repeated), while live daemons sharing a PostgreSQL database keep their claims.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # 第4条(3): every administrative action on the store — who, what, when. Addresses
+    # appear only as keyed hashes, like in the logs.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_audit_log_at", "at"),
+)
+
 bounce_scores = sa.Table(
     "bounce_scores",
     metadata,

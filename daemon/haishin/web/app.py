@@ -1,4 +1,5 @@
-"""aiohttp application: confirm page and button, RFC 8058 one-click unsubscribe, /healthz.
+"""aiohttp application: confirm page and button, RFC 8058 one-click unsubscribe, /healthz,
+/metrics (Prometheus).
 
 A GET never changes anything: link scanners and mail security gateways open every link,
 so a GET shows a page whose button POSTs. The one-click POST (RFC 8058 §3.2, body
@@ -17,6 +18,8 @@ from aiohttp import web
 
 from ..commands import membership
 from ..commands.context import Context, Outcome
+from ..operations.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..operations.metrics import Metrics
 from ..store import confirmations, queue, spool
 from ..store.clock import utcnow
 from ..store.engine import reading
@@ -61,9 +64,21 @@ def _token(request: web.Request) -> str | None:
 
 
 def build(
-    engine: sa.Engine, ctx_of: ContextSource, wake_sender: Callable[[], None], static: Path | None
+    engine: sa.Engine,
+    ctx_of: ContextSource,
+    wake_sender: Callable[[], None],
+    static: Path | None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     routes = web.RouteTableDef()
+
+    if metrics is not None:
+
+        @routes.get("/metrics")
+        async def prometheus(request: web.Request) -> web.Response:
+            # the collector reads the database: off the event loop (style.md 9)
+            body = await asyncio.to_thread(metrics.render)
+            return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     @routes.get("/confirm/{token}")
     async def confirm_page(request: web.Request) -> web.Response:

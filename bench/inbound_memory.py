@@ -6,7 +6,7 @@ looked up: "already subscribed") and new ones, and reports the daemon's resident
 (VmRSS now, VmHWM peak) after start and after the traffic. The daemon keeps subscribers
 in the database, not in memory, so the figure should not grow with N.
 
-    .venv/bin/python bench/daemon_memory.py [--subscribers N] [--db URL]
+    .venv/bin/python bench/inbound_memory.py [--subscribers N] [--db URL]
 """
 
 from __future__ import annotations

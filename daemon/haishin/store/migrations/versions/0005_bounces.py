@@ -1,10 +1,10 @@
 """bounces: per-subscription bounce scores, bounce events, weekly digests sent
 
 Self-contained (issue 6, item 6): it touches no table of the posting flow, so it can be
-re-pointed after "0003" at merge without change.
+re-pointed after the posting flow's revision at merge without change.
 
-Revision ID: 0004
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import haishin.store.schema
 
-revision = "0004"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,79 @@
+"""Prometheus metrics for the daemon's /metrics (第4条(1)).
+
+Store-derived figures (queue depth, delivery rate, deferrals, bounces, subscribers,
+confirmation rate) are read at scrape time from one `status.snapshot`, so several daemons
+sharing a database report the same truth; events only a process sees (registry reloads)
+are counters of that process. Everything lives in a registry owned by the daemon, never
+prometheus_client's global one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .status import Snapshot
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class StoreCollector(Collector):
+    def __init__(self, take: Callable[[], Snapshot]) -> None:
+        self._take = take
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        s = self._take()
+        g = GaugeMetricFamily("haishin_inbound_messages", "Spool rows by state", labels=["state"])
+        for state, n in s.inbound.items():
+            g.add_metric([state], n)
+        yield g
+        g = GaugeMetricFamily(
+            "haishin_outbound_messages", "Outbound rows by state", labels=["state"]
+        )
+        for state, n in s.outbound.items():
+            g.add_metric([state], n)
+        yield g
+        yield GaugeMetricFamily(
+            "haishin_outbound_deferred", "Queued rows waiting to retry", value=s.deferred
+        )
+        yield GaugeMetricFamily(
+            "haishin_outbound_oldest_queued_seconds",
+            "Age of the oldest queued row",
+            value=s.oldest_queued_seconds,
+        )
+        yield GaugeMetricFamily(
+            "haishin_delivery_rate",
+            "Messages sent per second over the last 5 minutes",
+            value=s.delivery_rate,
+        )
+        yield GaugeMetricFamily(
+            "haishin_confirmation_rate",
+            "Share of confirmation requests answered (24 h)",
+            value=s.confirmation_rate,
+        )
+        g = GaugeMetricFamily(
+            "haishin_subscribers", "Subscribers by channel and status", labels=["channel", "status"]
+        )
+        for (channel, status), n in s.subscribers.items():
+            g.add_metric([channel, status], n)
+        yield g
+
+
+class Metrics:
+    """The daemon's metrics: a private registry with the store collector and counters."""
+
+    def __init__(self, take: Callable[[], Snapshot]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StoreCollector(take))
+        self.reloads = Counter(
+            "haishin_registry_reloads",
+            "Registry reloads by result",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,120 @@
+"""第9条: the notice of a planned stop, sent before it, and the report of an emergency one,
+sent after it, to the other party — mailed through the daemon's queue and recorded in the
+outage's registry file, so that `haishin check` sees that the rule was kept.
+
+Who stops notifies the other: the cloud administrator tells the 防災CMS administrator
+(第9条2), and the 防災CMS administrator tells the cloud administrator (第9条4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from ..errors import RegistryEditError
+from ..mailtext.compose import compose
+from ..registry.edit import append_block
+from ..registry.load import OUTAGES_DIR, load
+from ..registry.model import JST, ROLE_NAMES, Outage, Role, Service
+from ..store import queue
+
+OTHER = {Role.CLOUD_ADMIN: Role.CMS_ADMIN, Role.CMS_ADMIN: Role.CLOUD_ADMIN}
+
+
+@dataclass(frozen=True)
+class Sent:
+    kind: str  # notice | report
+    to: Role
+    at: dt.datetime
+
+
+def _when(t: dt.datetime | None) -> str:
+    if t is None:
+        return "未定（復旧しだい）"
+    t = t.astimezone(JST)
+    return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M}"
+
+
+def text(service: Service, outage: Outage, kind: str) -> tuple[str, str]:
+    """Subject and body, in Japanese, of the notice or the report."""
+    by = service.roles[outage.stopped_by]
+    window = f"{_when(outage.start)} 〜 {_when(outage.end)}"
+    if kind == "notice":
+        subject = f"【事前通知】{service.name}の計画停止（{_when(outage.start)}〜）"
+        lead = (
+            "川崎市電子メール配信サービス運営要領第9条の規定により、"
+            "次のとおりクラウドサービスを停止しますので、事前にお知らせします。"
+        )
+    else:
+        subject = f"【停止報告】{service.name}の緊急停止（{_when(outage.start)}）"
+        lead = (
+            "川崎市電子メール配信サービス運営要領第9条ただし書の規定により、"
+            "次のとおりクラウドサービスを緊急に停止しましたので、ご報告します。"
+        )
+    body = (
+        f"{lead}\n\n"
+        f"1 停止の期間　{window}\n"
+        f"2 停止の理由　{outage.reason}\n"
+        f"3 停止した者　{ROLE_NAMES[outage.stopped_by]}（{by.title} {by.name}）\n"
+        f"4 記録番号　　{outage.id}\n\n"
+        "停止中に届いた登録・解除のメールと配信は、停止後に順に処理します。\n"
+        f"このメールへのご返信は {by.address} に届きます。\n"
+    )
+    return subject, body
+
+
+def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | None = None) -> Sent:
+    now = (now or dt.datetime.now(JST)).astimezone(JST).replace(microsecond=0)
+    reg, problems = load(config)
+    located = reg.outages.get(outage_id)
+    if located is None or reg.service is None:
+        bad = [str(p) for p in problems if outage_id in p.pos.path or "service" in p.pos.path]
+        raise RegistryEditError(
+            f"停止記録 {outage_id} が見つからないか、読めません"
+            + ("\n" + "\n".join(bad) if bad else "")
+        )
+    outage, service = located.value, reg.service.value
+    other = OTHER.get(outage.stopped_by)
+    if other is None:
+        raise RegistryEditError(
+            "停止できるのはクラウドサービス管理者か防災CMS管理者です（第9条1・3）"
+        )
+    kind = "notice" if outage.kind == "planned" else "report"
+    done = outage.notice if kind == "notice" else outage.report
+    if done is not None:
+        raise RegistryEditError(
+            f"停止記録 {outage_id} の{'通知' if kind == 'notice' else '報告'}は "
+            f"{done.at.astimezone(JST):%Y-%m-%d %H:%M} に済んでいます"
+        )
+    if kind == "notice" and now >= outage.start:
+        raise RegistryEditError(
+            f"停止はすでに始まっています（{_when(outage.start)}）。事前の通知はできません: "
+            "停止の種類を emergency にして、停止後の報告をしてください（第9条ただし書）"
+        )
+    if kind == "report" and now < outage.start:
+        raise RegistryEditError("緊急停止の報告は停止の後に行います（まだ停止が始まっていません）")
+
+    subject, body = text(service, outage, kind)
+    sender = service.roles[outage.stopped_by]
+    to = service.roles[other].address
+    msg = compose(
+        from_name=service.name,
+        from_addr=service.inquiry_address,
+        to=to,
+        subject=subject,
+        body=body,
+        domain=service.mail_domain,
+        reply_to=sender.address,
+        auto="auto-generated",
+    )
+    path = config / OUTAGES_DIR / f"{outage_id}.yaml"
+    header = "# 第9条2・4: 事前の通知" if kind == "notice" else "# 第9条ただし書: 停止後の報告"
+    # queued and recorded together: if the registry refuses the record, the transaction
+    # rolls back and nothing is mailed
+    with engine.begin() as conn:
+        queue.enqueue(conn, msg, service.inquiry_address, [to], kind="notice")
+        append_block(config, path, kind, {"to": other.value, "at": now}, header, "この記録")
+    return Sent(kind, other, now)

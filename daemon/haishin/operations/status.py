@@ -1,0 +1,114 @@
+"""The service at a glance (第4条(1): failures must be findable): one snapshot of the store
+that `haishin status` prints and the daemon's /metrics exposes to Prometheus."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from ..store.clock import utcnow
+from ..store.engine import reading
+from ..store.schema import confirmations, inbound, outbound, subscribers
+
+RATE_WINDOW = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: dt.datetime
+    inbound: dict[str, int]
+    outbound: dict[str, int]
+    deferred: int
+    """Queued rows that have failed at least once (4xx or connection) and wait to retry."""
+    sent_recent: int
+    """Rows sent within RATE_WINDOW: the delivery rate is this over the window."""
+    oldest_queued_seconds: float
+    subscribers: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(channel, status) → count."""
+    confirmations_requested_24h: int = 0
+    confirmations_used_24h: int = 0
+
+    @property
+    def delivery_rate(self) -> float:
+        return self.sent_recent / RATE_WINDOW.total_seconds()
+
+    @property
+    def confirmation_rate(self) -> float:
+        if not self.confirmations_requested_24h:
+            return 0.0
+        return self.confirmations_used_24h / self.confirmations_requested_24h
+
+
+def _by(conn: sa.Connection, column: sa.ColumnElement[str]) -> dict[str, int]:
+    table = column.table
+    rows = conn.execute(sa.select(column, sa.func.count()).select_from(table).group_by(column))
+    return {str(k): int(n) for k, n in rows}
+
+
+def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
+    now = now or utcnow()
+    day = now - dt.timedelta(hours=24)
+    with reading(engine) as conn:
+        inbound_counts = _by(conn, inbound.c.state)
+        outbound_counts = _by(conn, outbound.c.state)
+        deferred = conn.execute(
+            sa.select(sa.func.count()).where(outbound.c.state == "queued", outbound.c.attempts > 0)
+        ).scalar_one()
+        sent_recent = conn.execute(
+            sa.select(sa.func.count()).where(
+                outbound.c.state == "sent", outbound.c.done_at >= now - RATE_WINDOW
+            )
+        ).scalar_one()
+        oldest = conn.execute(
+            sa.select(sa.func.min(outbound.c.created_at)).where(outbound.c.state == "queued")
+        ).scalar_one()
+        subs = {
+            (str(c), str(s)): int(n)
+            for c, s, n in conn.execute(
+                sa.select(subscribers.c.channel, subscribers.c.status, sa.func.count()).group_by(
+                    subscribers.c.channel, subscribers.c.status
+                )
+            )
+        }
+        requested = conn.execute(
+            sa.select(sa.func.count()).where(confirmations.c.created_at >= day)
+        ).scalar_one()
+        used = conn.execute(
+            sa.select(sa.func.count()).where(
+                confirmations.c.created_at >= day, confirmations.c.used_at.is_not(None)
+            )
+        ).scalar_one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return Snapshot(
+        at=now,
+        inbound=inbound_counts,
+        outbound=outbound_counts,
+        deferred=int(deferred),
+        sent_recent=int(sent_recent),
+        oldest_queued_seconds=(now - oldest).total_seconds() if oldest else 0.0,
+        subscribers=subs,
+        confirmations_requested_24h=int(requested),
+        confirmations_used_24h=int(used),
+    )
+
+
+def describe(s: Snapshot) -> str:
+    """`haishin status`: the same figures as /metrics, for a person."""
+    lines = [
+        f"時刻 {s.at:%Y-%m-%d %H:%M:%S} UTC",
+        "受信: " + (", ".join(f"{k} {v}" for k, v in sorted(s.inbound.items())) or "なし"),
+        "送信: " + (", ".join(f"{k} {v}" for k, v in sorted(s.outbound.items())) or "なし"),
+        f"再送待ち {s.deferred} 件、最も古い送信待ち {s.oldest_queued_seconds:.0f} 秒",
+        f"配信速度 {s.delivery_rate:.1f} 通/秒（直近 5 分）",
+        f"確認依頼（24 時間）{s.confirmations_requested_24h} 件、うち確認済み "
+        f"{s.confirmations_used_24h} 件（{s.confirmation_rate:.0%}）",
+        "登録者:",
+    ]
+    channels = sorted({c for c, _ in s.subscribers})
+    for channel in channels:
+        parts = [f"{st} {n}" for (c, st), n in sorted(s.subscribers.items()) if c == channel]
+        lines.append(f"  {channel}: " + ", ".join(parts))
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""第4条(3): personal data past its retention is gone from every table; the consent record
+stays (特定電子メール法), findable by hashing the address with the service's key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from haishin.registry.model import Limits
+from haishin.store import confirmations, queue, spool, subscribers
+from haishin.store.engine import open_store
+from haishin.store.retention import pseudonym, purge
+from haishin.store.schema import metadata
+
+KEY = b"k" * 32
+NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+
+
+def _dump(engine: sa.Engine) -> bytes:
+    """Every value of every row, as bytes, to search for an address anywhere."""
+    out = bytearray()
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(sa.select(table)):
+                for value in row:
+                    out += value if isinstance(value, bytes) else str(value).encode()
+                    out += b"\n"
+    return bytes(out)
+
+
+def test_purge(db_url: str) -> None:
+    engine = open_store(db_url)
+    gone, stays, recent = "gone@example.jp", "stays@example.jp", "recent@example.jp"
+    spool.put_many(
+        engine,
+        [(f"From: {gone}\r\n\r\n".encode(), gone, ["gomi-recycle-subscribe@x"], "smtp")],
+        [None],
+    )
+    with engine.begin() as conn:
+        for address in (gone, stays, recent):
+            subscribers.activate(
+                conn,
+                "gomi-recycle",
+                address,
+                method="mail-reply",
+                evidence=f"inbound#1 from {address}",
+            )
+            confirmations.create(
+                conn,
+                "gomi-recycle",
+                address,
+                confirmations.Action.SUBSCRIBE,
+                dt.timedelta(hours=72),
+                "t",
+            )
+        queue.enqueue(conn, f"To: {gone}\r\n\r\nwelcome\r\n".encode(), "", [gone], kind="reply")
+        sub = subscribers.find(conn, "gomi-recycle", gone)
+        assert sub is not None
+        subscribers.unsubscribe(conn, sub.id, method="one-click")
+        later = subscribers.find(conn, "gomi-recycle", recent)
+        assert later is not None
+        subscribers.unsubscribe(conn, later.id, method="one-click")
+    old = NOW - dt.timedelta(days=400)
+    with engine.begin() as conn:
+        # age everything of `gone` (and the shared rows) past both retentions
+        t = metadata.tables
+        conn.execute(
+            t["subscribers"]
+            .update()
+            .where(t["subscribers"].c.address == gone)
+            .values(unsubscribed_at=old)
+        )
+        conn.execute(
+            t["subscribers"]
+            .update()
+            .where(t["subscribers"].c.address == recent)
+            .values(unsubscribed_at=NOW - dt.timedelta(days=10))
+        )
+        conn.execute(t["confirmations"].update().values(expires_at=old))
+        conn.execute(t["inbound"].update().values(received_at=old, state="done"))
+        conn.execute(t["outbound"].update().values(created_at=old, state="sent"))
+        conn.execute(t["outbound_messages"].update().values(created_at=old))
+    assert gone.encode() in _dump(engine)
+
+    done = purge(engine, KEY, Limits(), NOW)
+    assert (done.subscribers, done.inbound, done.outbound) == (1, 1, 1)
+    dump = _dump(engine)
+    assert gone.encode() not in dump
+    assert stays.encode() in dump and recent.encode() in dump  # active, or not yet due
+    with engine.connect() as conn:
+        record = subscribers.find(conn, "gomi-recycle", pseudonym(KEY, gone))
+    assert record is not None  # the consent record, found again by the keyed hash
+    assert record.consent_method == "mail-reply" and record.confirmed_at is not None
+    assert record.unsubscribe_method == "one-click"
+    assert purge(engine, KEY, Limits(), NOW).subscribers == 0  # idempotent
+    engine.dispose()
+
+
+def test_sqlite_database_is_owner_only(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'var' / 'haishin.db'}")
+    with engine.begin() as conn:
+        subscribers.activate(conn, "gomi-recycle", "a@example.jp", method="t", evidence="t")
+    for name in ("haishin.db", "haishin.db-wal"):
+        path = tmp_path / "var" / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    engine.dispose()
