@@ -220,7 +220,11 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
     help="trust this CA for the IMAP server (default: the system's)",
 )
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
+@click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def serve(
     config_dir: Path,
     db_url: str,
@@ -238,7 +242,9 @@ def serve(
     imap_state: Path,
     imap_ca: Path | None,
     retry_base: float,
+    housekeeping_after: float,
     verbose: bool,
+    log_format: str,
 ) -> None:
     """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
     import asyncio
@@ -249,7 +255,7 @@ def serve(
     from .service import Daemon, Settings, configure_logging, parse_hostport
     from .tokens import load_keyring
 
-    configure_logging(verbose)
+    configure_logging(verbose, json=log_format == "json")
     if public_url and not public_url.endswith("/"):
         public_url += "/"
     settings = Settings(
@@ -268,6 +274,7 @@ def serve(
         tls_key=tls_key,
         public_url=public_url,
         static=static,
+        housekeeping_after=housekeeping_after,
         imap=None,
     )
     if imap_url:

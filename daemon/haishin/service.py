@@ -41,6 +41,7 @@ from .router import worker
 from .router.addresses import Directory
 from .store import open_store
 from .store.queue import Claimed
+from .store.retention import purge
 from .store.spool import Spool
 from .tokens import Keyring
 
@@ -64,6 +65,8 @@ class Settings:
     static: Path | None = None
     hostname: str = "localhost"
     worker_poll: float = 0.5
+    housekeeping_after: float = 600.0
+    """Seconds after start before the first purge: not while a restarted daemon catches up."""
     imap: ImapSettings | None = None
     """IMAP ingestion into the same spool (`--imap URL`), beside SMTP/LMTP."""
 
@@ -86,6 +89,7 @@ class Daemon:
     _imap_spool: Spool | None = field(default=None, init=False)
     _engine: Any = field(default=None, init=False)
     metrics: Metrics | None = field(default=None, init=False)
+    _kept: Any = field(default=None, init=False)
 
     def context(self) -> Context:
         assert self._ctx is not None
@@ -216,6 +220,9 @@ class Daemon:
                         )
                     ),
                 ]
+                tasks.append(
+                    tg.create_task(supervised("housekeeping", lambda: self._housekeeping(engine)))
+                )
                 if s.imap is not None:
                     ingester = ImapIngester(s.imap, self.imap_store)
                     tasks.append(
@@ -241,6 +248,21 @@ class Daemon:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
 
+    async def _housekeeping(self, engine: Any) -> None:
+        """Once a day: personal data past its retention is removed (第4条(3))."""
+        while True:
+            try:
+                first = self.settings.housekeeping_after
+                async with asyncio.timeout(first if self._kept is None else HOUSEKEEPING_EVERY):
+                    await self._stop.wait()
+                return
+            except TimeoutError:
+                pass
+            limits = self.context().service.limits
+            done = await asyncio.to_thread(purge, engine, self.settings.keyring.key, limits)
+            self._kept = done
+            log.info("housekeeping: purged %s", done)
+
     def _web_app(self, engine: Any, outgoing: asyncio.Event) -> web.Application:
         from .web.app import build
 
@@ -254,6 +276,8 @@ def refused_reload_notice(engine: Any, ctx: Context, problems: list[str]) -> Non
     except Exception:  # the refusal is logged already; a failed notice must not kill a thread
         log.exception("could not queue the refused-reload notice")
 
+
+HOUSEKEEPING_EVERY = 86_400.0
 
 MAX_RESTARTS = 5
 RESTART_WINDOW = 300.0
@@ -282,11 +306,21 @@ async def supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) 
             await asyncio.sleep(min(2 ** len(restarts), 30))
 
 
-def configure_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(verbose: bool = False, json: bool = False) -> None:
+    """Plain lines for a person, or one JSON object per line (`--log-format json`) for the
+    journal and log collectors (第4条(1): failures must be findable)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json:
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs addresses
     logging.getLogger("flufl.bounce").setLevel(logging.WARNING)  # a line per detector run

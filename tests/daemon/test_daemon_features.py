@@ -194,7 +194,11 @@ def test_registry_reload_on_sighup(tmp_path: Path, sqlite_url: str, sink: Sink) 
         helpers.wait_until(lambda: "reload refused" in _log(tmp_path), what="refusal")
         with smtplib.SMTP(*d.smtp) as client:
             client.sendmail("hup2@example.jp", [SUB], b"From: hup2@example.jp\r\n\r\n")
-        assert "一時停止" in str(sink.wait(2)[1].msg["Subject"])
+        sink.wait(3)
+        assert "一時停止" in str(sink.to("hup2@example.jp")[0].msg["Subject"])
+        # and the 統括管理者 is told why the reload was refused
+        [notice] = sink.to("promo-kanri@city.kawasaki.example.jp")
+        assert "登録情報の更新を反映できませんでした" in str(notice.msg["Subject"])
         engine.dispose()
     finally:
         assert d.stop() == 0

@@ -11,9 +11,12 @@ import sqlalchemy as sa
 
 from haishin.registry.model import Limits
 from haishin.store import confirmations, queue, spool, subscribers
+from haishin.store.clock import utcnow
 from haishin.store.engine import open_store
 from haishin.store.retention import pseudonym, purge
 from haishin.store.schema import metadata
+
+from . import helpers
 
 KEY = b"k" * 32
 NOW = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
@@ -107,4 +110,21 @@ def test_sqlite_database_is_owner_only(tmp_path: Path) -> None:
         path = tmp_path / "var" / name
         if path.exists():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    engine.dispose()
+
+
+def test_the_daemon_purges_by_itself(tmp_path: Path, sqlite_url: str) -> None:
+    engine = open_store(sqlite_url)
+    with engine.begin() as conn:
+        sub = subscribers.activate(
+            conn, "gomi-recycle", "left@example.jp", method="t", evidence="t"
+        )
+        subscribers.unsubscribe(conn, sub.id, method="one-click")
+        t = metadata.tables["subscribers"]
+        conn.execute(t.update().values(unsubscribed_at=utcnow() - dt.timedelta(days=400)))
+    d = helpers.start(tmp_path, sqlite_url, extra=["--housekeeping-after", "0.2"])
+    try:
+        helpers.wait_until(lambda: b"left@example.jp" not in _dump(engine), what="the purge")
+    finally:
+        assert d.stop() == 0
     engine.dispose()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import smtplib
 import subprocess
 import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,6 +18,8 @@ from haishin.store import confirmations, queue, subscribers
 from haishin.store.clock import utcnow
 from haishin.store.engine import open_store
 from haishin.store.schema import outbound
+
+from . import helpers
 
 
 def _fill(engine: sa.Engine) -> None:
@@ -82,3 +87,24 @@ def test_status_cli(sqlite_url: str) -> None:
     assert "再送待ち 1 件" in done.stdout
     assert "  gomi-recycle: active 4" in done.stdout
     assert "@example.jp" not in done.stdout
+
+
+def test_json_logs(tmp_path: Path, sqlite_url: str) -> None:
+    """--log-format json: one JSON object per line, addresses only as keyed hashes."""
+    with helpers.sink() as sink:
+        d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port, extra=["--log-format", "json"])
+        try:
+            with smtplib.SMTP(*d.smtp) as client:
+                client.sendmail(
+                    "logged@example.jp",
+                    ["gomi-recycle-subscribe@mail.city.kawasaki.example.jp"],
+                    b"From: logged@example.jp\r\n\r\n",
+                )
+            sink.wait(1)
+        finally:
+            assert d.stop() == 0
+    lines = [ln for p in tmp_path.glob("daemon-*.log") for ln in p.read_text().splitlines()]
+    records = [json.loads(ln) for ln in lines]
+    assert records and all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+    assert any(r["message"] == "stopped" for r in records)
+    assert "logged@example.jp" not in "\n".join(lines)
