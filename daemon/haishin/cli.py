@@ -725,6 +725,7 @@ def bounces_report(
     from .delivery.bounces import mask
     from .registry import load_valid
     from .store import open_store
+    from .store.audit import record_now
     from .store.clock import utcnow
     from .store.engine import reading
 
@@ -738,6 +739,8 @@ def bounces_report(
     engine = open_store(_prepare_db(db_url))
     with reading(engine) as conn:
         summary = summarize(conn, channel, until - dt.timedelta(days=days), until, last, rules)
+    if show_addresses:  # personal data read out (第4条(3)): who and when
+        record_now(engine, "bounces.report", channel, f"addresses shown, {days} days")
 
     def shown(sub_id: int, address: str) -> str:
         return f"#{sub_id} {address if show_addresses else mask(address)}"
@@ -774,12 +777,17 @@ def bounces_digest(
     from .delivery.bounces import mask_addresses
     from .registry import load_valid
     from .store import open_store
+    from .store.audit import record_now
     from .store.clock import utcnow
 
     registry = load_valid(config_dir)
     today = on.date() if on else service_day(utcnow())
     engine = open_store(_prepare_db(db_url))
     found = digests(engine, registry, today, send=send)
+    queued = [d.channel for d in found if d.queued]
+    if queued or (found and show_addresses):
+        what = f"queued for the week of {today}" if queued else "addresses shown"
+        record_now(engine, "bounces.digest", ",".join(queued or [d.channel for d in found]), what)
     engine.dispose()
     for d in found:
         state = "queued" if d.queued else ("already sent this week" if send else "not sent")

@@ -147,6 +147,9 @@ def test_bounces_through_the_daemon(tmp_path: Path, db_url: str, sink: Sink) -> 
         assert f"{SLUG}: already sent this week" in again.stdout
         helpers.wait_until(lambda: helpers.drained(engine), what="drain")
         assert len(sink.messages) == 1
+        with engine.connect() as conn:  # 第4条(3): who read the addresses, who sent them
+            audit = conn.execute(sa.text("SELECT action, target FROM audit_log ORDER BY id")).all()
+        assert [tuple(a) for a in audit] == [("bounces.report", SLUG), ("bounces.digest", SLUG)]
 
         # 8. the disabled address subscribes again and confirms from the phone: active,
         #    with a clean bounce record
