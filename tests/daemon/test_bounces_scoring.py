@@ -6,6 +6,7 @@ The same path runs inside `haishin serve` in test_daemon_bounces.py.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -17,8 +18,10 @@ from haishin.delivery.bounce_record import Recorded, from_mail, from_smtp, servi
 from haishin.delivery.bounce_score import settings_of
 from haishin.registry import check, load_valid
 from haishin.registry.model import JST
+from haishin.store import bounces as stored
 from haishin.store import open_store, queue
 from haishin.store.schema import outbound
+from haishin.tokens import Purpose, Verdict
 
 from .helpers import CONFIG
 from .verp import KEYRING, events, post_to, score, subscribe
@@ -237,3 +240,36 @@ def test_the_rules_come_from_service_yaml(tmp_path: Path, sqlite_url: str) -> No
     service.write_text(text.replace("  threshold: 5\n", "  threshold: 0\n"), encoding="utf-8")
     _, problems = check(config)
     assert any("service.yaml" in str(p) and p.is_error for p in problems)
+
+
+def test_an_expired_token_still_names_its_row(db_url: str) -> None:
+    # reports come back days after the send; the MAC proves the token is ours
+    engine = open_store(db_url)
+    address = "k-nakamura.0815@docomo.ne.jp"
+    subscribe(engine, SLUG, address)
+    token = post_to(engine, SLUG, address)
+    assert KEYRING.open(Purpose.BOUNCE, token, day(60)).verdict is Verdict.EXPIRED
+    assert bounce(engine, "docomo-550-unknown-user.eml", token, day(60)) is Recorded.SCORED
+    engine.dispose()
+
+
+def test_concurrent_bounces_for_one_subscriber_lose_no_point(db_url: str) -> None:
+    # two workers (two daemons on PostgreSQL) each read, change and write the score: the
+    # subscriber row lock makes the second wait for the first. Half and whole points on one
+    # day make a lost update visible: a temporary bounce written over a permanent one
+    # would leave 3.5 instead of 4.
+    engine = open_store(db_url)
+    address = "k-nakamura.0815@docomo.ne.jp"
+    sub_id = subscribe(engine, SLUG, address)
+    with engine.begin() as conn:
+        stored.save_score(conn, sub_id, stored.StoredScore(3.0, service_day(day(1)), 1.0))
+    samples = ["docomo-550-unknown-user.eml", "mailbox-full-5.2.2.eml"] * 4
+    jobs = [(sample, post_to(engine, SLUG, address)) for sample in samples]
+    who = {"mailbox-full-5.2.2.eml": address}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(lambda job: bounce(engine, job[0], job[1], day(2), who=who.get(job[0])), jobs)
+        )
+    assert results == [Recorded.SCORED] * 8
+    assert score(engine, SLUG, address) == (4.0, "active")
+    engine.dispose()
