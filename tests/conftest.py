@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import pytest
+
+from dovecot import DOVECOT, Dovecot
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -19,3 +21,16 @@ def pytest_runtest_makereport(
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where nothing may skip: {report.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real Dovecot for the IMAP tests, started once (tests/dovecot.py)."""
+    if not os.access(DOVECOT, os.X_OK):
+        pytest.skip(f"Dovecot is not installed ({DOVECOT}); .ci/run installs dovecot-imapd")
+    server = Dovecot()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

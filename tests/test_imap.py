@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from dovecot import DOVECOT, PASSWORD, USER, Dovecot, wait_for
+from dovecot import PASSWORD, USER, Dovecot, wait_for
 from haishin.inbound.imap import (
     Envelope,
     ImapConfigError,
@@ -42,19 +42,6 @@ from haishin.inbound.imap import (
     read_password,
     scrub,
 )
-
-
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    if not os.access(DOVECOT, os.X_OK):
-        pytest.skip(f"Dovecot is not installed ({DOVECOT}); .ci/run installs dovecot-imapd")
-    server = Dovecot()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
-
 
 _folders = itertools.count(1)
 

@@ -4,32 +4,18 @@ spool and router as SMTP; /metrics shows the daemon; a refused reload reaches th
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from daemon import helpers
-from dovecot import DOVECOT, PASSWORD, Dovecot
+from dovecot import PASSWORD, Dovecot
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 DOMAIN = "mail.city.kawasaki.example.jp"
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    if not os.access(DOVECOT, os.X_OK):
-        pytest.skip(f"Dovecot is not installed ({DOVECOT}); .ci/run installs dovecot-imapd")
-    server = Dovecot()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 def _metrics(d: helpers.Daemon) -> str:
@@ -41,6 +27,8 @@ def _metrics(d: helpers.Daemon) -> str:
 def test_imap_intake_metrics_and_refused_reload(
     dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if not dovecot.running:
+        dovecot.start()
     with dovecot.admin() as c:
         c.create_folder("haishin")
     ca = tmp_path / "ca.pem"

@@ -111,7 +111,7 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
         db_url=f"sqlite:///{scratch / 'haishin.db'}",
         smtp=(parse_hostport(smtp_addr)[0], 0) if check else _free(parse_hostport(smtp_addr)),
         http=(parse_hostport(http_addr)[0], 0) if check else _free(parse_hostport(http_addr)),
-        keyring=load_keyring(scratch / "secret"),
+        keyring=load_keyring(scratch / "secret", create=True),
         send=SendSettings(smarthost=None, maildir=maildir),
         static=output,
     )

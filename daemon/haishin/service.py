@@ -90,6 +90,7 @@ class Daemon:
     _engine: Any = field(default=None, init=False)
     metrics: Metrics | None = field(default=None, init=False)
     _kept: Any = field(default=None, init=False)
+    _reloading: Any = field(default=None, init=False)
 
     def context(self) -> Context:
         assert self._ctx is not None
@@ -103,8 +104,13 @@ class Daemon:
         return Context(Directory(registry), self.settings.keyring, public_url)
 
     def reload(self) -> None:
+        """SIGHUP: reading and validating the registry is file work, done in a thread."""
+        task = asyncio.get_running_loop().create_task(self._reload())
+        self._reloading = task  # keep a reference until it is done
+
+    async def _reload(self) -> None:
         try:
-            self._ctx = self._load(self.context().public_url)
+            self._ctx = await asyncio.to_thread(self._load, self.context().public_url)
             log.info("registry reloaded from %s", self.settings.config)
             if self.metrics:
                 self.metrics.reloads.labels("ok").inc()
@@ -115,8 +121,8 @@ class Daemon:
             if self._engine is not None:
                 # the 統括管理者 is told, through the queue (never lost), not only a log line
                 problems = [str(p) for p in getattr(exc, "problems", [])] or [str(exc)]
-                asyncio.get_running_loop().run_in_executor(
-                    None, refused_reload_notice, self._engine, self.context(), problems
+                await asyncio.to_thread(
+                    refused_reload_notice, self._engine, self.context(), problems
                 )
 
     def _on_bounced(self, conn: sa.Connection, failures: list[tuple[Claimed, str]]) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .addresses import TOKEN_MAX_LEN
+from .errors import HaishinError
 
 EPOCH = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 TOKEN_LEN = 26
@@ -101,14 +102,27 @@ def find_tokens(text: str) -> list[str]:
     return [m.group(1).lower() for m in TOKEN_RE.finditer(text)]
 
 
-def load_keyring(secret_file: Path | None = None) -> Keyring:
-    """HAISHIN_SECRET, else HAISHIN_SECRET_FILE or `secret_file` (created 0600 if absent)."""
+class KeyMissing(HaishinError):
+    exit_code = 2
+
+
+def load_keyring(secret_file: Path | None = None, *, create: bool = False) -> Keyring:
+    """HAISHIN_SECRET, else HAISHIN_SECRET_FILE or `secret_file`.
+
+    Only the daemon (`create=True`) makes a key when none exists: an administrator's
+    command run from the wrong folder must not mint a second key, whose tokens the daemon
+    would refuse and whose address hashes would match nothing."""
     if value := os.environ.get(ENV_SECRET):
         return Keyring(value.encode())
     path_text = os.environ.get(ENV_SECRET_FILE)
     path = Path(path_text) if path_text else secret_file
     if path is None:
-        raise ValueError(f"no token key: set {ENV_SECRET} or {ENV_SECRET_FILE}")
+        raise KeyMissing(f"no token key: set {ENV_SECRET} or {ENV_SECRET_FILE}")
+    if not path.exists() and not create:
+        raise KeyMissing(
+            f"トークンの鍵 {path} がありません。デーモンと同じ鍵を {ENV_SECRET_FILE} か "
+            "--secret-file で指定してください"
+        )
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -147,6 +147,13 @@ def test_refusals(sqlite_url: str, tmp_path: Path) -> None:
     backup(sqlite_url, dest)
     with pytest.raises(BackupError, match="すでにあります"):
         restore(dest, sqlite_url)  # never over a live store
+    live = Path(sqlite_url.removeprefix("sqlite:///"))
+    for target in (live, live.with_name(live.name + "-wal")):
+        with pytest.raises(BackupError, match="データベースそのもの"):
+            backup(sqlite_url, target, force=True)  # never over the store itself
+    with pytest.raises(BackupError, match="--force"):
+        backup(sqlite_url, dest)  # an existing backup is kept unless asked
+    backup(sqlite_url, dest, force=True)
     (tmp_path / "junk").write_bytes(b"PK\x03\x04 not ours")
     with pytest.raises(BackupError, match="haishin のバックアップファイルではありません"):
         restore(tmp_path / "junk", f"sqlite:///{tmp_path / 'x.db'}")

@@ -107,3 +107,25 @@ def test_inquiry_goes_to_the_general_manager_with_the_sender_for_reply(sqlite_ur
     assert original.get_content_type() == "message/rfc822"
     assert "登録の方法" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     engine.dispose()
+
+
+def test_forged_mail_cannot_flood_a_stranger(sqlite_url: str) -> None:
+    """Answers that need no confirmation (not subscribed, help, expired…) are limited per
+    address too: 40 forged requests in a stranger's name give them at most the limit."""
+    ctx = context(auto_replies_per_address_per_day=4)
+    engine = open_store(sqlite_url)
+    domain = "mail.city.kawasaki.example.jp"
+    victim = "victim@example.jp"
+    for i in range(40):
+        rcpt = f"gomi-recycle-unsubscribe@{domain}" if i % 2 else f"kenshin-info-request@{domain}"
+        raw = f"From: {victim}\r\nSubject: help\r\nMessage-ID: <f{i}@x.example>\r\n\r\n".encode()
+        spool.put(engine, raw, victim, [rcpt], "smtp")
+    while rows := spool.fetch_new(engine, 16):
+        process_batch(engine, ctx, rows)
+    with engine.connect() as conn:
+        sent = conn.execute(
+            sa.select(sa.func.count()).select_from(outbound).where(outbound.c.rcpt == victim)
+        ).scalar_one()
+        assert sent == 4
+        assert spool.counts(engine) == {"done": 40}  # refused answers still finish the mail
+    engine.dispose()

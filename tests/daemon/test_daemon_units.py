@@ -14,7 +14,15 @@ from haishin.mailtext.mailbox import mailbox
 from haishin.registry import load_valid
 from haishin.router.addresses import UNKNOWN, Directory, Kind, Refusal, Target
 from haishin.router.loops import why_not_answer
-from haishin.tokens import TOKEN_LEN, Keyring, Purpose, Verdict, find_tokens, load_keyring
+from haishin.tokens import (
+    TOKEN_LEN,
+    KeyMissing,
+    Keyring,
+    Purpose,
+    Verdict,
+    find_tokens,
+    load_keyring,
+)
 
 from .helpers import CONFIG, DOMAIN, cp50220
 
@@ -38,7 +46,10 @@ def test_tokens_round_trip_case_insensitive_and_bounded() -> None:
 def test_keyring_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HAISHIN_SECRET", raising=False)
     monkeypatch.delenv("HAISHIN_SECRET_FILE", raising=False)
-    k1 = load_keyring(tmp_path / "secret")
+    with pytest.raises(KeyMissing, match="がありません"):
+        load_keyring(tmp_path / "secret")  # an admin command never mints a second key
+    assert not (tmp_path / "secret").exists()
+    k1 = load_keyring(tmp_path / "secret", create=True)  # the daemon does, once
     assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
     assert load_keyring(tmp_path / "secret") == k1
     monkeypatch.setenv("HAISHIN_SECRET", "x" * 20)
@@ -218,3 +229,26 @@ def test_quoted_unsubscribe_link_is_not_a_confirmation() -> None:
     welcome = "Re: 【川崎市】登録が完了しました: ごみ・リサイクル情報"
     assert parse(welcome, thanks, is_confirmation) == (None, None)
     assert parse(f"Re: [confirm {confirm}]", thanks, is_confirmation) == (Command.CONFIRM, confirm)
+
+
+def test_a_message_id_with_control_bytes_is_not_copied_into_replies() -> None:
+    from haishin.mailtext.incoming import read
+
+    raw = b"From: a@example.jp\r\nMessage-ID: <x\x01y@example.jp>\r\nSubject: help\r\n\r\n"
+    assert read(raw, "a@example.jp").message_id is None
+    good = b"From: a@example.jp\r\nMessage-ID: <ok.1@example.jp>\r\n\r\n"
+    assert read(good, "a@example.jp").message_id == "<ok.1@example.jp>"
+
+
+def test_maildir_files_are_owner_only(tmp_path: Path) -> None:
+    import os
+
+    from haishin.outbound import maildir
+
+    old = os.umask(0o022)
+    try:
+        maildir.ensure(tmp_path)
+        path = maildir.deliver(tmp_path, "", "a@example.jp", b"To: a@example.jp\r\n\r\nx\r\n")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -128,3 +128,20 @@ def test_the_daemon_purges_by_itself(tmp_path: Path, sqlite_url: str) -> None:
     finally:
         assert d.stop() == 0
     engine.dispose()
+
+
+def test_never_confirmed_subscriptions_are_removed(sqlite_url: str) -> None:
+    engine = open_store(sqlite_url)
+    with engine.begin() as conn:
+        subscribers.ensure_pending(conn, "gomi-recycle", "typed-by-someone@example.jp")
+        subscribers.ensure_pending(conn, "gomi-recycle", "fresh@example.jp")
+        t = metadata.tables["subscribers"]
+        conn.execute(
+            t.update()
+            .where(t.c.address == "typed-by-someone@example.jp")
+            .values(created_at=NOW - dt.timedelta(days=5))
+        )
+    assert purge(engine, KEY, Limits(), NOW).pending == 1
+    dump = _dump(engine)
+    assert b"typed-by-someone@example.jp" not in dump and b"fresh@example.jp" in dump
+    engine.dispose()

@@ -56,6 +56,10 @@ def _request(
 ) -> Outcome:
     if not ratelimit.allowed(conn, ctx, address):
         return Outcome.RATE_LIMITED
+    if action is Action.SUBSCRIBE:
+        # the pending row only once a request really goes out: a refused or forged
+        # request leaves no address behind (第4条(3))
+        subscribers.ensure_pending(conn, slug, address)
     pending = confirmations.create(conn, slug, address, action, ctx.ttl, origin)
     token = ctx.keyring.make(Purpose.CONFIRM, pending.id, pending.expires_at)
     about = ctx.about(slug)
@@ -95,8 +99,6 @@ def request_subscribe(
     if existing is not None and existing.status is Status.ACTIVE:
         reply(conn, ctx, slug, address, texts.already_subscribed(about), in_reply_to=in_reply_to)
         return Outcome.ALREADY_SUBSCRIBED
-    if existing is None:
-        subscribers.ensure_pending(conn, slug, address)
     return _request(conn, ctx, slug, address, Action.SUBSCRIBE, origin, in_reply_to)
 
 

@@ -1,5 +1,6 @@
-"""Confirmation requests are limited per address per day and overall per hour
-(service.yaml `limits`), so the service cannot be used to flood a stranger's mailbox."""
+"""Confirmation requests, and every other automatic answer, are limited per address per
+day and overall per hour (service.yaml `limits`), so the service cannot be used to flood
+a stranger's mailbox with forged mail."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from ..store import confirmations
+from ..store import autoreplies, confirmations
 from ..store.clock import utcnow
 from .context import Context
 
@@ -35,3 +36,20 @@ def allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
 
 
 _HOURLY = "haishin_confirmations_last_hour"
+
+
+def answer_allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
+    """May we send one more automatic answer (help, expired, already subscribed…) to
+    `address`? If yes, it is counted now."""
+    limits = ctx.service.limits
+    now = utcnow()
+    if (
+        autoreplies.to_address_since(conn, address, now - dt.timedelta(days=1))
+        >= limits.auto_replies_per_address_per_day
+    ):
+        return False
+    hourly = limits.auto_replies_per_hour
+    if autoreplies.since(conn, now - dt.timedelta(hours=1), hourly) >= hourly:
+        return False
+    autoreplies.add(conn, address, now)
+    return True

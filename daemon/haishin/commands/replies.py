@@ -6,13 +6,18 @@ the bounces address only records), so a bounce of an answer cannot start a loop.
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 
 from .. import addresses as contract
 from ..mailtext.compose import compose
 from ..mailtext.texts import Text
 from ..store import queue
+from . import ratelimit
 from .context import Context
+
+log = logging.getLogger(__name__)
 
 
 def reply(
@@ -25,7 +30,12 @@ def reply(
     reply_to: str | None = None,
     in_reply_to: str | None = None,
     kind: str = "reply",
-) -> None:
+) -> bool:
+    """Queue an answer; False if the abuse limit for `to` was reached (then nothing is
+    sent: a confirmation request is limited by `ratelimit.allowed` before it gets here)."""
+    if kind == "reply" and not ratelimit.answer_allowed(conn, ctx, to):
+        log.info("answer to %s not sent: automatic-answer limit reached", ctx.keyring.redact(to))
+        return False
     subject, body = text
     channel = ctx.registry.channels[slug].value
     msg = compose(
@@ -39,3 +49,4 @@ def reply(
         in_reply_to=in_reply_to,
     )
     queue.enqueue(conn, msg, ctx.address(slug, contract.BOUNCES), [to], kind=kind)
+    return True

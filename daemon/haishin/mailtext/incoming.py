@@ -20,6 +20,10 @@ BODY_READ_LIMIT = 64 * 1024
 """Commands live in the first lines; nobody needs more of the body to find them."""
 
 _ANGLE_RE = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_MSGID_RE = re.compile(r"<([!-;=?-~]+@[!-;=?-~]+)>")
+"""A Message-ID we may copy into In-Reply-To: printable ASCII only (RFC 5322 §3.6.4), so a
+control byte in a sender's header cannot make our reply fail (and the request go
+unanswered)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ def read(raw: bytes, mail_from: str) -> Incoming:
     msg = parse(raw)
     subject = decode_header(raw_header(msg, "Subject") or "")
     mid = raw_header(msg, "Message-ID")
-    found = _ANGLE_RE.findall(mid or "")
+    found = _MSGID_RE.findall(mid or "")
     sender = from_address(msg) or (mailbox(mail_from) if mail_from else None)
     return Incoming(
         msg=msg,

@@ -46,9 +46,14 @@ class Synced:
 
 
 def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=600
-    )
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=600
+        )
+    except subprocess.TimeoutExpired:
+        raise SyncError(f"git {' '.join(args)}: 10 分たっても終わりません") from None
+    except FileNotFoundError:
+        raise SyncError("git がありません") from None
     if done.returncode != 0:
         raise SyncError(f"git {' '.join(args)}: {done.stderr.strip()[-400:]}")
     return done.stdout.strip()

@@ -16,14 +16,16 @@ _seq = count()
 
 def ensure(root: Path) -> None:
     for sub in ("tmp", "new", "cur"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def deliver(root: Path, mail_from: str, rcpt: str, data: bytes, *, sync_dir: bool = True) -> Path:
     name = f"{time.time_ns()}.P{os.getpid()}Q{next(_seq)}.{socket.gethostname()}"
     tmp = root / "tmp" / name
     envelope = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n".encode()
-    with open(tmp, "wb") as f:
+    # 0600: the messages hold addresses and live tokens (第4条(3)), whatever the umask
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
         f.write(envelope + data)
         f.flush()
         os.fsync(f.fileno())

@@ -91,6 +91,10 @@ class Policy(Strict):
 class Limits(Strict):
     confirmations_per_address_per_day: int = Field(default=3, gt=0)
     confirmations_per_hour: int = Field(default=600, gt=0)
+    auto_replies_per_address_per_day: int = Field(default=10, gt=0)
+    """Other automatic answers (help, already subscribed, expired…): forged mail could
+    otherwise make the service answer a stranger without end."""
+    auto_replies_per_hour: int = Field(default=2000, gt=0)
     token_ttl_hours: int = Field(default=72, gt=0)
     held_post_ttl_hours: int = Field(default=72, gt=0)
     max_message_kb: int = Field(default=1024, gt=0)

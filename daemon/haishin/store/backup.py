@@ -88,9 +88,21 @@ def _private_file(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def backup(url: str, dest: Path, key_file: Path | None = None) -> Header:
-    """Snapshot the store at `url` into `dest`."""
+def backup(url: str, dest: Path, key_file: Path | None = None, *, force: bool = False) -> Header:
+    """Snapshot the store at `url` into `dest` (never over the store itself; an existing
+    `dest` only with `force`)."""
     header = Header(_engine_of(url), "sealed" if key_file else "plain")
+    if header.engine == "sqlite":
+        live = _sqlite_path(url).resolve()
+        own = {live, live.with_name(live.name + "-wal"), live.with_name(live.name + "-shm")}
+        if dest.resolve() in own:
+            raise BackupError(
+                f"バックアップ先 {dest} はデータベースそのものです。別の場所を指定してください"
+            )
+    if dest.exists() and not force:
+        raise BackupError(f"{dest} はすでにあります（上書きするなら --force）")
+    if not dest.parent.is_dir():
+        raise BackupError(f"バックアップ先のフォルダ {dest.parent} がありません")
     key = sealed.read_key(key_file) if key_file else None
     with tempfile.TemporaryDirectory(prefix="haishin-backup-") as tmp:
         image = Path(tmp) / "image"

@@ -3,7 +3,8 @@
 After `limits.unsubscribed_retention_days` an unsubscribed address is replaced by a keyed
 hash: the consent record (when and how the address consented, when it left) stays, as
 特定電子メール法 asks senders to keep it, and can still be found by hashing an address with
-the service's key when someone asks; the address itself is gone. Raw mail in the spool
+the service's key when someone asks; the address itself is gone. A subscription never
+confirmed is removed whole once its request has long expired. Raw mail in the spool
 and the daemon's sent replies carry addresses too: they are emptied after
 `limits.spool_retention_days`, except posts still held for approval.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..registry.model import Limits
+from . import autoreplies
 from .clock import utcnow
 from .schema import confirmations, inbound, outbound, outbound_messages, subscribers
 from .spool import DONE, FAILED
@@ -38,6 +40,8 @@ class Purged:
     confirmations: int
     inbound: int
     outbound: int
+    pending: int = 0
+    """Never-confirmed subscriptions, removed whole."""
 
 
 def purge(engine: sa.Engine, key: bytes, limits: Limits, now: dt.datetime | None = None) -> Purged:
@@ -45,6 +49,15 @@ def purge(engine: sa.Engine, key: bytes, limits: Limits, now: dt.datetime | None
     unsub_cutoff = now - dt.timedelta(days=limits.unsubscribed_retention_days)
     mail_cutoff = now - dt.timedelta(days=limits.spool_retention_days)
     with engine.begin() as conn:
+        # never confirmed: no consent to keep, and the address may be a stranger's that
+        # somebody else typed in
+        stale = now - dt.timedelta(hours=limits.token_ttl_hours) - dt.timedelta(days=1)
+        n_pending = conn.execute(
+            subscribers.delete().where(
+                subscribers.c.status == Status.PENDING, subscribers.c.created_at < stale
+            )
+        ).rowcount
+        autoreplies.forget_before(conn, now - dt.timedelta(days=2))
         n_sub = 0
         rows = conn.execute(
             sa.select(
@@ -114,4 +127,4 @@ def purge(engine: sa.Engine, key: bytes, limits: Limits, now: dt.datetime | None
             )
             .values(raw=b"")
         )
-        return Purged(n_sub, n_conf, n_in, len(sent))
+        return Purged(n_sub, n_conf, n_in, len(sent), n_pending)

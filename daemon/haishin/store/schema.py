@@ -165,6 +165,19 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_at", "at"),
 )
 
+auto_replies = sa.Table(
+    "auto_replies",
+    metadata,
+    # Every automatic answer (not confirmation requests, which `confirmations` counts):
+    # answers to forged mail must not flood a stranger's mailbox either. Rows older than
+    # a day are of no use and are purged.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("address_key", sa.String(320), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index("ix_auto_replies_address_at", "address_key", "at"),
+    sa.Index("ix_auto_replies_at", "at"),
+)
+
 bounce_scores = sa.Table(
     "bounce_scores",
     metadata,

@@ -1,0 +1,9 @@
+"""`haishin`: the command line, one module per concern.
+
+Importing a module registers its commands on the `cli` group.
+"""
+
+from . import bounces, daemon, operations, registry, site, subscribers  # noqa: F401
+from .base import cli, main
+
+__all__ = ["cli", "main"]

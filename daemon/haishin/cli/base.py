@@ -1,0 +1,73 @@
+"""The `haishin` group, the options its commands share, and the edge where errors become
+exit codes (style.md 5: inside, raise; the CLI maps)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import HaishinError, RegistryInvalid
+
+CONFIG_DEFAULT = "config"
+DB_DEFAULT = "sqlite:///var/haishin.db"
+SECRET_DEFAULT = Path("var/secret")
+MAILDIR_DEFAULT = Path("var/maildir")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="haishin")
+def cli() -> None:
+    """川崎市電子メール配信サービス (haishin)."""
+
+
+config_option = click.option(
+    "--config",
+    "config_dir",
+    default=CONFIG_DEFAULT,
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="the registry folder",
+)
+db_option = click.option(
+    "--db", "db_url", default=DB_DEFAULT, show_default=True, help="SQLAlchemy URL of the store"
+)
+date_option = click.option(
+    "--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="decision date (default: today, JST)"
+)
+
+
+def prepare_db(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except RegistryInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"haishin: 登録情報にエラーが {len(exc.problems)} 件あります", err=True)
+        sys.exit(exc.exit_code)
+    except HaishinError as exc:
+        click.echo(f"haishin: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except sa_errors() as exc:
+        # the database is down, the URL is wrong: a clear line, not a traceback
+        click.echo(
+            f"haishin: データベースに接続できません: {type(exc).__name__}: {exc}".splitlines()[0],
+            err=True,
+        )
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"haishin: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(2)
+
+
+def sa_errors() -> tuple[type[BaseException], ...]:
+    import sqlalchemy.exc
+
+    return (sqlalchemy.exc.SQLAlchemyError,)

@@ -1,0 +1,154 @@
+"""The mail daemon: serve and demo."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from .base import (
+    MAILDIR_DEFAULT,
+    SECRET_DEFAULT,
+    cli,
+    config_option,
+    db_option,
+    prepare_db,
+)
+
+
+def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
+    parts = " ".join(f"{k}={h}:{p}" for k, (h, p) in bound.items())
+    click.echo(f"haishin: listening {parts}", nl=True)
+    sys.stdout.flush()
+
+
+@cli.command()
+@config_option
+@db_option
+@click.option("--smtp", "smtp_addr", default="127.0.0.1:8025", show_default=True)
+@click.option("--http", "http_addr", default="127.0.0.1:8080", show_default=True)
+@click.option("--smarthost", default=None, help="HOST:PORT; without it mail goes to --maildir")
+@click.option(
+    "--maildir", default=MAILDIR_DEFAULT, type=click.Path(path_type=Path), show_default=True
+)
+@click.option("--lmtp", is_flag=True, help="speak LMTP (behind Postfix) instead of SMTP")
+@click.option("--tls-cert", type=click.Path(exists=True, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, path_type=Path))
+@click.option("--public-url", default=None, help="base URL of the confirm pages")
+@click.option(
+    "--secret-file",
+    default=SECRET_DEFAULT,
+    type=click.Path(path_type=Path),
+    show_default=True,
+    help="token key file (or HAISHIN_SECRET / HAISHIN_SECRET_FILE)",
+)
+@click.option(
+    "--static", type=click.Path(path_type=Path), default=None, help="a built site to serve"
+)
+@click.option(
+    "--imap",
+    "imap_url",
+    default=None,
+    help="also ingest imaps://user@host/INBOX (password: HAISHIN_IMAP_PASSWORD[_FILE])",
+)
+@click.option(
+    "--imap-state",
+    type=click.Path(path_type=Path),
+    default=Path("var/imap-state.sqlite"),
+    show_default=True,
+    help="where the last UID and UIDVALIDITY are kept",
+)
+@click.option(
+    "--imap-ca",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="trust this CA for the IMAP server (default: the system's)",
+)
+@click.option("--retry-base", type=float, default=60.0, hidden=True)
+@click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
+@click.option("-v", "--verbose", is_flag=True)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def serve(
+    config_dir: Path,
+    db_url: str,
+    smtp_addr: str,
+    http_addr: str,
+    smarthost: str | None,
+    maildir: Path,
+    lmtp: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    public_url: str | None,
+    secret_file: Path,
+    static: Path | None,
+    imap_url: str | None,
+    imap_state: Path,
+    imap_ca: Path | None,
+    retry_base: float,
+    housekeeping_after: float,
+    verbose: bool,
+    log_format: str,
+) -> None:
+    """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
+    import asyncio
+    import ssl
+
+    from ..inbound.imap import ImapSettings
+    from ..outbound.sender import SendSettings
+    from ..service import Daemon, Settings, configure_logging, parse_hostport
+    from ..tokens import load_keyring
+
+    configure_logging(verbose, json=log_format == "json")
+    if public_url and not public_url.endswith("/"):
+        public_url += "/"
+    settings = Settings(
+        config=config_dir,
+        db_url=prepare_db(db_url),
+        smtp=parse_hostport(smtp_addr),
+        http=parse_hostport(http_addr),
+        keyring=load_keyring(secret_file, create=True),
+        send=SendSettings(
+            smarthost=parse_hostport(smarthost) if smarthost else None,
+            maildir=maildir,
+            retry_base=retry_base,
+        ),
+        lmtp=lmtp,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        public_url=public_url,
+        static=static,
+        housekeeping_after=housekeeping_after,
+        imap=None,
+    )
+    if imap_url:
+        imap_state.parent.mkdir(parents=True, exist_ok=True)
+        context = ssl.create_default_context(cafile=str(imap_ca)) if imap_ca else None
+        settings = dataclasses.replace(
+            settings,
+            imap=ImapSettings.from_url(imap_url, state_path=imap_state, ssl_context=context),
+        )
+    asyncio.run(Daemon(settings, ready=_print_ready).run())
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--var", "var_dir", default=Path("var"), type=click.Path(path_type=Path), show_default=True
+)
+@click.option("--smtp", "smtp_addr", default="127.0.0.1:8025", show_default=True)
+@click.option("--http", "http_addr", default="127.0.0.1:8080", show_default=True)
+@click.option(
+    "--check", is_flag=True, help="self-test: one subscribe round trip over SMTP, then exit"
+)
+def demo(config_dir: Path, var_dir: Path, smtp_addr: str, http_addr: str, check: bool) -> None:
+    """Run the daemon on loopback with the sample registry, SQLite and a maildir."""
+    from ..demo import run_demo
+
+    sys.exit(run_demo(config_dir, var_dir, smtp_addr, http_addr, check=check))
+
+
+# --- subscribers (第5条(2): the 情報管理者 manages the channel's recipients) -------------

@@ -1,0 +1,218 @@
+"""Operating the service: sync, outages, status, purge, backups, audit (第4条・第8条・第9条)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import HaishinError
+from .base import (
+    SECRET_DEFAULT,
+    cli,
+    config_option,
+    db_option,
+    prepare_db,
+)
+
+# --- registry sync (第8条: changes without downtime) ----------------------------------------
+
+
+@cli.command("sync")
+@click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
+@config_option
+@click.option("--branch", default="main", show_default=True)
+@click.option(
+    "--db", "db_url", default=None, help="queue the refusal mail here (the daemon's store)"
+)
+@click.option("--pid", "reload_pid", type=int, default=None, help="send SIGHUP to this daemon")
+@click.option("--check", "only_check", is_flag=True, help="exit 0 if origin has moved, else 1")
+def sync_cmd(
+    repo: Path,
+    config_dir: Path,
+    branch: str,
+    db_url: str | None,
+    reload_pid: int | None,
+    only_check: bool,
+) -> None:
+    """Pull the registry; move the checkout only to a revision that passes check."""
+    from ..operations.sync import Result, pending, sync
+    from ..store.engine import open_store
+
+    if only_check:
+        # systemd's ExecCondition= skips the unit on 1..254: an error must be 255, or a
+        # broken deploy key would silently stop every sync
+        try:
+            sys.exit(0 if pending(repo, branch) else 1)
+        except HaishinError as exc:
+            click.echo(f"haishin: {exc}", err=True)
+            sys.exit(255)
+    engine = open_store(prepare_db(db_url)) if db_url else None
+    try:
+        done = sync(repo, config_dir, branch=branch, engine=engine, reload_pid=reload_pid)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if done.result is Result.UP_TO_DATE:
+        click.echo(f"変更なし（{done.old[:12]}）")
+    elif done.result is Result.MOVED:
+        click.echo(f"登録情報を {done.old[:12]} から {done.new[:12]} に更新しました")
+    else:
+        for line in done.problems:
+            click.echo(line, err=True)
+        note = "、統括管理者に通知しました" if done.mailed else ""
+        click.echo(
+            f"haishin: {done.new[:12]} は検査に通らないため反映しません（{done.old[:12]} のまま{note}）",
+            err=True,
+        )
+        sys.exit(1)
+
+
+# --- outages (第9条) -----------------------------------------------------------------------
+
+
+@cli.group()
+def outage() -> None:
+    """Stops of the service (第9条): notices and reports to the other party."""
+
+
+@outage.command("notify")
+@click.argument("outage_id")
+@config_option
+@db_option
+def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
+    """Mail the advance notice (planned) or the report (emergency) of OUTAGE_ID to the
+    other party through the daemon's queue, and record it in the outage's file."""
+    from ..operations.outages import notify
+    from ..registry.model import ROLE_NAMES
+    from ..store.audit import record_now
+    from ..store.engine import open_store
+
+    engine = open_store(prepare_db(db_url))
+    try:
+        sent = notify(config_dir, outage_id, engine)
+        record_now(engine, f"outage.{sent.kind}", outage_id, f"to={sent.to.value}")
+    finally:
+        engine.dispose()
+    what = "事前通知" if sent.kind == "notice" else "停止報告"
+    click.echo(
+        f"{what}を {ROLE_NAMES[sent.to]} 宛てに送信待ちにし、{sent.at:%Y-%m-%d %H:%M} と記録しました"
+    )
+
+
+@cli.command("status")
+@db_option
+def status_cmd(db_url: str) -> None:
+    """The service at a glance: queues, delivery rate, deferrals, subscribers."""
+    from ..operations.status import describe, snapshot
+    from ..store.engine import open_store
+
+    engine = open_store(prepare_db(db_url))
+    try:
+        click.echo(describe(snapshot(engine)))
+    finally:
+        engine.dispose()
+
+
+@cli.command("purge")
+@config_option
+@db_option
+@click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
+def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
+    """Remove personal data past its retention (第4条(3)); consent records are kept."""
+    from ..registry import load_valid
+    from ..store.audit import record_now
+    from ..store.engine import open_store
+    from ..store.retention import purge
+    from ..tokens import load_keyring
+
+    reg = load_valid(config_dir)
+    assert reg.service is not None
+    engine = open_store(prepare_db(db_url))
+    try:
+        done = purge(engine, load_keyring(secret_file).key, reg.service.value.limits)
+        record_now(engine, "purge", "store", str(done))
+    finally:
+        engine.dispose()
+    click.echo(
+        f"消去: 解除済みアドレス {done.subscribers} 件、確認依頼 {done.confirmations} 件、"
+        f"受信メール {done.inbound} 通、送信記録 {done.outbound} 件"
+    )
+
+
+# --- backups (第4条(2)) -------------------------------------------------------------------
+
+
+@cli.command("backup")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@db_option
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="encrypt with this key (see backup-key)",
+)
+@click.option("--force", is_flag=True, help="replace an existing backup file at PATH")
+def backup_cmd(path: Path, db_url: str, key_file: Path | None, force: bool) -> None:
+    """Snapshot the store into PATH while the daemon runs (owner-only file)."""
+    from ..store.audit import record_now
+    from ..store.backup import backup
+
+    header = backup(db_url, path, key_file, force=force)
+    from ..store.engine import open_store
+
+    engine = open_store(prepare_db(db_url))
+    record_now(engine, "backup", str(path), f"{header.engine} {header.protection}")
+    engine.dispose()
+    click.echo(f"バックアップを作成しました: {path}（{header.engine}, {header.protection}）")
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--db", "db_url", required=True, help="an empty store (SQLAlchemy URL)")
+@click.option("--key-file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def restore_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
+    """Bring the backup PATH into the empty store at --db."""
+    from ..store.audit import record_now
+    from ..store.backup import restore
+
+    restore(path, prepare_db(db_url), key_file)
+    from ..store.engine import open_store
+
+    engine = open_store(db_url)
+    record_now(engine, "restore", str(path))
+    engine.dispose()
+    click.echo(f"復元しました: {db_url}")
+
+
+@cli.command("backup-key")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def backup_key(path: Path) -> None:
+    """Create a new 256-bit key file for encrypted backups (owner-only; never overwrites)."""
+    from ..store.sealed import new_key
+
+    try:
+        new_key(path)
+    except FileExistsError:
+        raise click.ClickException(f"{path} はすでにあります（鍵は上書きしません）") from None
+    click.echo(f"鍵を作成しました: {path}（なくすとバックアップを復元できません）")
+
+
+@cli.command("audit")
+@db_option
+@click.option("--days", type=int, default=30, show_default=True)
+def audit_cmd(db_url: str, days: int) -> None:
+    """The audit log of administrative actions (第4条(3)): when, who, what."""
+    from ..store.audit import entries
+    from ..store.clock import utcnow
+    from ..store.engine import open_store
+
+    engine = open_store(prepare_db(db_url))
+    try:
+        for e in entries(engine, utcnow() - dt.timedelta(days=days)):
+            click.echo(
+                f"{e.at:%Y-%m-%d %H:%M:%S}\t{e.actor}\t{e.action}\t{e.target}\t{e.detail or ''}"
+            )
+    finally:
+        engine.dispose()

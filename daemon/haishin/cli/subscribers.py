@@ -1,0 +1,190 @@
+"""Subscriber management for the 情報管理者 (第5条(2))."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from .base import (
+    SECRET_DEFAULT,
+    cli,
+    config_option,
+    db_option,
+    prepare_db,
+)
+
+
+@cli.group()
+def subscribers() -> None:
+    """List, count, export, remove and import a channel's subscribers."""
+
+
+@subscribers.command("list")
+@click.argument("channel")
+@db_option
+@click.option("--status", default=None, help="pending | active | unsubscribed | disabled")
+def subscribers_list(channel: str, db_url: str, status: str | None) -> None:
+    """Print each subscriber: address, status, confirmed-at."""
+    from ..store import open_store
+    from ..store import subscribers as subs
+    from ..store.audit import record_now
+    from ..store.engine import reading
+
+    engine = open_store(prepare_db(db_url))
+    record_now(engine, "subscribers.list", channel, f"status={status or 'all'}")
+    with reading(engine) as conn:
+        for s in subs.iterate(conn, channel, subs.Status(status) if status else None):
+            confirmed = s.confirmed_at.isoformat() if s.confirmed_at else "-"
+            click.echo(f"{s.address}\t{s.status}\t{confirmed}")
+
+
+@subscribers.command("count")
+@click.argument("channel")
+@db_option
+def subscribers_count(channel: str, db_url: str) -> None:
+    """Count subscribers per status."""
+    from ..store import open_store
+    from ..store import subscribers as subs
+    from ..store.engine import reading
+
+    engine = open_store(prepare_db(db_url))
+    with reading(engine) as conn:
+        counts = subs.count(conn, channel)
+    for status, n in counts.items():
+        click.echo(f"{status}\t{n}")
+
+
+@subscribers.command("export")
+@click.argument("channel")
+@db_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def subscribers_export(channel: str, db_url: str, output: Path | None) -> None:
+    """CSV with the consent record of every subscriber (特定電子メール法)."""
+    import csv
+
+    from ..store import open_store
+    from ..store import subscribers as subs
+    from ..store.audit import record_now
+    from ..store.engine import reading
+
+    engine = open_store(prepare_db(db_url))
+    record_now(engine, "subscribers.export", channel)
+    if output is None:
+        sink = sys.stdout
+    else:
+        # addresses and consent records: owner only (第4条(3)), whatever the umask
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        sink = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+    w = csv.writer(sink)
+    w.writerow(
+        [
+            "address",
+            "status",
+            "created_at",
+            "confirmed_at",
+            "consent_method",
+            "consent_evidence",
+            "unsubscribed_at",
+            "unsubscribe_method",
+        ]
+    )
+    with reading(engine) as conn:
+        for s in subs.iterate(conn, channel):
+            w.writerow(
+                [
+                    s.address,
+                    s.status,
+                    s.created_at.isoformat(),
+                    s.confirmed_at.isoformat() if s.confirmed_at else "",
+                    s.consent_method or "",
+                    s.consent_evidence or "",
+                    s.unsubscribed_at.isoformat() if s.unsubscribed_at else "",
+                    s.unsubscribe_method or "",
+                ]
+            )
+    if sink is not sys.stdout:
+        sink.close()
+
+
+@subscribers.command("remove")
+@click.argument("channel")
+@click.argument("address")
+@db_option
+@click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
+def subscribers_remove(channel: str, address: str, db_url: str, secret_file: Path) -> None:
+    """Disable one subscriber (the record is kept)."""
+    from ..store import open_store
+    from ..store import subscribers as subs
+    from ..store.audit import record
+
+    engine = open_store(prepare_db(db_url))
+    with engine.begin() as conn:
+        removed = subs.remove(conn, channel, address)
+        if removed:
+            record(conn, "subscribers.remove", channel, _hashed(address, secret_file))
+    if not removed:
+        raise click.ClickException("no such subscriber")
+    click.echo("removed")
+
+
+@subscribers.command("import")
+@click.argument("channel")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@db_option
+@config_option
+@click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
+@click.option("--public-url", default=None)
+def subscribers_import(
+    channel: str,
+    file: object,
+    db_url: str,
+    config_dir: Path,
+    secret_file: Path,
+    public_url: str | None,
+) -> None:
+    """One address per line: each gets a confirmation request, none becomes active."""
+    from ..commands import membership
+    from ..commands.context import Context
+    from ..mailtext.mailbox import mailbox
+    from ..registry import load_valid
+    from ..router.addresses import Directory
+    from ..store import open_store
+    from ..store.audit import record_now
+    from ..tokens import load_keyring
+
+    registry = load_valid(config_dir)
+    if channel not in registry.channels:
+        raise click.ClickException(f"unknown channel {channel}")
+    assert registry.service is not None
+    url = public_url or registry.service.value.site_url
+    ctx = Context(
+        Directory(registry), load_keyring(secret_file), url if url.endswith("/") else url + "/"
+    )
+    engine = open_store(prepare_db(db_url))
+    results: Counter[str] = Counter()
+    for line in file:  # type: ignore[attr-defined]
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        address = mailbox(text.split(",")[0])
+        if address is None:
+            results["invalid"] += 1
+            continue
+        with engine.begin() as conn:
+            outcome = membership.request_subscribe(
+                conn, ctx, channel, address, origin="import by staff"
+            )
+        results[str(outcome)] += 1
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(results.items()))
+    record_now(engine, "subscribers.import", channel, summary)
+    click.echo(summary)
+
+
+def _hashed(address: str, secret_file: Path) -> str:
+    from ..tokens import load_keyring
+
+    return load_keyring(secret_file).redact(address)
