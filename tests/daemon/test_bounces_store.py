@@ -6,9 +6,11 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from haishin.registry.model import Limits
 from haishin.store import bounces as stored
 from haishin.store import open_store, subscribers
 from haishin.store.bounces import Event, Outcome, Source, StoredScore
+from haishin.store.retention import purge
 from haishin.store.subscribers import Status
 
 D1 = dt.date(2026, 11, 16)  # a Monday
@@ -107,4 +109,26 @@ def test_claim_digest_once_per_channel_and_week(db_url: str) -> None:
         assert stored.claim_digest(conn, "gomi-recycle", D1 + dt.timedelta(days=7))
         assert stored.digest_sent(conn, "gomi-recycle", D1)
         assert not stored.digest_sent(conn, "noriai-bus", D1)
+    engine.dispose()
+
+
+def test_the_purge_of_never_confirmed_subscriptions_keeps_their_bounce_events(
+    db_url: str,
+) -> None:
+    # a confirmation request to a mistyped address bounces (an "inactive" event); the
+    # purge later deletes the pending subscription: the event stays, unlinked
+    engine = open_store(db_url)
+    with engine.begin() as conn:
+        pending = subscribers.ensure_pending(conn, "gomi-recycle", "typo@example.jp")
+        stored.add_event(
+            conn, Event(D1, "gomi-recycle", pending.id, Source.SMTP, "permanent", Outcome.INACTIVE)
+        )
+        stored.save_score(conn, pending.id, StoredScore(1.0, D1, 1.0))  # cannot happen; still
+    limits = Limits()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=limits.token_ttl_hours, days=2)
+    done = purge(engine, b"k" * 32, limits, now=later)
+    assert done.pending == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT subscriber_id FROM bounce_events")).all() == [(None,)]
+        assert conn.execute(sa.text("SELECT count(*) FROM bounce_scores")).scalar() == 0
     engine.dispose()

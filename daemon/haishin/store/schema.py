@@ -186,7 +186,9 @@ bounce_scores = sa.Table(
     sa.Column(
         "subscriber_id",
         sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        sa.ForeignKey("subscribers.id"),
+        # a subscription that is deleted (a never-confirmed one, by the purge) takes its
+        # score with it
+        sa.ForeignKey("subscribers.id", ondelete="CASCADE"),
         primary_key=True,
         autoincrement=False,
     ),
@@ -209,8 +211,10 @@ bounce_events = sa.Table(
     sa.Column(
         "subscriber_id",
         sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        sa.ForeignKey("subscribers.id"),
-        nullable=True,  # None: unmatched
+        # the event stays when its subscription is deleted (the purge removes
+        # never-confirmed ones): it then reads as a bounce of an unknown address
+        sa.ForeignKey("subscribers.id", ondelete="SET NULL"),
+        nullable=True,  # None: unmatched, or the subscription is gone
     ),
     sa.Column("source", sa.String(16), nullable=False),  # verp | smtp | plain
     sa.Column("kind", sa.String(16), nullable=False),  # bounces.BounceKind

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("last_bounce", sa.Date(), nullable=True),
         sa.Column("day_weight", sa.Float(), nullable=False),
         sa.Column("updated_at", haishin.store.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"]),
+        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("subscriber_id"),
     )
     op.create_table(
@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column("inbound_id", _ID, nullable=True),
         sa.Column("outbound_id", _ID, nullable=True),
-        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"]),
+        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(
