@@ -7,6 +7,8 @@ A registry that fails `haishin check` stops the build before anything is written
 
 from pathlib import Path
 
+from haishin.site.markup import EscapeHtml
+
 HERE = Path(__file__).resolve().parent
 
 SITENAME = "川崎市電子メール配信サービス"
@@ -48,6 +50,14 @@ DEFAULT_DATE_FORMAT = "%Y年%m月%d日"
 # Keep mail bodies as they were written: no smart quotes or typographic rewriting.
 TYPOGRIFY = False
 MARKDOWN = {
+    # raw HTML in a post or page is shown as text: back numbers come from e-mail. Listed
+    # last, so that it also removes the HTML handling `extra` (md_in_html) brings.
+    "extensions": [
+        "markdown.extensions.extra",
+        "markdown.extensions.nl2br",
+        "markdown.extensions.meta",
+        EscapeHtml(),
+    ],
     "extension_configs": {
         "markdown.extensions.extra": {},
         "markdown.extensions.nl2br": {},  # a mail's line breaks are meant
@@ -55,3 +65,7 @@ MARKDOWN = {
     },
     "output_format": "html5",
 }
+
+# Registry texts (titles, reasons, notices) are escaped wherever a template shows them;
+# only content Pelican rendered from Markdown is marked safe in the templates.
+JINJA_ENVIRONMENT = {"trim_blocks": True, "lstrip_blocks": True, "autoescape": True}

@@ -31,13 +31,11 @@ import pytest
 
 from dovecot import PASSWORD, USER, Dovecot, wait_for
 from haishin.inbound.imap import (
-    Envelope,
     ImapConfigError,
     ImapEndpoint,
     ImapIngester,
     ImapSettings,
     _is_loopback,
-    envelope_of,
     message_key,
     read_password,
     scrub,
@@ -679,17 +677,6 @@ def test_no_password_in_clear_off_loopback(tmp_path: Path, spool: Spool) -> None
     assert heard and all(b"CAPABILITY" in h.upper() or b"LOGOUT" in h.upper() for h in heard)
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
     assert not _is_loopback(endpoint.host)
-
-
-def test_envelope_from_delivery_headers() -> None:
-    raw = (
-        b"Return-Path: <citizen@example.net>\r\nDelivered-To: kosodate-news-subscribe@m.jp\r\n"
-        b"To: someone-else@m.jp\r\nSubject: x\r\n\r\n"
-    )
-    assert envelope_of(raw) == Envelope("citizen@example.net", ["kosodate-news-subscribe@m.jp"])
-    assert envelope_of(b"Return-Path: <>\r\nTo: a@m.jp, b@m.jp\r\n\r\n") == Envelope(
-        "", ["a@m.jp", "b@m.jp"]
-    )
 
 
 def test_scrub_hides_addresses() -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from .outbound.sender import SendSettings
+from .posting.release import ReleaseSettings
 from .registry import channel_states, load_valid
 from .service import Daemon, Settings, configure_logging, parse_hostport
 from .tokens import load_keyring
@@ -114,6 +115,8 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
         keyring=load_keyring(scratch / "secret", create=True),
         send=SendSettings(smarthost=None, maildir=maildir),
         static=output,
+        # a demo's posts stay in its scratch folder, not in the project's content/archive
+        release=ReleaseSettings(archive_dir=scratch / "archive"),
     )
     subscribe = f"{slug}-subscribe@{service.mail_domain}"
     result: dict[str, str] = {}

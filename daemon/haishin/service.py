@@ -36,6 +36,8 @@ from .operations.status import snapshot
 from .operations.sync import notify_refusal
 from .outbound import sender
 from .outbound.sender import SendSettings
+from .posting import release
+from .posting.release import ReleaseSettings
 from .registry import load_valid
 from .router import worker
 from .router.addresses import Directory
@@ -65,6 +67,7 @@ class Settings:
     static: Path | None = None
     hostname: str = "localhost"
     worker_poll: float = 0.5
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)
     housekeeping_after: float = 600.0
     """Seconds after start before the first purge: not while a restarted daemon catches up."""
     imap: ImapSettings | None = None
@@ -223,6 +226,12 @@ class Daemon:
                             lambda: bounce_digest.run(
                                 engine, lambda: self.context().registry, outgoing.set
                             ),
+                        )
+                    ),
+                    tg.create_task(
+                        supervised(
+                            "release",
+                            lambda: release.run(engine, self.context, s.release, outgoing.set),
                         )
                     ),
                 ]

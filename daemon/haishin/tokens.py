@@ -41,6 +41,9 @@ class Purpose(enum.StrEnum):
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
     BOUNCE = "bounce"
+    POST_APPROVE = "post-approve"  # approves (or withdraws) a held post: to who approves
+    POST_WITHDRAW = "post-withdraw"  # only withdraws: to the sender in `manager` mode
+    VERP = "verp"  # a post's return path, per subscriber: `<slug>-bounces+<token>@`
 
 
 class Verdict(enum.StrEnum):

@@ -24,7 +24,7 @@ from haishin.store.schema import outbound
 from haishin.tokens import Purpose, Verdict
 
 from .helpers import CONFIG
-from .verp import KEYRING, events, post_to, score, subscribe
+from .verp import KEYRING, events, fanout_token, post_to, score, subscribe
 
 SAMPLES = Path(__file__).parents[1] / "data" / "bounces"
 SLUG = "kosodate-news"
@@ -272,4 +272,22 @@ def test_concurrent_bounces_for_one_subscriber_lose_no_point(db_url: str) -> Non
         )
     assert results == [Recorded.SCORED] * 8
     assert score(engine, SLUG, address) == (4.0, "active")
+    engine.dispose()
+
+
+def test_the_fanout_token_names_the_subscriber(db_url: str) -> None:
+    # delivery/fanout.py writes `<slug>-bounces+<token>@` with Purpose.VERP and the
+    # subscriber's id (the outbound row does not exist yet when the token is made)
+    engine = open_store(db_url)
+    address = "k-nakamura.0815@docomo.ne.jp"
+    mine = subscribe(engine, SLUG, address)
+    elsewhere = subscribe(engine, "gomi-recycle", address)
+    sample = "docomo-550-unknown-user.eml"
+    assert bounce(engine, sample, fanout_token(mine), day(1)) is Recorded.SCORED
+    assert score(engine, SLUG, address) == (1.0, "active")
+    # the token must belong to the channel of the address it came back to
+    assert bounce(engine, sample, fanout_token(elsewhere), day(2)) is Recorded.UNMATCHED
+    assert bounce(engine, sample, fanout_token(elsewhere + 1000), day(2)) is Recorded.UNMATCHED
+    assert score(engine, SLUG, address) == (1.0, "active")
+    assert score(engine, "gomi-recycle", address) is None
     engine.dispose()

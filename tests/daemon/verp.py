@@ -1,5 +1,5 @@
-"""A post's outbound row with a real VERP return path, made through the store API (the
-fan-out that makes these in production is the posting flow's)."""
+"""Real VERP tokens for the bounce tests: the fan-out's (Purpose.VERP, naming the
+subscriber, as delivery/fanout.py writes them) and per outbound row (Purpose.BOUNCE)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ POST = b"From: x@example.jp\r\nSubject: post\r\nMessage-ID: <p@x>\r\n\r\nbody\r\
 def subscribe(engine: sa.Engine, slug: str, address: str) -> int:
     with engine.begin() as conn:
         return subscribers.activate(conn, slug, address, method="test", evidence="test").id
+
+
+def fanout_token(sub_id: int) -> str:
+    """The token delivery/fanout.py puts in a post's return path for this subscriber."""
+    return KEYRING.make(Purpose.VERP, sub_id, dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
 
 
 def post_to(engine: sa.Engine, slug: str, address: str, *, state: str = queue.SENT) -> str:

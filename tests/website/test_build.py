@@ -241,3 +241,34 @@ def test_build_is_reproducible(tmp_path: Path, sample_site: Path) -> None:
     }
     assert first.keys() == second.keys()
     assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_markup_in_the_registry_or_a_post_is_shown_as_text(tmp_path: Path) -> None:
+    """Registry texts come from pull requests and back numbers from e-mail: neither may put
+    markup on the city's homepage."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    channel = config / "channels" / "gomi-recycle.yaml"
+    channel.write_text(
+        channel.read_text("utf-8").replace(
+            "title: ごみ・リサイクル情報", 'title: "ごみ<script>alert(1)</script>情報"'
+        ),
+        "utf-8",
+    )
+    archive = tmp_path / "archive"
+    (archive / "gomi-recycle").mkdir(parents=True)
+    (archive / "gomi-recycle" / "2026-11-21-0001.md").write_text(
+        "Title: 収集日<img src=x onerror=alert(2)>\nDate: 2026-11-21 09:00\n\n"
+        "本文<script>alert(3)</script>です。\n<iframe src=https://evil.example/></iframe>\n",
+        "utf-8",
+    )
+    result = build(tmp_path / "out", config, archive=archive)
+    assert result.returncode == 0, result.log
+    for page in (tmp_path / "out").rglob("*.html"):
+        html = page.read_text("utf-8")
+        for bad in ("<script", "<img src=x", "<iframe"):
+            assert bad not in html, (page, bad)
+    post = (tmp_path / "out" / "channels" / "gomi-recycle" / "2026-11-21-0001.html").read_text()
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in post  # shown, not run
+    index = (tmp_path / "out" / "index.html").read_text("utf-8")
+    assert "ごみ&lt;script&gt;alert(1)&lt;/script&gt;情報" in index

@@ -66,8 +66,30 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
     default=None,
     help="trust this CA for the IMAP server (default: the system's)",
 )
+@click.option(
+    "--dkim-key",
+    "dkim_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM private key (RSA-2048 or Ed25519) to sign posts with; repeatable",
+)
+@click.option(
+    "--dkim-selector",
+    "dkim_selectors",
+    multiple=True,
+    help="the selector of each --dkim-key, in the same order",
+)
+@click.option(
+    "--archive",
+    "archive_dir",
+    default=Path("content/archive"),
+    type=click.Path(path_type=Path, file_okay=False),
+    show_default=True,
+    help="where sent posts of public channels are written for the site (back numbers)",
+)
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
 @click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
+@click.option("--release-poll", type=float, default=1.0, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -88,8 +110,12 @@ def serve(
     imap_url: str | None,
     imap_state: Path,
     imap_ca: Path | None,
+    dkim_keys: tuple[Path, ...],
+    dkim_selectors: tuple[str, ...],
+    archive_dir: Path,
     retry_base: float,
     housekeeping_after: float,
+    release_poll: float,
     verbose: bool,
     log_format: str,
 ) -> None:
@@ -97,14 +123,31 @@ def serve(
     import asyncio
     import ssl
 
+    from ..delivery.dkim import DkimKey
     from ..inbound.imap import ImapSettings
     from ..outbound.sender import SendSettings
+    from ..posting.release import ReleaseSettings
+    from ..registry import load_valid
     from ..service import Daemon, Settings, configure_logging, parse_hostport
     from ..tokens import load_keyring
 
     configure_logging(verbose, json=log_format == "json")
     if public_url and not public_url.endswith("/"):
         public_url += "/"
+    if len(dkim_keys) != len(dkim_selectors):
+        raise click.UsageError("give one --dkim-selector for each --dkim-key")
+    keys: tuple[DkimKey, ...] = ()
+    if dkim_keys:
+        service = load_valid(config_dir).service
+        assert service is not None
+        domain = service.value.mail_domain
+        try:
+            keys = tuple(
+                DkimKey.from_file(domain, sel, path)
+                for sel, path in zip(dkim_selectors, dkim_keys, strict=True)
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     settings = Settings(
         config=config_dir,
         db_url=prepare_db(db_url),
@@ -121,6 +164,7 @@ def serve(
         tls_key=tls_key,
         public_url=public_url,
         static=static,
+        release=ReleaseSettings(dkim_keys=keys, archive_dir=archive_dir, poll=release_poll),
         housekeeping_after=housekeeping_after,
         imap=None,
     )

@@ -35,13 +35,21 @@ def site() -> None:
     show_default=True,
 )
 @click.option("--now", default=None, help="describe the site as of this date (YYYY-MM-DD)")
-def site_build(config_dir: Path | None, output: Path, settings: Path, now: str | None) -> None:
+@click.option(
+    "--archive",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="back numbers folder (default: the one pelicanconf.py names, content/archive/)",
+)
+def site_build(
+    config_dir: Path | None, output: Path, settings: Path, now: str | None, archive: Path | None
+) -> None:
     """Build the site; a registry that fails `haishin check` builds nothing."""
     from ..site.build import build_site
     from ..site.errors import SiteRegistryInvalid
 
     try:
-        published = build_site(settings, output, config=config_dir, now=now)
+        published = build_site(settings, output, config=config_dir, now=now, archive=archive)
     except SiteRegistryInvalid as exc:  # the problems were printed as `haishin check` does
         click.echo(str(exc), err=True)
         sys.exit(exc.exit_code)

@@ -31,6 +31,12 @@ class Outcome(enum.StrEnum):
     NOT_ANSWERED = "not-answered"  # RFC 3834: a loop or a robot
     HELD = "held"  # kept in the spool for a later stage (posts)
     BOUNCE_RECORDED = "bounce-recorded"
+    NOT_SENDER = "not-sender"  # a post from an address the channel does not list
+    POST_REFUSED = "post-refused"  # 第3条(2) requirements not met
+    APPROVAL_REQUESTED = "approval-requested"
+    POST_APPROVED = "post-approved"
+    POST_WITHDRAWN = "post-withdrawn"
+    POST_REJECTED = "post-rejected"
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,11 @@ class Context:
     @property
     def ttl(self) -> dt.timedelta:
         return dt.timedelta(hours=self.service.limits.token_ttl_hours)
+
+    @property
+    def post_ttl(self) -> dt.timedelta:
+        """How long a post waits for approval before it expires."""
+        return dt.timedelta(hours=self.service.limits.held_post_ttl_hours)
 
     def address(self, slug: str, suffix: str, token: str | None = None) -> str:
         plus = f"+{token}" if token else ""

@@ -163,6 +163,42 @@ def _origin(where: _Where) -> str:
     return f"outbound#{where.outbound_id}"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Verp:
+    """Whom a VERP token names: the recipient, and the outbound row when it names one."""
+
+    rcpt: str
+    outbound_id: int | None = None
+
+
+def _verp(
+    conn: sa.Connection, keyring: Keyring, slug: str, token: str, now: dt.datetime
+) -> _Verp | None:
+    """The recipient a token in `<slug>-bounces+<token>@` stands for, or None.
+
+    A post's fan-out names the subscriber (Purpose.VERP, delivery/fanout.py: the row id
+    is not known before the row is written); other mail may name its outbound row
+    (Purpose.BOUNCE). Either must belong to `slug`. An expired token still proves that
+    we made it: reports come back days after the send (an MTA gives up on a deferred
+    message after 4-5 days, RFC 5321 §4.5.4.1).
+    """
+    opened = keyring.open(Purpose.VERP, token, now)
+    if opened.verdict is not Verdict.INVALID:
+        sub = subscribers.by_id(conn, opened.ident)
+        return _Verp(sub.address) if sub is not None and sub.channel == slug else None
+    opened = keyring.open(Purpose.BOUNCE, token, now)
+    if opened.verdict is Verdict.INVALID:
+        return None
+    row = conn.execute(
+        sa.select(outbound.c.id, outbound.c.mail_from, outbound.c.rcpt).where(
+            outbound.c.id == opened.ident
+        )
+    ).first()
+    if row is None or slug_of_return_path(row.mail_from) != slug:
+        return None
+    return _Verp(str(row.rcpt), int(row.id))
+
+
 def from_mail(
     conn: sa.Connection,
     keyring: Keyring,
@@ -181,32 +217,23 @@ def from_mail(
         log.info("bounce inbound#%d: ignored (%s)", inbound_id, report.reason)
         return Recorded.IGNORED
     day = service_day(now)
-    row = None
-    if token:
-        opened = keyring.open(Purpose.BOUNCE, token, now)
-        # an expired token still proves that we made it: reports may come back days
-        # after the send (an MTA gives up on a deferred message after ~5 days)
-        if opened.verdict is not Verdict.INVALID:
-            row = conn.execute(
-                sa.select(outbound.c.id, outbound.c.mail_from, outbound.c.rcpt).where(
-                    outbound.c.id == opened.ident
-                )
-            ).first()
-    if row is None or slug_of_return_path(row.mail_from) != slug:
+    verp = _verp(conn, keyring, slug, token, now) if token else None
+    if verp is None:
         where = _Where(slug, Source.PLAIN, inbound_id)
         kind = report.kind
         stored.add_event(conn, _event(where, day, kind, Outcome.UNMATCHED, None, report))
         log.info("bounce inbound#%d: no valid VERP token (%s)", inbound_id, report.reason)
         return Recorded.UNMATCHED
-    where = _Where(slug, Source.VERP, inbound_id, int(row.id))
-    result = _count(conn, where, str(row.rcpt), report, day, settings, keyring.redact)
-    mine = _ours(report, row.rcpt)
-    if result is not Recorded.UNMATCHED and _weighed_kind(report, mine) is BounceKind.PERMANENT:
+    where = _Where(slug, Source.VERP, inbound_id, verp.outbound_id)
+    result = _count(conn, where, verp.rcpt, report, day, settings, keyring.redact)
+    mine = _ours(report, verp.rcpt)
+    permanent = _weighed_kind(report, mine) is BounceKind.PERMANENT
+    if verp.outbound_id is not None and result is not Recorded.UNMATCHED and permanent:
         # the row said "sent" (the smarthost took it); the remote end refused it later
         status = mine.status if mine else None
         conn.execute(
             outbound.update()
-            .where(outbound.c.id == row.id)
+            .where(outbound.c.id == verp.outbound_id)
             .values(state=BOUNCED, last_error=f"bounce inbound#{inbound_id}: {status or '-'}")
         )
     return result

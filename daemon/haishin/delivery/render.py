@@ -59,6 +59,11 @@ class Rendered:
 
     def for_recipient(self, address: str, token: str) -> bytes:
         """The bytes to send to `address`; `token` is its unsubscribe token."""
+        return self.personal(address, token) + self.common()
+
+    def personal(self, address: str, token: str) -> bytes:
+        """What differs per recipient: DKIM signatures, To and List-Unsubscribe. The
+        outbound queue stores this beside one copy of `common()` (design.md)."""
         ctx = self.context
         unsubscribe = (
             f" <{ctx.web_url}u/{token}>, <mailto:{ctx.address(addresses.UNSUBSCRIBE, token)}>"
@@ -66,8 +71,19 @@ class Rendered:
         personal = ((b"To", b" " + address.encode("utf-8")), (b"List-Unsubscribe", unsubscribe))
         headers = [*personal, *self.headers]
         signatures = b"".join(dkim.sign(key, headers, self.bh) for key in ctx.dkim_keys)
-        head = b"".join(name + b":" + value + b"\r\n" for name, value in headers)
-        return signatures + head + b"\r\n" + self.body
+        return signatures + b"".join(name + b":" + value + b"\r\n" for name, value in personal)
+
+    def common(self) -> bytes:
+        """The header block and body that every recipient shares."""
+        head = b"".join(name + b":" + value + b"\r\n" for name, value in self.headers)
+        return head + b"\r\n" + self.body
+
+    @classmethod
+    def from_common(cls, ctx: RenderContext, raw: bytes, message_id: str = "") -> Rendered:
+        """Rebuild from stored `common()` bytes, to resume a fan-out after a restart with
+        exactly the message that was started (a new render would have a new Date)."""
+        head, _, body = raw.partition(b"\r\n\r\n")
+        return cls(_split_headers(head), body, dkim.body_hash(body), ctx, message_id)
 
 
 def footer(ctx: RenderContext) -> str:
@@ -94,6 +110,7 @@ def render(
     html: str | None = None,
     now: dt.datetime | None = None,
     post_url: str | None = None,
+    references: str | None = None,
 ) -> Rendered:
     """Render post `post_id` of the context's channel. `text` is the sender's body."""
     service, channel = ctx.service, ctx.channel
@@ -104,6 +121,10 @@ def render(
     msg["Date"] = email.utils.format_datetime((now or dt.datetime.now(dt.UTC)).astimezone(JST))
     message_id = f"<{post_id}.{channel.slug}@{service.mail_domain}>"
     msg["Message-ID"] = message_id
+    if references:
+        # 第5条(1) 修正: a correction threads under the post it corrects (RFC 5322 §3.6.4)
+        msg["In-Reply-To"] = references
+        msg["References"] = references
     msg["List-Id"] = f"{channel.title} <{channel.slug}.{service.mail_domain}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["List-Post"] = "NO"

@@ -46,9 +46,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from email import policy
-from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -335,8 +332,9 @@ class ImapIngester:
         settings = ImapSettings.from_url(url, state_path=data_dir / "imap-state.sqlite")
         tg.create_task(ImapIngester(settings, store).run(stop))
 
-    where `store(raw)` puts the message in the spool with `envelope_of(raw)` as envelope
-    and `message_key(raw)` as its unique key, and returns once that is committed.
+    where `store(raw)` (the daemon's `Daemon.imap_store`) puts the message in the spool with
+    the envelope of `inbound.envelope` and a content hash as its unique key, and returns
+    once that is committed.
     """
 
     def __init__(self, settings: ImapSettings, store: Store) -> None:
@@ -568,27 +566,3 @@ def _buffered(client: Any, timeout: float) -> bool:
 def _close(client: Any) -> None:
     with contextlib.suppress(Exception):
         client.shutdown()
-
-
-@dataclass(frozen=True)
-class Envelope:
-    mail_from: str
-    rcpts: list[str]
-
-
-def envelope_of(raw: bytes) -> Envelope:
-    """The SMTP envelope a mailbox delivery left in the headers, for the spool.
-
-    IMAP has no envelope. The final MTA records the reverse path as Return-Path (RFC 5321
-    §4.4) and, with Postfix or Dovecot LDA, the recipient as the topmost Delivered-To (or
-    X-Original-To); without them the To and Cc addresses are the best guess.
-    """
-    headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
-    return_path = getaddresses([str(headers.get("Return-Path", ""))])
-    mail_from = return_path[0][1] if return_path else ""
-    for name in ("Delivered-To", "X-Original-To"):
-        value = headers.get(name)
-        if value:
-            return Envelope(mail_from, [a for _, a in getaddresses([str(value)]) if a])
-    found = getaddresses([str(v) for n in ("To", "Cc") for v in headers.get_all(n, [])])
-    return Envelope(mail_from, [a for _, a in found if a])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..commands import forward, membership
+from ..commands import forward, membership, post
 from ..commands.context import Context, Outcome
 from ..commands.replies import reply
 from ..commands.request import Command, parse
@@ -80,6 +80,8 @@ def _confirm(
     if token is None:
         reply(conn, ctx, t.slug, _sender(mail), texts.help_text(ctx.about(t.slug)))
         return Outcome.HELP_SENT
+    if post.open_token(ctx, token) is not None:  # a reply to a post's approval request
+        return post.by_mail(conn, ctx, t.slug, mail.incoming, token)
     return membership.confirm(
         conn,
         ctx,
@@ -133,7 +135,13 @@ def _forward(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcom
 
 
 def _post(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
-    return Outcome.HELD  # posting (approval, fan-out) is a later stage; the row is kept
+    assert t.slug is not None
+    reason = mail.no_answer
+    if reason and not reason.startswith(("Precedence", "list traffic")):
+        return Outcome.NOT_ANSWERED  # RFC 3834: a robot or a loop never posts
+    # a staff post may carry List-* headers (they are replaced); only then is it answered
+    quiet = reason is not None
+    return post.receive(conn, ctx, t.slug, mail.incoming, mail.raw, mail.spool_id, quiet=quiet)
 
 
 def _bounce(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:

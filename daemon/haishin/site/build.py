@@ -14,7 +14,12 @@ from typing import Any
 
 
 def build_site(
-    settings_file: Path, output: Path, *, config: Path | None = None, now: str | None = None
+    settings_file: Path,
+    output: Path,
+    *,
+    config: Path | None = None,
+    now: str | None = None,
+    archive: Path | None = None,
 ) -> int:
     """Build the site; returns the number of channels published. Raises
     `SiteRegistryInvalid` (its problems already printed) when the registry is invalid."""
@@ -35,6 +40,8 @@ def build_site(
         override["HAISHIN_CONFIG"] = str(config.resolve())
     if now is not None:
         override["HAISHIN_NOW"] = now
+    if archive is not None:  # where the daemon writes back numbers (`serve --archive`)
+        override["HAISHIN_ARCHIVE"] = str(archive.resolve())
     try:
         settings = read_settings(str(settings_file), override=override)
         pelican = Pelican(settings)

@@ -79,6 +79,42 @@ def enqueue(
     return message_id
 
 
+def add_message(conn: sa.Connection, raw: bytes, *, kind: str) -> int:
+    """Store one rendered body; its recipients follow with `add_rows`."""
+    result = conn.execute(_INSERT_MESSAGE, {"created_at": utcnow(), "kind": kind, "raw": raw})
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
+def add_rows(
+    conn: sa.Connection,
+    message_id: int,
+    rows: Sequence[tuple[str, str, bytes | None]],
+    not_before: dt.datetime | None = None,
+) -> None:
+    """Queue (envelope sender, recipient, per-recipient headers) rows for one body, each
+    with its own return path (VERP), in one executemany."""
+    if not rows:
+        return
+    now = utcnow()
+    conn.execute(
+        _INSERT_ROW,
+        [
+            {
+                "message_id": message_id,
+                "mail_from": mail_from,
+                "rcpt": rcpt,
+                "headers": headers,
+                "state": QUEUED,
+                "attempts": 0,
+                "next_try": not_before or now,
+                "created_at": now,
+            }
+            for mail_from, rcpt, headers in rows
+        ],
+    )
+
+
 def claim(engine: sa.Engine, limit: int, now: dt.datetime | None = None) -> list[Claimed]:
     """Claim up to `limit` due rows for this process and return them with their bodies."""
     now = now or utcnow()

@@ -117,12 +117,15 @@ def purge(engine: sa.Engine, key: bytes, limits: Limits, now: dt.datetime | None
                 .where(outbound.c.id == row_id)
                 .values(rcpt=pseudonym(key, rcpt), headers=None)
             )
-        # a rendered message is emptied once none of its recipients is still to be sent
+        # a rendered reply is emptied once none of its recipients is still to be sent; a
+        # post's rendered part holds no address (To and tokens are per-recipient headers,
+        # emptied above) and a paused fan-out may still need it
         still_open = sa.select(outbound.c.message_id).where(outbound.c.state.not_in(finished))
         conn.execute(
             outbound_messages.update()
             .where(
                 outbound_messages.c.created_at < mail_cutoff,
+                outbound_messages.c.kind != "post",
                 outbound_messages.c.id.not_in(still_open),
             )
             .values(raw=b"")

@@ -140,6 +140,61 @@ outbound = sa.Table(
     sa.Index("ix_outbound_message", "message_id"),
 )
 
+_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+posts = sa.Table(
+    "posts",
+    metadata,
+    # One post to a channel (第5条: the 情報管理者 answers for its content, timing and
+    # recipients). Its life: held → approved | scheduled → sending → sent, or ends as
+    # rejected | refused | withdrawn | expired. Every decision is recorded here.
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("spool_id", _ID, nullable=True),  # the inbound row it came in (audit)
+    sa.Column("sender", sa.String(320), nullable=False),  # a staff address, not a subscriber
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=True),
+    sa.Column("message_id", sa.Text, nullable=True),  # of the post as received
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("approval", sa.String(16), nullable=False),  # confirm | manager | authenticated
+    sa.Column("approver", sa.String(320), nullable=True),
+    sa.Column("approval_method", sa.String(32), nullable=True),  # mail-reply | web-button | cli
+    sa.Column("findings", sa.Text, nullable=False, server_default="[]"),  # 第3条(2) audit, JSON
+    sa.Column("send_at", UTCDateTime(), nullable=True),  # 配信日時; NULL: when approved
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("approved_at", UTCDateTime(), nullable=True),
+    sa.Column("sent_at", UTCDateTime(), nullable=True),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),  # rejected, withdrawn, expired
+    sa.Column("note", sa.Text, nullable=True),  # why it ended, or why it is held back
+    sa.Column("correction_of", _ID, nullable=True),  # 第5条(1): the sent post it corrects
+    # The outbound message: its Message-ID (a correction refers to it), its body row, and
+    # the fan-out cursor (the last subscriber id queued), committed with each batch so a
+    # crash resumes where it stopped rather than starting again.
+    sa.Column("out_message_id", sa.Text, nullable=True),
+    sa.Column("outbound_message", _ID, nullable=True),
+    sa.Column("cursor", _ID, nullable=False, server_default="0"),
+    sa.Column("recipients", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("archive_slug", sa.String(64), nullable=True),
+    sa.Index("ix_posts_state_send_at", "state", "send_at"),
+    sa.Index("ix_posts_channel_state", "channel", "state"),
+)
+
+archive = sa.Table(
+    "archive",
+    metadata,
+    # What was sent, for the back numbers (第7条 site): never an address or a token.
+    sa.Column("post_id", _ID, sa.ForeignKey("posts.id"), primary_key=True),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("slug", sa.String(64), nullable=False),  # the file name and URL part
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("sent_at", UTCDateTime(), nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False),
+    sa.Index("ix_archive_channel_sent", "channel", "sent_at"),
+)
+
 senders = sa.Table(
     "senders",
     metadata,

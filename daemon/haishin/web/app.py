@@ -24,6 +24,8 @@ from ..store import confirmations, queue, spool
 from ..store.clock import utcnow
 from ..store.engine import reading
 from ..tokens import TOKEN_LEN, Purpose, Verdict
+from . import posts as post_pages
+from .peer import client_address
 
 ContextSource = Callable[[], Context]
 
@@ -119,7 +121,7 @@ def build(
         if token is None:
             return _result(Outcome.INVALID_TOKEN)
         ctx = ctx_of()
-        peer = request.remote or "?"
+        peer = client_address(request)
 
         def act() -> Outcome:
             with engine.begin() as conn:
@@ -161,6 +163,12 @@ def build(
 
         outcome = await asyncio.to_thread(act)
         return _result(outcome)
+
+    # the one-click URL that posts carry in List-Unsubscribe (delivery/render.py): short,
+    # since some phones wrap long lines; the same page and RFC 8058 POST as above
+    routes.get("/u/{token}")(unsubscribe_page)
+    routes.post("/u/{token}")(unsubscribe_post)
+    post_pages.add_routes(routes, engine, ctx_of, _page)
 
     @routes.get("/healthz")
     async def healthz(request: web.Request) -> web.Response:

@@ -3,8 +3,8 @@
 Self-contained (issue 6, item 6): it touches no table of the posting flow, so it can be
 re-pointed after the posting flow's revision at merge without change.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 import haishin.store.schema
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

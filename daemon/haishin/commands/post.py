@@ -1,0 +1,247 @@
+"""Mail to `<slug>@` (a post) and replies to a post's approval request.
+
+A post is accepted only from the channel's senders (others are told to ask the owner
+address), checked against the 第3条(2) basic requirements (a refusal names each failed
+requirement), then held until it is approved by the channel's mode (第5条: the
+情報管理者 answers for what is sent):
+
+- `confirm`: the sender replies to the request, or presses the page's button;
+- `manager`: the department's 情報管理者 does the same (a second person);
+- `authenticated`: a DKIM or SPF pass aligned with the sender's domain, shown by one of
+  our own receiving servers, approves at once; anything less falls back to `confirm`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from email.message import EmailMessage
+
+import sqlalchemy as sa
+
+from .. import addresses as contract
+from ..mailtext import posts as texts
+from ..mailtext.charsets import decode_text
+from ..mailtext.incoming import Incoming
+from ..posting import decisions, senders
+from ..posting.policy import evaluate
+from ..posting.policy.base import Finding, Verdict
+from ..posting.schedule import HEADER, requested
+from ..posting.view import view_of
+from ..registry.model import Approval
+from ..store import posts
+from ..store.clock import utcnow
+from ..store.posts import Post, PostState
+from ..tokens import Purpose
+from ..tokens import Verdict as TokenVerdict
+from .context import Context, Outcome
+from .replies import reply
+
+CORRECTION_MARK = "【訂正】"
+"""第5条(1) 修正: a subject starting with this corrects the channel's latest post."""
+
+
+def post_url(ctx: Context, token: str) -> str:
+    return f"{ctx.public_url}post/{token}"
+
+
+def _text_of(part: EmailMessage) -> str:
+    """The daemon's Japanese-aware decoder (ISO-2022-JP with CP50220, Shift_JIS...)."""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
+    return decode_text(data, part.get_content_charset()).replace("\r\n", "\n")
+
+
+def _html_of(msg: EmailMessage) -> str | None:
+    for part in msg.walk():
+        if part.get_content_type() == "text/html" and not part.is_attachment():
+            assert isinstance(part, EmailMessage)
+            return _text_of(part)
+    return None
+
+
+_MID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+
+
+def _corrects(conn: sa.Connection, slug: str, incoming: Incoming) -> Post | None:
+    named = " ".join(str(incoming.msg.get(h, "")) for h in ("In-Reply-To", "References"))
+    found = posts.by_out_message_id(conn, slug, _MID_RE.findall(named))
+    if found is None and incoming.subject.strip().startswith(CORRECTION_MARK):
+        found = posts.latest_sent(conn, slug)
+    return found
+
+
+def _findings(found: tuple[Finding, ...]) -> list[dict[str, str]]:
+    return [{"rule": f.rule, "verdict": str(f.verdict), "message": f.message} for f in found]
+
+
+def receive(
+    conn: sa.Connection,
+    ctx: Context,
+    slug: str,
+    incoming: Incoming,
+    raw: bytes,
+    spool_id: int,
+    *,
+    quiet: bool = False,
+) -> Outcome:
+    """A post arrived at `<slug>@` from `incoming.sender` (the caller checked RFC 3834).
+    `quiet`: list traffic (RFC 3834 §2), answered only if it comes from a sender."""
+    channel = ctx.registry.channels[slug].value
+    sender = incoming.sender
+    assert sender is not None
+    about = ctx.about(slug)
+    mid = incoming.message_id
+    if not senders.is_sender(channel, sender):
+        if quiet:
+            return Outcome.NOT_ANSWERED
+        reply(conn, ctx, slug, sender, texts.not_sender(about), in_reply_to=mid)
+        return Outcome.NOT_SENDER
+    policy = ctx.service.policy
+    view = dataclasses.replace(
+        view_of(incoming.msg, len(raw), text_of=_text_of), subject=incoming.subject
+    )
+    result = evaluate(view, policy)
+    schedule = requested(incoming.msg.get(HEADER), view.text, utcnow())
+    findings = list(result.findings)
+    if schedule.error:
+        findings.append(Finding("schedule", Verdict.REFUSE, schedule.error))
+    checked = dataclasses.replace(result, findings=tuple(findings))
+    subject = " ".join(incoming.subject.split())
+
+    def create(state: PostState, correction_of: int | None = None) -> Post:
+        return posts.create(
+            conn,
+            channel=slug,
+            spool_id=spool_id,
+            sender=sender,
+            subject=subject,
+            text=schedule.text.strip("\n") + "\n",
+            html=_html_of(incoming.msg) if policy.allow_html else None,
+            message_id=mid,
+            state=state,
+            approval=str(channel.approval),
+            findings=_findings(checked.findings),
+            send_at=schedule.at,
+            ttl=ctx.post_ttl,
+            correction_of=correction_of,
+        )
+
+    if checked.refused:
+        create(PostState.REFUSED)  # kept for the audit: what was refused and why
+        refusal = texts.refused(about, subject, checked.explain())
+        reply(conn, ctx, slug, sender, refusal, in_reply_to=mid)
+        return Outcome.POST_REFUSED
+    corrected = _corrects(conn, slug, incoming)
+    post = create(PostState.HELD, corrected.id if corrected else None)
+    warnings = "\n".join(f"- {f.message}" for f in checked.warnings)
+    note = ""
+    if channel.approval is Approval.AUTHENTICATED:
+        auth = senders.authenticate(incoming.msg, sender, trusted=ctx.service.authserv_ids)
+        if auth.proof is not senders.Proof.NONE:
+            method = f"authenticated:{auth.proof}"
+            decisions.approve(conn, ctx, post.id, approver=sender, method=method)
+            return Outcome.POST_APPROVED
+        note = f"送信者の認証が確認できなかったため、確認をお願いしています（{auth.detail}）。"
+    to_manager = channel.approval is Approval.MANAGER
+    approver = sender
+    if to_manager:
+        department = ctx.registry.departments.get(channel.department)
+        assert department is not None, "load_valid guarantees the department"
+        approver = department.manager.address
+        withdraw_token = ctx.keyring.make(Purpose.POST_WITHDRAW, post.id, post.expires_at)
+        reply(
+            conn,
+            ctx,
+            slug,
+            sender,
+            texts.held_for_manager(about, subject, post_url(ctx, withdraw_token)),
+            reply_to=ctx.address(slug, contract.CONFIRM, withdraw_token),
+            in_reply_to=mid,
+            kind="confirm",
+        )
+    token = ctx.keyring.make(Purpose.POST_APPROVE, post.id, post.expires_at)
+    request = texts.approval_request(
+        about,
+        subject=subject,
+        text=post.text,
+        sender=sender,
+        token=token,
+        url=post_url(ctx, token),
+        ttl_hours=ctx.service.limits.held_post_ttl_hours,
+        send_at=post.send_at,
+        warnings=warnings,
+        for_manager=to_manager,
+        note=note,
+    )
+    reply(
+        conn,
+        ctx,
+        slug,
+        approver,
+        request,
+        reply_to=ctx.address(slug, contract.CONFIRM, token),
+        in_reply_to=None if to_manager else mid,
+        kind="confirm",
+    )
+    return Outcome.APPROVAL_REQUESTED
+
+
+def open_token(ctx: Context, token: str) -> tuple[Purpose, int] | None:
+    """A post token's purpose and post id, when `token` is one (and not expired)."""
+    now = utcnow()
+    for purpose in (Purpose.POST_APPROVE, Purpose.POST_WITHDRAW):
+        opened = ctx.keyring.open(purpose, token, now)
+        if opened.verdict is TokenVerdict.OK:
+            return purpose, opened.ident
+        if opened.verdict is TokenVerdict.EXPIRED:
+            return purpose, 0  # no post: answered as expired
+    return None
+
+
+def _first_line(body: str) -> str:
+    for line in body.split("\n"):
+        text = line.strip()
+        if text and not text.startswith((">", "＞")):
+            return text
+    return ""
+
+
+def asks_withdraw(incoming: Incoming) -> bool:
+    """The subject, or the first line the replier wrote, says 取消 (or withdraw)."""
+    subject = unicodedata.normalize("NFKC", incoming.subject).lower()
+    first = unicodedata.normalize("NFKC", _first_line(incoming.body)).lower()
+    return any(w in subject or first.startswith(w) for w in texts.WITHDRAW_WORDS)
+
+
+def by_mail(
+    conn: sa.Connection, ctx: Context, slug: str, incoming: Incoming, token: str
+) -> Outcome:
+    """A reply to an approval request (or the sender's withdraw-only notice)."""
+    opened = open_token(ctx, token)
+    assert opened is not None
+    purpose, post_id = opened
+    replier = incoming.sender
+    assert replier is not None
+    about = ctx.about(slug)
+    mid = incoming.message_id
+    post = posts.get(conn, post_id) if post_id else None
+    if post is None or post.channel != slug:
+        reply(conn, ctx, slug, replier, texts.expired_token(about), in_reply_to=mid)
+        return Outcome.EXPIRED
+    if asks_withdraw(incoming):
+        done = decisions.withdraw(conn, ctx, post.id, by=replier, method="mail-reply")
+        if done is not decisions.Decision.DONE:
+            reply(conn, ctx, slug, replier, texts.expired_token(about), in_reply_to=mid)
+            return Outcome.EXPIRED
+        return Outcome.POST_WITHDRAWN
+    if purpose is Purpose.POST_WITHDRAW:
+        reply(conn, ctx, slug, replier, texts.withdraw_hint(about), in_reply_to=mid)
+        return Outcome.HELP_SENT
+    done = decisions.approve(conn, ctx, post.id, approver=replier, method="mail-reply")
+    if done is not decisions.Decision.DONE:
+        reply(conn, ctx, slug, replier, texts.expired_token(about), in_reply_to=mid)
+        return Outcome.EXPIRED
+    return Outcome.POST_APPROVED

@@ -1,0 +1,173 @@
+"""Fan-out: one approved post → one stored body and one outbound row per active subscriber.
+
+The post is rendered once (delivery/render.py); per recipient only To, List-Unsubscribe
+with that subscriber's token, the DKIM signatures and the VERP return path differ
+(design.md, Performance). Subscribers are read and rows written in batches, never all
+addresses in memory; each batch commits together with the post's cursor (the last
+subscriber id queued), so a crash resumes after the last committed batch and nobody is
+queued twice (design.md: each active subscriber once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from .. import addresses as contract
+from ..commands.context import Context
+from ..commands.membership import unsubscribe_token
+from ..registry.model import JST
+from ..store import posts, queue
+from ..store.clock import utcnow
+from ..store.engine import reading
+from ..store.posts import Post, PostState
+from ..store.schema import outbound_messages, subscribers
+from ..store.subscribers import Status
+from ..tokens import Purpose
+from .dkim import DkimKey
+from .render import RenderContext, Rendered, render
+
+BATCH = 1000
+
+# The site's URL scheme (site/view.py, site/archive.py), repeated here so that the daemon
+# does not import Pelican; a test keeps them equal.
+CHANNEL_URL = "channels/{slug}.html"
+BACKNUMBERS_URL = "channels/{slug}/backnumbers.html"
+POST_URL = "channels/{channel}/{slug}.html"
+VERP_TOKEN_TTL = dt.timedelta(days=30)
+"""Bounces arrive within days (RFC 5321 §4.5.4.1 gives up after 4-5); a month is ample."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    post_id: int
+    recipients: int
+
+
+def archive_slug(post: Post, sent_at: dt.datetime) -> str:
+    """The post's name in its archive URL and file: stable and unique (site/archive.py)."""
+    return f"{sent_at.astimezone(JST):%Y-%m-%d}-{post.id:04d}"
+
+
+def render_context(ctx: Context, slug: str, keys: Sequence[DkimKey]) -> RenderContext:
+    service = ctx.service
+    channel = ctx.registry.channels[slug].value
+    department = ctx.registry.departments[channel.department]
+    site = service.site_url if service.site_url.endswith("/") else service.site_url + "/"
+    public = channel.archive == "public"
+    return RenderContext(
+        service,
+        channel,
+        department,
+        web_url=ctx.public_url,
+        channel_url=site + CHANNEL_URL.format(slug=slug),
+        archive_url=site + BACKNUMBERS_URL.format(slug=slug) if public else None,
+        dkim_keys=tuple(keys),
+    )
+
+
+def _references(conn: sa.Connection, post: Post) -> str | None:
+    if post.correction_of is None:
+        return None
+    corrected = posts.get(conn, post.correction_of)
+    return corrected.out_message_id if corrected else None
+
+
+def start(conn: sa.Connection, ctx: Context, post: Post, keys: Sequence[DkimKey]) -> Post | None:
+    """Render the post once, store its body, and mark it sending; None if it was taken."""
+    now = utcnow()
+    rctx = render_context(ctx, post.channel, keys)
+    name = archive_slug(post, now)
+    site = rctx.channel_url.rsplit("channels/", 1)[0]
+    post_url = site + POST_URL.format(channel=post.channel, slug=name) if rctx.archive_url else None
+    rendered = render(
+        rctx,
+        name,
+        post.subject,
+        post.text,
+        html=post.html,
+        now=now,
+        post_url=post_url,
+        references=_references(conn, post),
+    )
+    message = queue.add_message(conn, rendered.common(), kind="post")
+    if not posts.transition(
+        conn,
+        post.id,
+        (PostState.APPROVED, PostState.SCHEDULED),
+        state=PostState.SENDING,
+        sent_at=now,
+        archive_slug=name,
+        out_message_id=rendered.message_id,
+        outbound_message=message,
+    ):
+        return None
+    return posts.get(conn, post.id)
+
+
+def _active_after(
+    conn: sa.Connection, channel: str, after: int, batch: int
+) -> list[tuple[int, str]]:
+    rows = conn.execute(
+        sa.select(subscribers.c.id, subscribers.c.address)
+        .where(
+            subscribers.c.channel == channel,
+            subscribers.c.status == Status.ACTIVE,
+            subscribers.c.id > after,
+        )
+        .order_by(subscribers.c.id)
+        .limit(batch)
+    ).all()
+    return [(int(i), str(a)) for i, a in rows]
+
+
+def _rendered(conn: sa.Connection, ctx: Context, post: Post, keys: Sequence[DkimKey]) -> Rendered:
+    assert post.outbound_message is not None
+    raw = conn.execute(
+        sa.select(outbound_messages.c.raw).where(outbound_messages.c.id == post.outbound_message)
+    ).scalar_one()
+    rctx = render_context(ctx, post.channel, keys)
+    return Rendered.from_common(rctx, bytes(raw), post.out_message_id or "")
+
+
+def next_batch(
+    engine: sa.Engine,
+    ctx: Context,
+    post_id: int,
+    keys: Sequence[DkimKey],
+    batch_size: int = BATCH,
+) -> bool:
+    """Queue the next batch of a sending post; False when it is done.
+
+    The batch is read and signed outside any write transaction (a thousand DKIM signatures
+    take seconds, and SQLite has one writer: inbound mail must not wait for them); the
+    write then moves the cursor with a compare-and-set, so if another daemon queued this
+    batch meanwhile, this copy is dropped and nobody gets the post twice.
+    """
+    with reading(engine) as conn:
+        post = posts.get(conn, post_id)
+        if post is None or post.state is not PostState.SENDING:
+            return False
+        batch = _active_after(conn, post.channel, post.cursor, batch_size)
+        if not batch:
+            return False
+        rendered = _rendered(conn, ctx, post, keys)
+    expires = utcnow() + VERP_TOKEN_TTL
+    rows = []
+    for sub_id, address in batch:
+        verp = ctx.keyring.make(Purpose.VERP, sub_id, expires)
+        rows.append(
+            (
+                ctx.address(post.channel, contract.BOUNCES, verp),
+                address,
+                rendered.personal(address, unsubscribe_token(ctx, sub_id)),
+            )
+        )
+    assert post.outbound_message is not None
+    with engine.begin() as conn:
+        if posts.advance(conn, post.id, post.cursor, batch[-1][0], len(rows)):
+            queue.add_rows(conn, post.outbound_message, rows)
+    return True

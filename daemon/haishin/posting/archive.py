@@ -1,0 +1,54 @@
+"""Back numbers: a sent post of a public channel becomes `<archive>/<slug>/<name>.md`.
+
+That folder is the contract with the site (site/archive.py): Pelican metadata lines, a
+blank line, the body. Only the subject, the sender's text and the date are written, never
+the footer, an address of a subscriber or a token (第4条: registration data stays in the
+database). The file is written to a temporary name and renamed, so a site build running
+at the same moment sees the whole file or none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from ..registry.model import JST
+
+_MARKUP_START = re.compile(r"^(\s*)([#>*+=_`|~-]|\d+[.)])")
+
+
+def _line(text: str) -> str:
+    # The text is the sender's plain text: keep it plain in Markdown (no headings, lists
+    # or raw HTML by accident) and keep its line breaks (two spaces: a hard break).
+    escaped = _MARKUP_START.sub(lambda m: m[1] + "\\" + m[2], html.escape(text, quote=False))
+    return escaped + "  " if escaped.strip() else ""
+
+
+def markdown(subject: str, text: str, sent_at: dt.datetime) -> str:
+    title = " ".join(subject.split())
+    body = "\n".join(_line(line) for line in text.strip("\n").split("\n"))
+    return f"Title: {title}\nDate: {sent_at.astimezone(JST):%Y-%m-%d %H:%M}\n\n{body}\n"
+
+
+def export(
+    folder: Path, channel: str, name: str, subject: str, text: str, sent_at: dt.datetime
+) -> Path:
+    target_dir = folder / channel
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{name}.md"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(markdown(subject, text, sent_at))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

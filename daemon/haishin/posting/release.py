@@ -1,0 +1,144 @@
+"""Release: approved posts go out when their time has come and nothing holds them.
+
+Holds are decisions apart from actions (style.md 3): `hold_reason` says why a post may
+not go out now — an outage in force (第9条) or its channel or department paused by the
+統括管理者 (第3条5) — and the post then simply waits, recorded with the reason, until a
+registry reload shows the hold ended. Nothing held is dropped. Held posts that nobody
+approved in time expire here too, with a notice to the sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from ..commands.context import Context
+from ..delivery import fanout
+from ..delivery.dkim import DkimKey
+from ..registry import State, outages_in_force
+from ..store import posts
+from ..store.clock import utcnow
+from ..store.engine import reading
+from ..store.posts import PostState
+from . import archive, decisions
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_DEFAULT = Path("content/archive")
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    dkim_keys: tuple[DkimKey, ...] = field(default_factory=tuple)
+    archive_dir: Path | None = ARCHIVE_DEFAULT
+    """Where public back numbers are written; None: the archive table only."""
+    poll: float = 1.0
+    """Seconds between looks for due posts (scheduled times, ended holds)."""
+
+
+def hold_reason(ctx: Context, slug: str, now: dt.datetime) -> str | None:
+    """Why a post of `slug` may not go out now, or None."""
+    for outage in outages_in_force(ctx.registry, now):
+        return f"held: outage {outage.id} in force (第9条)"
+    state = ctx.directory.states().get(slug)
+    if state is None:
+        return "held: the channel is no longer in the registry"
+    if state.state is not State.ACTIVE:
+        return f"held: channel {state.state} (第3条5): {state.reason}"
+    return None
+
+
+def _note_hold(engine: sa.Engine, post: posts.Post, reason: str) -> None:
+    if post.note != reason:
+        with engine.begin() as conn:
+            posts.transition(conn, post.id, posts.RELEASABLE, note=reason)
+        log.info("post#%d %s", post.id, reason)
+
+
+def _finish(engine: sa.Engine, ctx: Context, post_id: int, settings: ReleaseSettings) -> None:
+    with engine.begin() as conn:
+        post = posts.get(conn, post_id)
+        assert post is not None and post.sent_at is not None and post.archive_slug is not None
+        public = ctx.registry.channels[post.channel].value.archive == "public"
+        posts.add_archive(conn, post, post.archive_slug, post.sent_at, public)
+        if public and settings.archive_dir is not None:
+            archive.export(
+                settings.archive_dir,
+                post.channel,
+                post.archive_slug,
+                post.subject,
+                post.text,
+                post.sent_at,
+            )
+        posts.transition(conn, post.id, (PostState.SENDING,), state=PostState.SENT, note=None)
+    log.info("post#%d queued for %d recipient(s)", post.id, post.recipients)
+
+
+def release_due(
+    engine: sa.Engine,
+    ctx: Context,
+    settings: ReleaseSettings,
+    now: dt.datetime | None = None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> int:
+    """Expire stale held posts, then send what is due; returns how many posts went out.
+    Thread context (blocking database work). `stopping` is asked between batches, so a
+    daemon told to stop does not wait for a large fan-out to finish (it resumes later)."""
+    now = now or utcnow()
+    with engine.begin() as conn:
+        expired = decisions.expire(conn, ctx, now)
+    if expired:
+        log.info("%d held post(s) expired", expired)
+    with reading(engine) as conn:
+        due = posts.due(conn, now)
+    released = 0
+    keys = settings.dkim_keys
+    for post in due:
+        reason = hold_reason(ctx, post.channel, now)
+        if reason is not None:
+            _note_hold(engine, post, reason)
+            continue
+        if post.state is not PostState.SENDING:
+            with engine.begin() as conn:
+                if fanout.start(conn, ctx, post, keys) is None:
+                    continue  # decided otherwise meanwhile (withdrawn)
+        while True:
+            # a pause or an outage that starts during a large fan-out stops it between
+            # batches; the cursor keeps its place
+            reason = hold_reason(ctx, post.channel, utcnow())
+            if reason is not None or stopping():
+                break
+            if not fanout.next_batch(engine, ctx, post.id, keys):
+                _finish(engine, ctx, post.id, settings)
+                released += 1
+                break
+    return released
+
+
+async def run(
+    engine: sa.Engine,
+    ctx_of: Callable[[], Context],
+    settings: ReleaseSettings,
+    wake_sender: Callable[[], None],
+) -> None:
+    """Forever: release what is due, then wait `settings.poll` seconds."""
+    stop = threading.Event()
+    try:
+        while True:
+            try:
+                if await asyncio.to_thread(
+                    release_due, engine, ctx_of(), settings, None, stop.is_set
+                ):
+                    wake_sender()
+            except Exception:  # the database away, or a bug: logged, and the task goes on
+                log.exception("release: failed; retrying")
+            await asyncio.sleep(settings.poll)
+    finally:
+        stop.set()  # the thread stops after its current batch

@@ -1,0 +1,101 @@
+"""The approval page of a held post: GET shows it with buttons, only a POST decides.
+
+Link scanners open every link in a mail, so a GET never approves (issue 6). The token
+says whom the page was sent to: the approver gets 配信する and 取り消す, the sender of a
+post waiting for its 情報管理者 (`manager` mode) only 取り消す.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from ..commands import post as post_command
+from ..commands.context import Context
+from ..posting import decisions
+from ..store import posts
+from ..store.engine import reading
+from ..store.posts import PENDING, Post
+from ..tokens import TOKEN_LEN, Purpose
+from .peer import client_address
+
+Page = Callable[[str, str, int], web.Response]
+
+
+def add_routes(
+    routes: web.RouteTableDef,
+    engine: sa.Engine,
+    ctx_of: Callable[[], Context],
+    page: Page,
+) -> None:
+    def opened(request: web.Request) -> tuple[Purpose, int] | None:
+        token = request.match_info["token"].lower()
+        if len(token) != TOKEN_LEN:
+            return None
+        found = post_command.open_token(ctx_of(), token)
+        return found if found and found[1] else None
+
+    invalid = ("この確認は無効です", "<p>有効期限が切れているか、すでに処理されています。</p>")
+
+    @routes.get("/post/{token}")
+    async def post_page(request: web.Request) -> web.Response:
+        found = opened(request)
+        if found is None:
+            return page(*invalid, 400)
+        purpose, post_id = found
+
+        def look() -> Post | None:
+            with reading(engine) as conn:
+                return posts.get(conn, post_id)
+
+        post = await asyncio.to_thread(look)
+        if post is None or post.state not in PENDING:
+            return page(*invalid, 400)
+        approve = (
+            "<button type=submit name=action value=approve>配信する</button> "
+            if purpose is Purpose.POST_APPROVE and post.state is posts.PostState.HELD
+            else ""
+        )
+        body = (
+            f"<p>件名: {html.escape(post.subject)}</p>"
+            f"<pre style='white-space:pre-wrap'>{html.escape(post.text)}</pre>"
+            f"<form method=post>{approve}"
+            "<button type=submit name=action value=withdraw>取り消す</button></form>"
+            "<p lang=en>Press a button to send or to withdraw this post.</p>"
+        )
+        return page("投稿の確認", body, 200)
+
+    @routes.post("/post/{token}")
+    async def post_decide(request: web.Request) -> web.Response:
+        found = opened(request)
+        if found is None:
+            return page(*invalid, 400)
+        purpose, post_id = found
+        action = (await request.post()).get("action")
+        ctx = ctx_of()
+        who = f"web-button from {client_address(request)}"
+
+        def act() -> decisions.Decision:
+            with engine.begin() as conn:
+                if action == "withdraw":
+                    return decisions.withdraw(conn, ctx, post_id, by=who, method="web-button")
+                if action == "approve" and purpose is Purpose.POST_APPROVE:
+                    post = posts.get(conn, post_id)
+                    by = post.sender if post else "?"
+                    if post is not None and post.approval == "manager":
+                        department = ctx.registry.departments.get(
+                            ctx.registry.channels[post.channel].value.department
+                        )
+                        by = department.manager.address if department else by
+                    return decisions.approve(conn, ctx, post_id, approver=by, method="web-button")
+                return decisions.Decision.UNKNOWN
+
+        result = await asyncio.to_thread(act)
+        if result is not decisions.Decision.DONE:
+            return page(*invalid, 400)
+        done = "取り消しました" if action == "withdraw" else "承認しました"
+        return page(done, f"<p>{done}。</p>", 200)
