@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from aiohttp import web
 
 from .commands.context import Context
+from .delivery import bounce_digest, bounce_record
+from .delivery.bounce_score import settings_of
 from .errors import HaishinError
 from .inbound import smtp
 from .inbound.envelope import envelope
@@ -39,6 +42,7 @@ from .registry import load_valid
 from .router import worker
 from .router.addresses import Directory
 from .store import open_store
+from .store.queue import Claimed
 from .store.retention import purge
 from .store.spool import Spool
 from .tokens import Keyring
@@ -124,6 +128,15 @@ class Daemon:
                     refused_reload_notice, self._engine, self.context(), problems
                 )
 
+    def _on_bounced(self, conn: sa.Connection, failures: list[tuple[Claimed, str]]) -> None:
+        """5xx replies at send time: scored as bounces, by the registry's current rules."""
+        bounce_record.from_smtp(
+            conn,
+            failures,
+            redact=self.settings.keyring.redact,
+            settings=settings_of(self.context().service),
+        )
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -199,7 +212,21 @@ class Daemon:
                         )
                     ),
                     tg.create_task(
-                        supervised("sender", lambda: sender.run(engine, s.send, outgoing))
+                        supervised(
+                            "sender",
+                            lambda: sender.run(
+                                engine, s.send, outgoing, on_bounced=self._on_bounced
+                            ),
+                        )
+                    ),
+                    # the weekly bounce digest to each channel's 情報管理者
+                    tg.create_task(
+                        supervised(
+                            "bounce digest",
+                            lambda: bounce_digest.run(
+                                engine, lambda: self.context().registry, outgoing.set
+                            ),
+                        )
                     ),
                     tg.create_task(
                         supervised(
@@ -311,3 +338,4 @@ def configure_logging(verbose: bool = False, json: bool = False) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs addresses
+    logging.getLogger("flufl.bounce").setLevel(logging.WARNING)  # a line per detector run

@@ -3,7 +3,7 @@
 Importing a module registers its commands on the `cli` group.
 """
 
-from . import daemon, held, operations, registry, site, subscribers  # noqa: F401
+from . import bounces, daemon, held, operations, registry, site, subscribers  # noqa: F401
 from .base import cli, main
 
 __all__ = ["cli", "main"]

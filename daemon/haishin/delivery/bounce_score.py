@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from ..registry.model import Service
 from .bounces import BounceKind, BounceReport
 
 
@@ -41,6 +42,18 @@ class BounceSettings:
 
 
 DEFAULTS = BounceSettings()
+
+
+def settings_of(service: Service) -> BounceSettings:
+    """The `bounces:` block of service.yaml (第10条: settings, not code)."""
+    b = service.bounces
+    return BounceSettings(
+        threshold=b.threshold,
+        stale_days=b.stale_days,
+        permanent_weight=b.permanent_weight,
+        temporary_weight=b.temporary_weight,
+        unknown_weight=b.unknown_weight,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ class Evidence(enum.StrEnum):
     AUTO_REPLY = "auto-reply"
     FLUFL = "flufl.bounce"
     TEXT = "text"
+    SMTP = "smtp"  # a 5xx reply while we were sending: no report mail at all
     NONE = "none"
 
 
@@ -126,6 +127,11 @@ def mask(address: str) -> str:
 
 def _mask_all(text: str) -> str:
     return _ADDRESS_RE.sub(lambda m: "***@" + m.group(1), text)
+
+
+def mask_addresses(text: str) -> str:
+    """Every address in `text` reduced to `***@domain` (第4条: none in clear)."""
+    return _mask_all(text)
 
 
 def _header(msg: Message, name: str) -> str | None:
@@ -507,3 +513,23 @@ def _read(msg: EmailMessage, verp: VerpAddress | None, defects: tuple[str, ...])
     return BounceReport(
         BounceKind.UNKNOWN, "no failure report recognised", verp, (), Evidence.NONE, defects
     )
+
+
+def smtp_failure(address: str, reply: str) -> BounceReport:
+    """A 5xx reply to RCPT or DATA while we were sending (`reply`: code and text).
+
+    RFC 5321 §4.2.1: 5yz is a permanent negative completion, so it weighs as a hard
+    bounce, except a full mailbox (X.2.2), which RFC 3463 §3.3 calls persistent transient,
+    the same exception the reports above get.
+    """
+    text = _squash(reply)
+    status = _status_in(text)
+    kind = _kind("failed", status, text) or BounceKind.PERMANENT
+    failed = FailedRecipient(
+        address=address,
+        kind=kind,
+        status=".".join(status) if status else None,
+        action="failed",
+        diagnostic=_mask_all(text)[:300],
+    )
+    return BounceReport(kind, f"SMTP reply: {_summary((failed,))}", None, (failed,), Evidence.SMTP)

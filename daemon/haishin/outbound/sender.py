@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from . import maildir
 log = logging.getLogger(__name__)
 
 BATCH = 100
+
+OnBounced = Callable[[sa.Connection, list[tuple[queue.Claimed, str]]], None]
+"""Told of 5xx replies (row, reply) inside the transaction that records them: service.py
+wires in the bounce score (delivery/bounce_record.py), which stands above this module."""
 _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 
 
@@ -101,7 +106,19 @@ def _send_maildir(settings: SendSettings, rows: list[queue.Claimed]) -> list[que
     return results
 
 
-async def send_batch(engine: sa.Engine, settings: SendSettings) -> int:
+def _then(
+    rows: list[queue.Claimed], results: list[queue.Result], on_bounced: OnBounced | None
+) -> Callable[[sa.Connection], None] | None:
+    by_id = {row.id: row for row in rows}
+    bounced = [(by_id[r.id], r.error or "") for r in results if r.state == queue.BOUNCED]
+    if on_bounced is None or not bounced:
+        return None
+    return lambda conn: on_bounced(conn, bounced)
+
+
+async def send_batch(
+    engine: sa.Engine, settings: SendSettings, on_bounced: OnBounced | None = None
+) -> int:
     rows = await asyncio.to_thread(queue.claim, engine, BATCH)
     if not rows:
         return 0
@@ -109,7 +126,7 @@ async def send_batch(engine: sa.Engine, settings: SendSettings) -> int:
         results = await _send_smtp(settings, rows)
     else:
         results = await asyncio.to_thread(_send_maildir, settings, rows)
-    await asyncio.to_thread(queue.settle, engine, results)
+    await asyncio.to_thread(queue.settle, engine, results, _then(rows, results, on_bounced))
     for r in results:
         if r.state != queue.SENT:
             # a remote reply often quotes the address ("550 <a@b>: no such user")
@@ -120,7 +137,11 @@ async def send_batch(engine: sa.Engine, settings: SendSettings) -> int:
 
 
 async def run(
-    engine: sa.Engine, settings: SendSettings, wake: asyncio.Event, poll: float = 1.0
+    engine: sa.Engine,
+    settings: SendSettings,
+    wake: asyncio.Event,
+    poll: float = 1.0,
+    on_bounced: OnBounced | None = None,
 ) -> None:
     await asyncio.to_thread(queue.heartbeat, engine)
     await asyncio.to_thread(queue.recover, engine)
@@ -140,7 +161,7 @@ async def run(
             raise asyncio.CancelledError
         wake.clear()
         try:
-            sent = await send_batch(engine, settings)
+            sent = await send_batch(engine, settings, on_bounced)
         except sa.exc.SQLAlchemyError:
             log.exception("sender: database error; retrying")
             sent = 0

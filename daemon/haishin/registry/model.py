@@ -103,6 +103,17 @@ class Limits(Strict):
     """Raw received mail and sent replies hold addresses: emptied after this (第4条(3))."""
 
 
+class Bounces(Strict):
+    """Bounce scoring (issue 6): GNU Mailman's threshold and stale period, Mailman 2.1's
+    weights. A weight counts at most once per day; see delivery/bounce_score.py."""
+
+    threshold: float = Field(default=5.0, gt=0)
+    stale_days: int = Field(default=7, gt=0)
+    permanent_weight: float = Field(default=1.0, ge=0)
+    temporary_weight: float = Field(default=0.5, ge=0)
+    unknown_weight: float = Field(default=0.5, ge=0)
+
+
 class Service(Strict):
     """config/service.yaml: the service as a whole (第10条: settings, not code)."""
 
@@ -116,6 +127,7 @@ class Service(Strict):
     categories: list[Category] = Field(min_length=1)
     policy: Policy
     limits: Limits = Limits()
+    bounces: Bounces = Bounces()
     authserv_ids: list[str] = []
     """Our receiving servers' authserv-ids (RFC 8601): only their Authentication-Results
     are believed when a channel's approval mode is `authenticated`."""

@@ -15,12 +15,12 @@ from ..commands import forward, membership, post
 from ..commands.context import Context, Outcome
 from ..commands.replies import reply
 from ..commands.request import Command, parse
+from ..delivery import bounce_record
+from ..delivery.bounce_score import settings_of
 from ..mailtext import texts
 from ..mailtext.incoming import Incoming, read
 from ..store import spool
 from ..store.clock import utcnow
-from ..store.queue import BOUNCED
-from ..store.schema import outbound
 from ..tokens import Purpose, Verdict
 from .addresses import Kind, Target
 from .loops import why_not_answer
@@ -145,14 +145,18 @@ def _post(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
 
 
 def _bounce(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
-    if t.token:
-        opened = ctx.keyring.open(Purpose.BOUNCE, t.token, utcnow())
-        if opened.verdict is not Verdict.INVALID:
-            conn.execute(
-                outbound.update()
-                .where(outbound.c.id == opened.ident)
-                .values(state=BOUNCED, last_error=f"bounce inbound#{mail.spool_id}")
-            )
+    # classify, match through the VERP token, score, disable at the threshold
+    assert t.slug is not None
+    bounce_record.from_mail(
+        conn,
+        ctx.keyring,
+        slug=t.slug,
+        token=t.token,
+        raw=mail.raw,
+        inbound_id=mail.spool_id,
+        now=utcnow(),
+        settings=settings_of(ctx.service),
+    )
     return Outcome.BOUNCE_RECORDED  # never answered: this address only records
 
 

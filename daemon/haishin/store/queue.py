@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -169,8 +169,13 @@ class Result:
     next_try: dt.datetime | None = None
 
 
-def settle(engine: sa.Engine, results: Sequence[Result]) -> None:
-    """Record the outcome of a claimed batch in one transaction."""
+def settle(
+    engine: sa.Engine,
+    results: Sequence[Result],
+    then: Callable[[sa.Connection], None] | None = None,
+) -> None:
+    """Record the outcome of a claimed batch in one transaction; `then` runs inside it
+    (the bounce score of 5xx replies commits with the rows, or neither does)."""
     now = utcnow()
     sent = [r.id for r in results if r.state == SENT]
     with engine.begin() as conn:
@@ -193,6 +198,8 @@ def settle(engine: sa.Engine, results: Sequence[Result]) -> None:
             else:
                 values |= {"attempts": outbound.c.attempts + 1, "done_at": now}
             conn.execute(outbound.update().where(outbound.c.id == r.id).values(**values))
+        if then is not None:
+            then(conn)
 
 
 HEARTBEAT_EVERY = dt.timedelta(seconds=2)

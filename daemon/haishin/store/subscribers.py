@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from . import bounces
 from .clock import utcnow
 from .schema import subscribers
 
@@ -122,6 +123,8 @@ def activate(
             unsubscribe_method=None,
         )
     )
+    # a disabled address that confirms again starts with a clean bounce record
+    bounces.reset_score(conn, sub.id)
     result = by_id(conn, sub.id)
     assert result is not None
     return result
@@ -139,6 +142,19 @@ def unsubscribe(conn: sa.Connection, sub_id: int, *, method: str) -> bool:
             unsubscribed_at=now,
             unsubscribe_method=method,
         )
+    )
+    return result.rowcount == 1
+
+
+def disable(conn: sa.Connection, sub_id: int, *, method: str) -> bool:
+    """Stop mailing an active subscription (e.g. after bounces); the row and its consent
+    record stay, and a new confirmed subscribe makes it active again. False when it was
+    not active."""
+    now = utcnow()
+    result = conn.execute(
+        subscribers.update()
+        .where(subscribers.c.id == sub_id, subscribers.c.status == Status.ACTIVE)
+        .values(status=Status.DISABLED, updated_at=now, unsubscribe_method=method)
     )
     return result.rowcount == 1
 
