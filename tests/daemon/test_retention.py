@@ -145,3 +145,14 @@ def test_never_confirmed_subscriptions_are_removed(sqlite_url: str) -> None:
     dump = _dump(engine)
     assert b"typed-by-someone@example.jp" not in dump and b"fresh@example.jp" in dump
     engine.dispose()
+
+
+def test_disabled_addresses_are_purged_too(sqlite_url: str) -> None:
+    engine = open_store(sqlite_url)
+    with engine.begin() as conn:
+        subscribers.activate(conn, "gomi-recycle", "bounced@example.jp", method="t", evidence="t")
+        t = metadata.tables["subscribers"]
+        conn.execute(t.update().values(status="disabled", updated_at=NOW - dt.timedelta(days=400)))
+    assert purge(engine, KEY, Limits(), NOW).subscribers == 1
+    assert b"bounced@example.jp" not in _dump(engine)
+    engine.dispose()

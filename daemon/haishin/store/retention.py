@@ -1,7 +1,7 @@
 """Personal data kept no longer than needed (第4条(3)), consent records kept as the law asks.
 
-After `limits.unsubscribed_retention_days` an unsubscribed address is replaced by a keyed
-hash: the consent record (when and how the address consented, when it left) stays, as
+After `limits.unsubscribed_retention_days` an unsubscribed (or disabled) address is replaced
+by a keyed hash: the consent record (when and how the address consented, when it left) stays, as
 特定電子メール法 asks senders to keep it, and can still be found by hashing an address with
 the service's key when someone asks; the address itself is gone. A subscription never
 confirmed is removed whole once its request has long expired. Raw mail in the spool
@@ -63,8 +63,17 @@ def purge(engine: sa.Engine, key: bytes, limits: Limits, now: dt.datetime | None
             sa.select(
                 subscribers.c.id, subscribers.c.address, subscribers.c.consent_evidence
             ).where(
-                subscribers.c.status == Status.UNSUBSCRIBED,
-                subscribers.c.unsubscribed_at < unsub_cutoff,
+                sa.or_(
+                    sa.and_(
+                        subscribers.c.status == Status.UNSUBSCRIBED,
+                        subscribers.c.unsubscribed_at < unsub_cutoff,
+                    ),
+                    # disabled (bounced away, or removed by staff) and left so since
+                    sa.and_(
+                        subscribers.c.status == Status.DISABLED,
+                        subscribers.c.updated_at < unsub_cutoff,
+                    ),
+                ),
                 ~subscribers.c.address.startswith(PURGED),
             )
         ).all()
