@@ -87,7 +87,8 @@ class Sink:
 
 
 @contextmanager
-def sink() -> Iterator[Sink]:
+def sink(port: int = 0) -> Iterator[Sink]:
+    """A recording smarthost; on `port`, or one from the OS."""
     s = Sink()
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -100,7 +101,7 @@ def sink() -> Iterator[Sink]:
             s.connections += 1
             return SMTP(s, hostname="sink", enable_SMTPUTF8=True, loop=loop)
 
-        srv = loop.run_until_complete(loop.create_server(make, "127.0.0.1", 0))
+        srv = loop.run_until_complete(loop.create_server(make, "127.0.0.1", port))
         server["srv"] = srv
         s.port = srv.sockets[0].getsockname()[1]
         started.set()
