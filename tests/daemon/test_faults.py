@@ -42,6 +42,15 @@ def _send(d: helpers.Daemon, sender: str, body: bytes = b"") -> int:
         return next(iter(exc.recipients.values()))[0]
 
 
+def _deferred(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM outbound WHERE attempts >= 1 AND state = 'queued'")
+            ).scalar_one()
+        )
+
+
 def test_smarthost_away_then_back_delivers_everything_once(tmp_path: Path, sqlite_url: str) -> None:
     port = _free_port()  # nothing listens there yet: the smarthost is down
     d = helpers.start(tmp_path, sqlite_url, smarthost=port)
@@ -49,19 +58,7 @@ def test_smarthost_away_then_back_delivers_everything_once(tmp_path: Path, sqlit
     senders = [f"away{i}@example.jp" for i in range(20)]
     try:
         assert [_send(d, s) for s in senders] == [250] * 20
-        helpers.wait_until(
-            lambda: (
-                engine.connect()
-                .execute(
-                    sa.text(
-                        "SELECT count(*) FROM outbound WHERE attempts >= 1 AND state = 'queued'"
-                    )
-                )
-                .scalar()
-                == 20
-            ),
-            what="every confirmation deferred",
-        )
+        helpers.wait_until(lambda: _deferred(engine) == 20, what="every confirmation deferred")
         with helpers.sink(port) as back:  # the smarthost returns
             back.wait(20)
             helpers.wait_until(lambda: helpers.drained(engine), what="the queue to drain")
@@ -97,17 +94,16 @@ def test_disk_full_answers_451_and_loses_nothing_it_accepted(tmp_path: Path) -> 
                 }
                 accepted = sorted(s for s, c in codes.items() if c == 250)
                 refused = sorted(s for s, c in codes.items() if c != 250)
+                assert accepted, "nothing was accepted"
                 assert refused, "the disk never filled"
                 assert {codes[s] for s in refused} == {451}  # temporary: the client retries
                 # the operator makes room; everything that got 250 is answered exactly once
-                for f in disk.glob("filler*"):
-                    f.unlink()
+                (disk / "filler").unlink()
                 sink.wait(len(accepted), timeout=60)
                 engine = sa.create_engine(url)
                 helpers.wait_until(lambda: helpers.drained(engine), what="the queue to drain")
                 engine.dispose()
-                answered = sorted(r for m in sink.messages for r in m.rcpts)
-                assert answered == accepted
+                assert sorted(r for m in sink.messages for r in m.rcpts) == accepted
             finally:
                 d.stop()
 
@@ -182,88 +178,6 @@ def test_database_briefly_unreachable(tmp_path: Path) -> None:
                 f"during{i}@example.jp": 451 for i in range(5)
             }
             accepted = sorted(s for s, c in codes.items() if c == 250)
-            sink.wait(len(accepted), timeout=60)
-                engine = sa.create_engine(url)
-                helpers.wait_until(lambda: helpers.drained(engine), what="the queue to drain")
-                engine.dispose()
-                answered = sorted(r for m in sink.messages for r in m.rcpts)
-                assert answered == accepted
-            finally:
-                d.stop()
-
-
-class _Proxy:
-    """A TCP relay to PostgreSQL that can be cut and restored: the database 'goes away'."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = _free_port()
-        self.loop = asyncio.new_event_loop()
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.up()
-
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.CancelledError):
-            while data := await r.read(65536):
-                w.write(data)
-                await w.drain()
-        w.close()
-
-    async def _client(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            ur, uw = await asyncio.open_connection(*self.target)
-        except OSError:
-            w.close()
-            return
-        self.writers |= {w, uw}
-        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
-
-    def up(self) -> None:
-        async def start() -> None:
-            self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
-
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(5)
-
-    def down(self) -> None:
-        async def stop() -> None:
-            assert self.server is not None
-            self.server.close()
-            for w in self.writers:
-                w.close()
-            self.writers.clear()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
-
-    def close(self) -> None:
-        self.down()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-def test_database_briefly_unreachable(tmp_path: Path) -> None:
-    if not helpers.pg_available():
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
-    with helpers.pg_database() as url, helpers.sink() as sink:
-        proxy = _Proxy(("127.0.0.1", 5432))
-        via_proxy = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-        d = helpers.start(tmp_path, via_proxy, smarthost=sink.port)
-        try:
-            codes = {f"before{i}@example.jp": _send(d, f"before{i}@example.jp") for i in range(5)}
-            proxy.down()  # the database goes away
-            codes |= {f"during{i}@example.jp": _send(d, f"during{i}@example.jp") for i in range(5)}
-            proxy.up()  # and comes back
-            codes |= {f"after{i}@example.jp": _send(d, f"after{i}@example.jp") for i in range(5)}
-            assert all(c in (250, 451) for c in codes.values()), codes
-            print("codes", sorted(codes.items()))
-            assert all(codes[f"before{i}@example.jp"] == 250 for i in range(5))
-            accepted = sorted(s for s, c in codes.items() if c == 250)
-            helpers.wait_until(
-                lambda: all(codes[f"after{i}@example.jp"] == 250 for i in range(5)),
-                what="the daemon to take mail again",
-            )
             sink.wait(len(accepted), timeout=60)
             engine = sa.create_engine(url)
             helpers.wait_until(lambda: helpers.drained(engine), what="the queue to drain")
