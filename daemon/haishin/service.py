@@ -61,6 +61,8 @@ class Settings:
     static: Path | None = None
     hostname: str = "localhost"
     worker_poll: float = 0.5
+    send_poll: float = 1.0
+    """Seconds between looks at the outbound queue when nothing woke the sender."""
     housekeeping_after: float = 600.0
     """Seconds after start before the first purge: not while a restarted daemon catches up."""
     imap: ImapSettings | None = None
@@ -190,7 +192,16 @@ class Daemon:
                         )
                     ),
                     tg.create_task(
-                        supervised("sender", lambda: sender.run(engine, s.send, outgoing))
+                        supervised(
+                            "sender",
+                            lambda: sender.run(
+                                engine,
+                                s.send,
+                                outgoing,
+                                s.send_poll,
+                                lambda: self.context().service.delivery,
+                            ),
+                        )
                     ),
                 ]
                 tasks.append(
