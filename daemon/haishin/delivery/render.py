@@ -59,15 +59,25 @@ class Rendered:
 
     def for_recipient(self, address: str, token: str) -> bytes:
         """The bytes to send to `address`; `token` is its unsubscribe token."""
+        return self.personal(address, token) + self.shared()
+
+    def personal(self, address: str, token: str) -> bytes:
+        """Only what differs per recipient: the DKIM signatures, To and List-Unsubscribe.
+        The outbound queue stores this per row and `shared()` once per post."""
         ctx = self.context
         unsubscribe = (
             f" <{ctx.web_url}u/{token}>, <mailto:{ctx.address(addresses.UNSUBSCRIBE, token)}>"
         ).encode("ascii")
         personal = ((b"To", b" " + address.encode("utf-8")), (b"List-Unsubscribe", unsubscribe))
-        headers = [*personal, *self.headers]
-        signatures = b"".join(dkim.sign(key, headers, self.bh) for key in ctx.dkim_keys)
-        head = b"".join(name + b":" + value + b"\r\n" for name, value in headers)
-        return signatures + head + b"\r\n" + self.body
+        signatures = b"".join(
+            dkim.sign(key, (*personal, *self.headers), self.bh) for key in ctx.dkim_keys
+        )
+        return signatures + b"".join(name + b":" + value + b"\r\n" for name, value in personal)
+
+    def shared(self) -> bytes:
+        """The headers and body every recipient gets, after `personal()`."""
+        head = b"".join(name + b":" + value + b"\r\n" for name, value in self.headers)
+        return head + b"\r\n" + self.body
 
 
 def footer(ctx: RenderContext) -> str:
