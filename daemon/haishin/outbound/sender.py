@@ -159,6 +159,9 @@ async def _run_maildir(
             await _wait(wake, poll)
 
 
+HORIZON = 30.0
+"""Seconds of a throttled domain's pace held in memory; later rows wait in the queue."""
+
 FLUSH_EVERY = 0.25
 """Seconds between result writes while a batch is being sent."""
 
@@ -181,6 +184,7 @@ async def _run_pool(
         batch=settings.batch,
         timeout=settings.timeout,
         rate=current.messages_per_second,
+        horizon=HORIZON / settings.pace_scale,
         changed=wake,
     )
     alive = _Alive(engine)
