@@ -69,9 +69,8 @@ class Rendered:
             f" <{ctx.web_url}u/{token}>, <mailto:{ctx.address(addresses.UNSUBSCRIBE, token)}>"
         ).encode("ascii")
         personal = ((b"To", b" " + address.encode("utf-8")), (b"List-Unsubscribe", unsubscribe))
-        signatures = b"".join(
-            dkim.sign(key, (*personal, *self.headers), self.bh) for key in ctx.dkim_keys
-        )
+        signed = [*personal, *self.headers]
+        signatures = b"".join(dkim.sign(key, signed, self.bh) for key in ctx.dkim_keys)
         return signatures + b"".join(name + b":" + value + b"\r\n" for name, value in personal)
 
     def shared(self) -> bytes:
