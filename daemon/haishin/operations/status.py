@@ -29,6 +29,8 @@ class Snapshot:
     """(channel, status) → count."""
     confirmations_requested_24h: int = 0
     confirmations_used_24h: int = 0
+    pending_by_message: dict[int, int] = field(default_factory=dict)
+    """Outbound message id → rows queued or sending: the posts on their way out."""
 
     @property
     def delivery_rate(self) -> float:
@@ -72,6 +74,14 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
                 )
             )
         }
+        pending = {
+            int(m): int(n)
+            for m, n in conn.execute(
+                sa.select(outbound.c.message_id, sa.func.count())
+                .where(outbound.c.state.in_(("queued", "sending")))
+                .group_by(outbound.c.message_id)
+            )
+        }
         requested = conn.execute(
             sa.select(sa.func.count()).where(confirmations.c.created_at >= day)
         ).scalar_one()
@@ -92,6 +102,7 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
         subscribers=subs,
         confirmations_requested_24h=int(requested),
         confirmations_used_24h=int(used),
+        pending_by_message=pending,
     )
 
 
