@@ -28,8 +28,33 @@ class CountingSink:
     cond: threading.Condition = field(default_factory=threading.Condition)
     connections: int = 0
     port: int = 0
+    pipelining: bool = True
+    """Offer PIPELINING (RFC 2920); aiosmtpd reads commands in order, so it copes."""
+    answers: dict[str, str] = field(default_factory=dict)
+    """A recipient → the reply its RCPT gets instead of 250."""
     _ids: dict[Session, int] = field(default_factory=dict)
     """Sessions are kept (not their id()): a freed session's id() is reused."""
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.answers:
+            return self.answers[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         conn = self._ids.setdefault(session, len(self._ids) + 1)
@@ -53,8 +78,8 @@ class CountingSink:
 
 
 @contextmanager
-def counting_sink() -> Iterator[CountingSink]:
-    s = CountingSink()
+def counting_sink(pipelining: bool = True) -> Iterator[CountingSink]:
+    s = CountingSink(pipelining=pipelining)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     server: dict[str, Any] = {}

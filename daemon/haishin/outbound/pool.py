@@ -24,6 +24,7 @@ from ..store import queue
 from ..store.clock import utcnow
 from .client import Connection, SMTPError, stuff
 from .pacing import Limit, Limits, TokenBucket
+from .redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,13 @@ class Pool:
                 if not lane.rows:
                     continue
                 row = lane.rows.popleft()
-                result = await self._send_one(conn, row)
+                try:
+                    result = await self._send_one(conn, row)
+                except Exception:
+                    # a bug must not strand the row as `sending` and stall the pool
+                    log.exception("sender: unexpected error on outbound#%d", row.id)
+                    conn.close()
+                    result = self.retry(row, "internal error")
                 self.done([result])
                 if not conn.usable:
                     break
@@ -251,7 +258,7 @@ class Pool:
             self.in_flight -= len(results)
             for r in results:
                 if r.state not in (queue.SENT, queue.QUEUED) or r.error:
-                    log.info("outbound#%d: %s (%s)", r.id, r.state, _redact(r.error or ""))
+                    log.info("outbound#%d: %s (%s)", r.id, r.state, redact(r.error or ""))
 
     async def close(self) -> None:
         """Stop the connections; rows not yet tried go back to the queue untried."""
@@ -270,9 +277,3 @@ class Pool:
     @property
     def idle_now(self) -> bool:
         return self.in_flight == 0
-
-
-def _redact(text: str) -> str:
-    from .sender import redact_addresses
-
-    return redact_addresses(text)

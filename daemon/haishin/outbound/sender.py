@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,12 @@ from ..store.clock import utcnow
 from . import maildir
 from .pacing import Limits
 from .pool import Pool
+from .redact import redact
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
 """Rows per claim for the maildir."""
-_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,6 @@ def _send_maildir(settings: SendSettings, rows: list[queue.Claimed]) -> list[que
     return results
 
 
-def redact_addresses(text: str) -> str:
-    """A remote reply often quotes the address ("550 <a@b>: no such user"): not in logs."""
-    return _ADDRESS.sub("<address>", text)
-
-
 async def send_batch(engine: sa.Engine, settings: SendSettings) -> int:
     """Deliver one batch into the maildir."""
     rows = await asyncio.to_thread(queue.claim, engine, BATCH)
@@ -91,7 +85,7 @@ async def send_batch(engine: sa.Engine, settings: SendSettings) -> int:
     await asyncio.to_thread(queue.settle, engine, results)
     for r in results:
         if r.state != queue.SENT:
-            log.info("outbound#%d: %s (%s)", r.id, r.state, redact_addresses(r.error or ""))
+            log.info("outbound#%d: %s (%s)", r.id, r.state, redact(r.error or ""))
     return len(rows)
 
 
