@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from haishin.outbound.client import Connection, stuff
+from haishin.outbound.client import Connection, Outgoing, stuff
 from haishin.outbound.pacing import DEFAULT, Limits, TokenBucket
 from haishin.registry.model import Delivery, DomainLimit
 
@@ -40,6 +40,28 @@ def test_replies_are_results_and_the_session_goes_on(pipelining: bool) -> None:
     assert codes == [250, 550, 250, 452, 250]
     assert [d.rcpt for d in got] == ["a@example.jp", "b@example.jp", "c@example.jp"]
     assert len({d.connection for d in got}) == 1  # one session for all of them
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-by-one"])
+def test_a_chain_of_messages_with_refusals_inside(pipelining: bool) -> None:
+    """send_many: one message's content, dot and the next envelope share a write (RFC
+    2920 §3.1); a refusal in the middle of the chain is that message's result only."""
+    rcpts = ["a@example.jp", "gone@example.jp", "b@example.jp", "full@example.jp", "c@example.jp"]
+    with counting_sink(pipelining) as sink:
+        sink.answers = {"gone@example.jp": "550 5.1.1 no such user", "full@example.jp": "452 full"}
+
+        async def main() -> list[int | None]:
+            conn = await Connection.open("127.0.0.1", sink.port, timeout=10)
+            chain = [Outgoing("l@x.example", r, DATA) for r in rcpts]
+            replies = await conn.send_many(chain) + await conn.send_many(chain[:1])
+            await conn.quit()
+            return [r.code if r else None for r in replies]
+
+        codes = asyncio.run(main())
+        sink.wait(4)
+        got = sink.snapshot()
+    assert codes == [250, 550, 250, 452, 250, 250]
+    assert [d.rcpt for d in got] == ["a@example.jp", "b@example.jp", "c@example.jp", "a@example.jp"]
 
 
 def test_dot_stuffing() -> None:

@@ -44,7 +44,7 @@ def test_carrier_limits_hold_and_others_are_not_slowed(tmp_path: Path) -> None:
     carrier = [f"k{i:05d}@docomo.ne.jp" for i in range(CARRIER)]
     other = [f"o{i:05d}@example.net" for i in range(OTHER)]
     # interleaved, as a channel's subscribers are
-    rcpts = [r for pair in zip(carrier, other, strict=True) for r in pair]
+    rcpts = [r for pair in zip(other, carrier, strict=True) for r in pair]
     with engine.begin() as conn:
         queue.enqueue(conn, b"Subject: t\r\n\r\nbody\r\n", "b@x.example", rcpts, kind="post")
     delivery = Delivery(

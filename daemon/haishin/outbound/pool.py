@@ -22,11 +22,14 @@ import sqlalchemy as sa
 
 from ..store import queue
 from ..store.clock import utcnow
-from .client import Connection, SMTPError, stuff
-from .pacing import Limit, Limits, TokenBucket
+from .client import Connection, Outgoing, SMTPError, stuff
+from .pacing import DEFAULT, Limit, Limits, TokenBucket
 from .redact import redact
 
 log = logging.getLogger(__name__)
+
+CHAIN = 32
+"""Messages one connection takes from an unpaced lane at a time."""
 
 Classify = Callable[[queue.Claimed, int, str], queue.Result]
 Retry = Callable[[queue.Claimed, str], queue.Result]
@@ -146,7 +149,9 @@ class Pool:
     def spawn(self) -> None:
         """Open connections where rows wait, within each lane's and the overall limit."""
         overall = self.limits.delivery.connections
-        for lane in self.lanes.values():
+        # limited lanes first: they need few connections, and must not wait for the
+        # default lane's long-lived ones to go idle
+        for lane in sorted(self.lanes.values(), key=lambda ln: ln.limit.key == DEFAULT):
             while (
                 lane.rows
                 and lane.connections < lane.limit.connections
@@ -179,8 +184,9 @@ class Pool:
             return
         self.stats.connections_opened += 1
         per = lane.limit.per_connection
+        used = 0  # recipients tried on this connection, delivered or not
         try:
-            while per is None or conn.sent < per:
+            while per is None or used < per:
                 if not lane.rows:
                     lane.more.clear()
                     try:
@@ -192,19 +198,32 @@ class Pool:
                 await self._pace(lane)
                 if not lane.rows:
                     continue
-                row = lane.rows.popleft()
+                # an unpaced lane sends a chain of messages per write cycle (client.py)
+                take = CHAIN if lane.bucket is None and self.global_bucket is None else 1
+                if per is not None:
+                    take = min(take, per - used)
+                rows = [lane.rows.popleft() for _ in range(min(take, len(lane.rows)))]
+                used += len(rows)
                 try:
-                    result = await self._send_one(conn, row)
+                    results = await self._send(conn, rows)
                 except Exception:
-                    # a bug must not strand the row as `sending` and stall the pool
-                    log.exception("sender: unexpected error on outbound#%d", row.id)
+                    # a bug must not strand the rows as `sending` and stall the pool
+                    log.exception("sender: unexpected error on a chain of %d", len(rows))
                     conn.close()
-                    result = self.retry(row, "internal error")
-                self.done([result])
-                if not conn.usable:
+                    results = [self.retry(row, "internal error") for row in rows]
+                self.done(results)
+                if not conn.usable or self._yield_slot(lane):
                     break
         finally:
             await conn.quit()
+
+    def _yield_slot(self, lane: Lane) -> bool:
+        """A default-lane connection gives its slot up when a limited lane waits for one."""
+        if lane.limit.key != DEFAULT or lane.connections <= 1:
+            return False
+        if self.total_connections < self.limits.delivery.connections:
+            return False
+        return any(ln.rows and ln.connections == 0 for ln in self.lanes.values() if ln is not lane)
 
     async def _pace(self, lane: Lane) -> None:
         delays = [b.delay() for b in (lane.bucket, self.global_bucket) if b is not None]
@@ -212,21 +231,26 @@ class Pool:
         if wait > 0:
             await asyncio.sleep(wait)  # pacing, not synchronisation: the carrier's rate
 
-    async def _send_one(self, conn: Connection, row: queue.Claimed) -> queue.Result:
-        body, eightbit = self._body(row)
-        head = row.headers or b""
-        if head.startswith(b".") or b"\n." in head:
-            head = stuff(head)
-        try:
-            reply = await conn.send(row.mail_from, row.rcpt, head + body, eightbit=eightbit)
-        except (SMTPError, OSError, TimeoutError) as exc:
-            # the session broke: whether this one arrived is unknown, so it is retried
-            conn.close()
-            return self.retry(row, f"connection: {exc or type(exc).__name__}")
-        if reply.ok:
-            self.stats.sent += 1
-            return queue.Result(row.id, queue.SENT)
-        return self.classify(row, reply.code, reply.text)
+    async def _send(self, conn: Connection, rows: list[queue.Claimed]) -> list[queue.Result]:
+        outgoing = []
+        for row in rows:
+            body, eightbit = self._body(row)
+            head = row.headers or b""
+            if head.startswith(b".") or b"\n." in head:
+                head = stuff(head)
+            outgoing.append(Outgoing(row.mail_from, row.rcpt, head + body, eightbit))
+        replies = await conn.send_many(outgoing)
+        results = []
+        for row, reply in zip(rows, replies, strict=True):
+            if reply is None:
+                # the session broke: whether this one arrived is unknown, so it is retried
+                results.append(self.retry(row, "connection lost"))
+            elif reply.ok:
+                self.stats.sent += 1
+                results.append(queue.Result(row.id, queue.SENT))
+            else:
+                results.append(self.classify(row, reply.code, reply.text))
+        return results
 
     def _body(self, row: queue.Claimed) -> tuple[bytes, bool]:
         """The shared body, dot-stuffed once per message, and whether it is 8-bit."""
