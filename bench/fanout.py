@@ -334,7 +334,7 @@ def main() -> None:
         mlmmj = run_peer(
             ["bash", str(PEERS / "mlmmj" / "run.sh"), str(args.n)],
             {"CONFIGS": "verp_nodelay"},
-            r"msgs_per_s=([0-9.]+)",
+            r" msgs_per_s=([0-9.]+)",
         )
     mailman = None
     mailman_note = ""
@@ -342,7 +342,7 @@ def main() -> None:
         mailman = run_peer(
             ["bash", str(PEERS / "mailman3" / "run.sh"), "10000"],
             {"MODES": "full"},
-            r"personalize=full .*msgs_per_s=([0-9.]+)",
+            r"personalize=full .*? msgs_per_s=([0-9.]+)",
         )
     if mailman is None:
         mailman, mailman_note = 44.9, " (published figure, README: not run here)"
