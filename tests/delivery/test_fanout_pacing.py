@@ -29,7 +29,7 @@ OTHER = 2000
 PER_MINUTE = 100
 PER_CONNECTION = 5
 CARRIER_CONNECTIONS = 2
-SCALE = 240.0  # a minute is 0.25 s: 2,000 carrier messages take about 5 s
+SCALE = 150.0  # a minute is 0.4 s: 2,000 carrier messages take about 8 s
 MINUTE = 60.0 / SCALE
 
 
