@@ -68,6 +68,8 @@ class Settings:
     hostname: str = "localhost"
     worker_poll: float = 0.5
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
+    send_poll: float = 1.0
+    """Seconds between looks at the outbound queue when nothing woke the sender."""
     housekeeping_after: float = 600.0
     """Seconds after start before the first purge: not while a restarted daemon catches up."""
     imap: ImapSettings | None = None
@@ -215,7 +217,12 @@ class Daemon:
                         supervised(
                             "sender",
                             lambda: sender.run(
-                                engine, s.send, outgoing, on_bounced=self._on_bounced
+                                engine,
+                                s.send,
+                                outgoing,
+                                s.send_poll,
+                                lambda: self.context().service.delivery,
+                                on_bounced=self._on_bounced,
                             ),
                         )
                     ),

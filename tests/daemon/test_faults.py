@@ -56,16 +56,20 @@ def test_smarthost_away_then_back_delivers_everything_once(tmp_path: Path, sqlit
     d = helpers.start(tmp_path, sqlite_url, smarthost=port)
     engine = sa.create_engine(sqlite_url)
     senders = [f"away{i}@example.jp" for i in range(20)]
+    stopped = False
     try:
         assert [_send(d, s) for s in senders] == [250] * 20
         helpers.wait_until(lambda: _deferred(engine) == 20, what="every confirmation deferred")
         with helpers.sink(port) as back:  # the smarthost returns
             back.wait(20)
             helpers.wait_until(lambda: helpers.drained(engine), what="the queue to drain")
+            assert d.stop() == 0  # before the sink goes: the daemon's connections close
+            stopped = True
             got = sorted(r for m in back.messages for r in m.rcpts)
         assert got == sorted(senders)  # each once
     finally:
-        assert d.stop() == 0
+        if not stopped:
+            d.stop()
         engine.dispose()
 
 
@@ -155,8 +159,17 @@ class _Proxy:
 
     def close(self) -> None:
         self.down()
+
+        async def settle() -> None:  # let the relays see their sockets closed
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(settle(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 def test_database_briefly_unreachable(tmp_path: Path) -> None:

@@ -62,6 +62,9 @@ def test_snapshot_and_metrics(db_url: str) -> None:
     }
     assert samples[("haishin_outbound_messages", (("state", "queued"),))] == 2
     assert samples[("haishin_outbound_deferred", ())] == 1
+    ((message, pending),) = s.pending_by_message.items()
+    assert pending == 2
+    assert samples[("haishin_outbound_message_pending", (("message", str(message)),))] == 2
     assert samples[("haishin_delivery_rate", ())] == 3 / 300
     assert samples[("haishin_confirmation_rate", ())] == 0.5
     assert (

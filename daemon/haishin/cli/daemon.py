@@ -90,6 +90,9 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
 @click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
 @click.option("--release-poll", type=float, default=1.0, hidden=True)
+@click.option("--outbound-poll", type=float, default=1.0, hidden=True)
+@click.option("--send-batch", type=int, default=1000, hidden=True)
+@click.option("--pace-scale", type=float, default=1.0, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -116,6 +119,9 @@ def serve(
     retry_base: float,
     housekeeping_after: float,
     release_poll: float,
+    outbound_poll: float,
+    send_batch: int,
+    pace_scale: float,
     verbose: bool,
     log_format: str,
 ) -> None:
@@ -158,6 +164,8 @@ def serve(
             smarthost=parse_hostport(smarthost) if smarthost else None,
             maildir=maildir,
             retry_base=retry_base,
+            batch=send_batch,
+            pace_scale=pace_scale,
         ),
         lmtp=lmtp,
         tls_cert=tls_cert,
@@ -166,6 +174,7 @@ def serve(
         static=static,
         release=ReleaseSettings(dkim_keys=keys, archive_dir=archive_dir, poll=release_poll),
         housekeeping_after=housekeeping_after,
+        send_poll=outbound_poll,
         imap=None,
     )
     if imap_url:

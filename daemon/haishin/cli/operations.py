@@ -104,14 +104,24 @@ def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
 
 @cli.command("status")
 @db_option
-def status_cmd(db_url: str) -> None:
+@click.option(
+    "--message",
+    "message_id",
+    type=int,
+    default=None,
+    help="one outbound message (a post): sent, deferred, failed, rate, eta",
+)
+def status_cmd(db_url: str, message_id: int | None) -> None:
     """The service at a glance: queues, delivery rate, deferrals, subscribers."""
-    from ..operations.status import describe, snapshot
+    from ..operations.status import describe, describe_progress, progress, snapshot
     from ..store.engine import open_store
 
     engine = open_store(prepare_db(db_url))
     try:
-        click.echo(describe(snapshot(engine)))
+        if message_id is not None:
+            click.echo(describe_progress(progress(engine, message_id)))
+        else:
+            click.echo(describe(snapshot(engine)))
     finally:
         engine.dispose()
 

@@ -55,6 +55,14 @@ class StoreCollector(Collector):
             value=s.confirmation_rate,
         )
         g = GaugeMetricFamily(
+            "haishin_outbound_message_pending",
+            "Rows of one outbound message (a post) still queued or sending",
+            labels=["message"],
+        )
+        for message, n in s.pending_by_message.items():
+            g.add_metric([str(message)], n)
+        yield g
+        g = GaugeMetricFamily(
             "haishin_subscribers", "Subscribers by channel and status", labels=["channel", "status"]
         )
         for (channel, status), n in s.subscribers.items():

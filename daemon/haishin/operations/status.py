@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from ..store.clock import utcnow
 from ..store.engine import reading
-from ..store.schema import confirmations, inbound, outbound, subscribers
+from ..store.schema import UTCDateTime, confirmations, inbound, outbound, subscribers
 
 RATE_WINDOW = dt.timedelta(minutes=5)
 
@@ -29,6 +29,8 @@ class Snapshot:
     """(channel, status) → count."""
     confirmations_requested_24h: int = 0
     confirmations_used_24h: int = 0
+    pending_by_message: dict[int, int] = field(default_factory=dict)
+    """Outbound message id → rows queued or sending: the posts on their way out."""
 
     @property
     def delivery_rate(self) -> float:
@@ -72,6 +74,14 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
                 )
             )
         }
+        pending = {
+            int(m): int(n)
+            for m, n in conn.execute(
+                sa.select(outbound.c.message_id, sa.func.count())
+                .where(outbound.c.state.in_(("queued", "sending")))
+                .group_by(outbound.c.message_id)
+            )
+        }
         requested = conn.execute(
             sa.select(sa.func.count()).where(confirmations.c.created_at >= day)
         ).scalar_one()
@@ -92,6 +102,7 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
         subscribers=subs,
         confirmations_requested_24h=int(requested),
         confirmations_used_24h=int(used),
+        pending_by_message=pending,
     )
 
 
@@ -112,3 +123,96 @@ def describe(s: Snapshot) -> str:
         parts = [f"{st} {n}" for (c, st), n in sorted(s.subscribers.items()) if c == channel]
         lines.append(f"  {channel}: " + ", ".join(parts))
     return "\n".join(lines)
+
+
+PROGRESS_WINDOW = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One outbound message (a post: one body, a row per recipient) on its way out."""
+
+    message_id: int
+    states: dict[str, int]
+    deferred: int
+    """Queued rows that failed at least once (4xx, connection) or wait for their domain."""
+    sent_recent: int
+    """Rows sent within PROGRESS_WINDOW."""
+    first_done: dt.datetime | None
+    last_done: dt.datetime | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.states.values())
+
+    @property
+    def sent(self) -> int:
+        return self.states.get("sent", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.states.get("bounced", 0) + self.states.get("failed", 0)
+
+    @property
+    def pending(self) -> int:
+        return self.states.get("queued", 0) + self.states.get("sending", 0)
+
+    @property
+    def rate(self) -> float:
+        """Messages per second: over the last minute while sending, overall once done."""
+        if self.pending:
+            return self.sent_recent / PROGRESS_WINDOW.total_seconds()
+        if self.first_done and self.last_done and self.last_done > self.first_done:
+            return self.sent / (self.last_done - self.first_done).total_seconds()
+        return 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.pending:
+            return 0.0
+        return self.pending / self.rate if self.rate else None
+
+
+def progress(engine: sa.Engine, message_id: int, now: dt.datetime | None = None) -> Progress:
+    now = now or utcnow()
+    mine = outbound.c.message_id == message_id
+    with reading(engine) as conn:
+        states = {
+            str(s): int(n)
+            for s, n in conn.execute(
+                sa.select(outbound.c.state, sa.func.count()).where(mine).group_by(outbound.c.state)
+            )
+        }
+        deferred = conn.execute(
+            sa.select(sa.func.count()).where(
+                mine, outbound.c.state == "queued", outbound.c.next_try > now
+            )
+        ).scalar_one()
+        recent = conn.execute(
+            sa.select(sa.func.count()).where(
+                mine, outbound.c.state == "sent", outbound.c.done_at >= now - PROGRESS_WINDOW
+            )
+        ).scalar_one()
+        first, last = conn.execute(
+            sa.select(
+                sa.func.min(outbound.c.done_at, type_=UTCDateTime()),
+                sa.func.max(outbound.c.done_at, type_=UTCDateTime()),
+            ).where(mine, outbound.c.state == "sent")
+        ).one()
+    return Progress(message_id, states, int(deferred), int(recent), first, last)
+
+
+def describe_progress(p: Progress) -> str:
+    """`haishin status --message ID`: sent, deferred, failed, rate, eta."""
+    if not p.total:
+        return f"送信 #{p.message_id}: 該当する送信はありません"
+    eta = p.eta_seconds
+    when = "完了" if eta == 0 else ("不明" if eta is None else f"約 {eta:.0f} 秒")
+    return "\n".join(
+        [
+            f"送信 #{p.message_id}: 宛先 {p.total} 件",
+            f"送信済み {p.sent}、送信待ち {p.pending}（うち再送・ペース待ち {p.deferred}）、"
+            f"失敗 {p.failed}",
+            f"速度 {p.rate:.1f} 通/秒、残り {when}",
+        ]
+    )

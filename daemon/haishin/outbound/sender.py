@@ -1,8 +1,10 @@
-"""The sender task: claim due rows in batches, deliver, record each result.
+"""The sender task: claim due rows in batches, deliver, record the results in batches.
 
 4xx replies and connection failures are retried with exponential backoff for a bounded
 number of attempts (then `failed`); 5xx replies are recorded as `bounced` (design.md
-reliability promises: never a silent drop). One SMTP connection serves a whole batch.
+reliability promises: never a silent drop). With a smarthost, `pool.Pool` delivers over
+several reused, pipelining connections, paced per destination domain (`pacing.py`);
+without one, mail goes to the maildir.
 """
 
 from __future__ import annotations
@@ -11,26 +13,28 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosmtplib
 import sqlalchemy as sa
 
+from ..registry.model import Delivery
 from ..store import queue
 from ..store.clock import utcnow
 from . import maildir
+from .pacing import Limits
+from .pool import Pool
+from .redact import redact
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
+"""Rows per claim for the maildir."""
 
 OnBounced = Callable[[sa.Connection, list[tuple[queue.Claimed, str]]], None]
 """Told of 5xx replies (row, reply) inside the transaction that records them: service.py
 wires in the bounce score (delivery/bounce_record.py), which stands above this module."""
-_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,11 @@ class SendSettings:
     retry_cap: float = 3600.0
     max_attempts: int = 30  # about a day and a half with the cap: then `failed`
     timeout: float = 30.0
+    batch: int = 1000
+    """Rows per claim with a smarthost; about two batches are in flight at a time, so a
+    crash repeats at most that many messages."""
+    pace_scale: float = 1.0
+    """Tests only: per-minute limits run this many times faster."""
 
 
 def _retry(settings: SendSettings, row: queue.Claimed, error: str) -> queue.Result:
@@ -52,41 +61,6 @@ def _retry(settings: SendSettings, row: queue.Claimed, error: str) -> queue.Resu
 
 def _data(row: queue.Claimed) -> bytes:
     return (row.headers or b"") + row.raw
-
-
-async def _send_smtp(settings: SendSettings, rows: list[queue.Claimed]) -> list[queue.Result]:
-    assert settings.smarthost is not None
-    host, port = settings.smarthost
-    results: list[queue.Result] = []
-    client = aiosmtplib.SMTP(hostname=host, port=port, timeout=settings.timeout, start_tls=False)
-    try:
-        await client.connect()
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        return [_retry(settings, r, f"connect: {exc}") for r in rows]
-    try:
-        for i, row in enumerate(rows):
-            try:
-                await client.sendmail(row.mail_from, [row.rcpt], _data(row))
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                code, text = exc.recipients[0].code, exc.recipients[0].message
-                results.append(_classify(settings, row, code, text))
-            except aiosmtplib.SMTPResponseException as exc:
-                results.append(_classify(settings, row, exc.code, exc.message))
-                if exc.code == 421:  # RFC 5321 §3.8: the server is closing
-                    results += [_retry(settings, r, "421") for r in rows[i + 1 :]]
-                    break
-            except (aiosmtplib.SMTPException, OSError) as exc:
-                # the connection broke: this and the rest are retried
-                results += [_retry(settings, r, f"connection: {exc}") for r in rows[i:]]
-                break
-            else:
-                results.append(queue.Result(row.id, queue.SENT))
-    finally:
-        try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            client.close()
-    return results
 
 
 def _classify(settings: SendSettings, row: queue.Claimed, code: int, text: str) -> queue.Result:
@@ -106,33 +80,24 @@ def _send_maildir(settings: SendSettings, rows: list[queue.Claimed]) -> list[que
     return results
 
 
-def _then(
-    rows: list[queue.Claimed], results: list[queue.Result], on_bounced: OnBounced | None
-) -> Callable[[sa.Connection], None] | None:
-    by_id = {row.id: row for row in rows}
-    bounced = [(by_id[r.id], r.error or "") for r in results if r.state == queue.BOUNCED]
-    if on_bounced is None or not bounced:
-        return None
-    return lambda conn: on_bounced(conn, bounced)
-
-
-async def send_batch(
-    engine: sa.Engine, settings: SendSettings, on_bounced: OnBounced | None = None
-) -> int:
+async def send_batch(engine: sa.Engine, settings: SendSettings) -> int:
+    """Deliver one batch into the maildir."""
     rows = await asyncio.to_thread(queue.claim, engine, BATCH)
     if not rows:
         return 0
-    if settings.smarthost:
-        results = await _send_smtp(settings, rows)
-    else:
+    try:
         results = await asyncio.to_thread(_send_maildir, settings, rows)
-    await asyncio.to_thread(queue.settle, engine, results, _then(rows, results, on_bounced))
+    except BaseException:
+        # a full disk, a cancelled task: the rows go back to the queue untried, never
+        # stranded as `sending` until a restart
+        back = [queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in rows]
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            await asyncio.to_thread(queue.settle, engine, back)
+        raise
+    await asyncio.to_thread(queue.settle, engine, results)
     for r in results:
         if r.state != queue.SENT:
-            # a remote reply often quotes the address ("550 <a@b>: no such user")
-            log.info(
-                "outbound#%d: %s (%s)", r.id, r.state, _ADDRESS.sub("<address>", r.error or "")
-            )
+            log.info("outbound#%d: %s (%s)", r.id, r.state, redact(r.error or ""))
     return len(rows)
 
 
@@ -141,34 +106,150 @@ async def run(
     settings: SendSettings,
     wake: asyncio.Event,
     poll: float = 1.0,
+    delivery: Callable[[], Delivery] = Delivery,
     on_bounced: OnBounced | None = None,
 ) -> None:
     await asyncio.to_thread(queue.heartbeat, engine)
     await asyncio.to_thread(queue.recover, engine)
-    loop = asyncio.get_running_loop()
-    beat = loop.time()
-    me = asyncio.current_task()
-    while True:
-        if loop.time() - beat >= queue.HEARTBEAT_EVERY.total_seconds():
-            # alive, and on the lookout for rows a dead sender had claimed
+    if settings.smarthost:
+        await _run_pool(engine, settings, wake, poll, delivery, on_bounced)
+    else:
+        await _run_maildir(engine, settings, wake, poll)
+
+
+class _Alive:
+    """Heartbeat every HEARTBEAT_EVERY: alive, and on the lookout for rows a dead sender
+    had claimed."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.loop = asyncio.get_running_loop()
+        self.beat = self.loop.time()
+
+    async def tick(self) -> None:
+        if self.loop.time() - self.beat >= queue.HEARTBEAT_EVERY.total_seconds():
             with contextlib.suppress(sa.exc.SQLAlchemyError):
-                await asyncio.to_thread(queue.heartbeat, engine)
-                await asyncio.to_thread(queue.recover, engine)
-            beat = loop.time()
-        if me is not None and me.cancelling():
-            # a library below (aiosmtplib, on a cancelled send) may swallow the
-            # CancelledError; the stop request still stands
-            raise asyncio.CancelledError
+                await asyncio.to_thread(queue.heartbeat, self.engine)
+                await asyncio.to_thread(queue.recover, self.engine)
+            self.beat = self.loop.time()
+
+
+def _check_cancelled() -> None:
+    me = asyncio.current_task()
+    if me is not None and me.cancelling():
+        # a library below may swallow the CancelledError; the stop request still stands
+        raise asyncio.CancelledError
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+    # that arrives as the event is set, and the daemon then never stops (seen in tests)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
+async def _run_maildir(
+    engine: sa.Engine, settings: SendSettings, wake: asyncio.Event, poll: float
+) -> None:
+    alive = _Alive(engine)
+    while True:
+        await alive.tick()
+        _check_cancelled()
         wake.clear()
         try:
-            sent = await send_batch(engine, settings, on_bounced)
+            sent = await send_batch(engine, settings)
         except sa.exc.SQLAlchemyError:
             log.exception("sender: database error; retrying")
             sent = 0
-        if sent:
-            continue
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
-        # that arrives as the event is set, and the daemon then never stops (seen in tests)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(poll):
-                await wake.wait()
+        if not sent:
+            await _wait(wake, poll)
+
+
+HORIZON = 30.0
+"""Seconds of a throttled domain's pace held in memory; later rows wait in the queue."""
+
+FLUSH_EVERY = 0.25
+"""Seconds between result writes while a batch is being sent."""
+
+
+async def _run_pool(
+    engine: sa.Engine,
+    settings: SendSettings,
+    wake: asyncio.Event,
+    poll: float,
+    delivery: Callable[[], Delivery],
+    on_bounced: OnBounced | None = None,
+) -> None:
+    assert settings.smarthost is not None
+    current = delivery()
+    # 5xx replies wait here until their results are written, then score in that
+    # transaction (the bounce and the row's state commit together, or neither)
+    bounced: dict[int, tuple[queue.Claimed, str]] = {}
+
+    def classify(row: queue.Claimed, code: int, text: str) -> queue.Result:
+        result = _classify(settings, row, code, text)
+        if result.state == queue.BOUNCED and on_bounced is not None:
+            bounced[row.id] = (row, result.error or "")
+        return result
+
+    def then(results: list[queue.Result]) -> Callable[[sa.Connection], None] | None:
+        mine = [bounced.pop(r.id) for r in results if r.id in bounced]
+        if not mine or on_bounced is None:
+            return None
+        return lambda conn: on_bounced(conn, mine)
+
+    pool = Pool(
+        engine,
+        Limits(current, settings.pace_scale),
+        settings.smarthost,
+        classify=classify,
+        on_settle=then,
+        retry=lambda row, error: _retry(settings, row, error),
+        batch=settings.batch,
+        timeout=settings.timeout,
+        rate=current.messages_per_second,
+        horizon=HORIZON / settings.pace_scale,
+        changed=wake,
+    )
+    alive = _Alive(engine)
+    loop = asyncio.get_running_loop()
+    flushed = loop.time()
+    try:
+        while True:
+            await alive.tick()
+            _check_cancelled()
+            if delivery() is not current:  # the registry was reloaded
+                current = delivery()
+                pool.reconfigure(Limits(current, settings.pace_scale))
+            wake.clear()
+            claimed = 0
+            try:
+                if pool.wants_more():
+                    claimed = await pool.fill()
+                pending = len(pool.results)
+                if pending and (
+                    pending >= pool.batch // 2
+                    or pending >= pool.in_flight
+                    or loop.time() - flushed >= FLUSH_EVERY
+                ):
+                    await pool.flush()
+                    flushed = loop.time()
+                    continue
+            except sa.exc.SQLAlchemyError:
+                log.exception("sender: database error; retrying")
+                await _wait(asyncio.Event(), poll)
+                continue
+            pool.spawn()
+            if claimed:
+                continue
+            await _wait(wake, FLUSH_EVERY if pool.in_flight else poll)
+    finally:
+        await pool.close()
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            await pool.flush()  # what was sent is recorded, what was not goes back
+        log.info(
+            "sender: %d sent over %d connection(s)",
+            pool.stats.sent,
+            pool.stats.connections_opened,
+        )

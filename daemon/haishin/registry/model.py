@@ -114,6 +114,28 @@ class Bounces(Strict):
     unknown_weight: float = Field(default=0.5, ge=0)
 
 
+class DomainLimit(Strict):
+    """What one destination domain accepts from a bulk sender. Japanese carriers ask for
+    few messages per SMTP session and a slow, steady rate; a burst gets the sender
+    blocked. Unset fields fall back to the service-wide delivery settings."""
+
+    recipients_per_connection: int | None = Field(default=None, gt=0)
+    messages_per_minute: float | None = Field(default=None, gt=0)
+    connections: int | None = Field(default=None, gt=0)
+
+
+class Delivery(Strict):
+    """How posts leave for the smarthost: overall concurrency and rate, per-domain limits."""
+
+    connections: int = Field(default=8, gt=0)
+    """Concurrent SMTP connections to the smarthost, each reused for many messages."""
+    messages_per_second: float | None = Field(default=None, gt=0)
+    """An overall rate cap; none by default."""
+    recipients_per_connection: int | None = Field(default=None, gt=0)
+    domains: dict[str, DomainLimit] = {}
+    """Limits per destination domain (lower-case); a subdomain follows its parent's."""
+
+
 class Service(Strict):
     """config/service.yaml: the service as a whole (第10条: settings, not code)."""
 
@@ -128,6 +150,7 @@ class Service(Strict):
     policy: Policy
     limits: Limits = Limits()
     bounces: Bounces = Bounces()
+    delivery: Delivery = Delivery()
     authserv_ids: list[str] = []
     """Our receiving servers' authserv-ids (RFC 8601): only their Authentication-Results
     are believed when a channel's approval mode is `authenticated`."""

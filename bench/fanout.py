@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""Fan-out: one ~4 KB Japanese post to N subscribers, side by side with the peers (issue 8).
+
+    .venv/bin/python bench/fanout.py 100000 [--dkim] [--enqueue-only] [--no-mailman]
+
+1. N active subscribers in a fresh SQLite store (user000001@example.net ..., as the peers).
+2. Enqueue phase (timed separately, rows/s): the post (../shared/peers/mailman3/post.eml)
+   is rendered ONCE with delivery/render.py; per subscriber only To, List-Unsubscribe with
+   its token and, with --dkim, an RSA-2048 DKIM signature are made; rows are written held
+   (next_try in the far future), streamed in chunks.
+3. Send phase: a warm `haishin serve --smarthost` at Postfix's smtp-sink on loopback; under
+   `flock /tmp/haishin-bench.lock` the post is released (one UPDATE, as an approval would)
+   and the clock runs to the sink's N-th message. Printed: messages/s, the daemon's peak
+   RSS and CPU, the sink's CPU, connections used.
+4. The peers in the same run: mlmmj verp_nodelay at N, Mailman 3 personalize=full at
+   10,000 (minutes; `--no-mailman` skips it and says so). The last lines are the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fcntl
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = Path(os.environ.get("HAISHIN_PEERS", ROOT.parent / "shared" / "peers"))
+if not PEERS.exists():
+    PEERS = Path("/work/shared/peers")
+POST = PEERS / "mailman3" / "post.eml"
+LOCK = "/tmp/haishin-bench.lock"
+SINK = "/usr/sbin/smtp-sink"
+SLUG = "gomi-recycle"
+SECRET = "bench-secret-0123456789abcdef"
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def log(text: str) -> None:
+    print(f"[fanout] {text}", file=sys.stderr, flush=True)
+
+
+def ensure_sink() -> None:
+    if Path(SINK).exists():
+        return
+    log("installing postfix (for smtp-sink only)")
+    subprocess.run(
+        "echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections"
+        " && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix",
+        shell=True,
+        check=True,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_s(pid: int) -> float:
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / HZ
+
+
+def hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def sink_counts(path: Path) -> tuple[int, int]:
+    """(sessions, messages) from smtp-sink's -c counter output."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 300))
+            tail = f.read().decode("ascii", "replace")
+    except OSError:
+        return 0, 0
+    m = re.findall(r"sess=(\d+) quit=\d+ mesg=(\d+)", tail)
+    return (int(m[-1][0]), int(m[-1][1])) if m else (0, 0)
+
+
+def make_store(tmp: Path, n: int) -> tuple[str, sa.Engine]:
+    from haishin.store import open_store
+    from haishin.store.schema import subscribers
+
+    url = f"sqlite:///{tmp / 'haishin.db'}"
+    engine = open_store(url)
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        for start in range(1, n + 1, 10_000):
+            conn.execute(
+                subscribers.insert(),
+                [
+                    {
+                        "channel": SLUG,
+                        "address": f"user{i:06d}@example.net",
+                        "address_key": f"user{i:06d}@example.net",
+                        "status": "active",
+                        "created_at": now,
+                        "updated_at": now,
+                        "confirmed_at": now,
+                        "consent_method": "bench",
+                    }
+                    for i in range(start, min(n, start + 9_999) + 1)
+                ],
+            )
+    return url, engine
+
+
+def enqueue(engine: sa.Engine, config: Path, dkim: bool) -> tuple[int, int, float]:
+    """Render once, queue one row per active subscriber (held). (message id, rows, s)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from haishin.delivery.dkim import DkimKey
+    from haishin.delivery.render import RenderContext, render
+    from haishin.registry import load_valid
+    from haishin.store import queue
+    from haishin.store.engine import reading
+    from haishin.store.schema import subscribers
+    from haishin.tokens import Keyring, Purpose
+
+    reg = load_valid(config)
+    assert reg.service is not None
+    service = reg.service.value
+    channel = reg.channels[SLUG].value
+    keys = ()
+    if dkim:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        keys = (DkimKey(service.mail_domain.encode(), b"bench", key),)
+    ctx = RenderContext(
+        service,
+        channel,
+        reg.departments[channel.department],
+        web_url="https://mail.city.kawasaki.example.jp/",
+        channel_url=f"{service.site_url}channels/{SLUG}/",
+        dkim_keys=keys,
+    )
+    post = BytesParser(policy=policy.default).parsebytes(POST.read_bytes())
+    assert isinstance(post, EmailMessage)
+    body = post.get_body(("plain",))
+    assert body is not None
+    keyring = Keyring(SECRET.encode())
+    held = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
+    t0 = time.perf_counter()
+    rendered = render(ctx, "bench1", str(post["Subject"]), body.get_content())
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=60)
+    mail_from = ctx.address("-bounces")
+
+    def rows(conn: sa.Connection) -> object:
+        query = (
+            sa.select(subscribers.c.id, subscribers.c.address)
+            .where(subscribers.c.channel == SLUG, subscribers.c.status == "active")
+            .order_by(subscribers.c.id)
+        )
+        for sid, address in conn.execution_options(yield_per=5000).execute(query):
+            token = keyring.make(Purpose.UNSUBSCRIBE, sid, expires)
+            yield mail_from, address, rendered.personal(address, token)
+
+    with engine.begin() as conn:
+        message_id = queue.add_message(conn, rendered.common(), kind="post")
+        with reading(engine) as reader:
+            added = queue.add_rows(conn, message_id, rows(reader), not_before=held)  # type: ignore[arg-type]
+    return message_id, added, time.perf_counter() - t0
+
+
+def start_daemon(
+    tmp: Path, config: Path, url: str, sink_port: int, batch: int
+) -> subprocess.Popen[str]:
+    haishin = Path(sys.executable).with_name("haishin")
+    cmd = [
+        str(haishin),
+        "serve",
+        "--config",
+        str(config),
+        "--db",
+        url,
+        "--smtp",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--smarthost",
+        f"127.0.0.1:{sink_port}",
+        "--outbound-poll",
+        "0.05",
+        "--send-batch",
+        str(batch),
+    ]
+    env = dict(os.environ, HAISHIN_SECRET=SECRET)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=open(tmp / "daemon.log", "w"),  # noqa: SIM115
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "smtp=" not in line:
+        proc.kill()
+        raise SystemExit(f"daemon did not start: {line!r}; see {tmp / 'daemon.log'}")
+    return proc
+
+
+def run_haishin(n: int, dkim: bool, connections: int, batch: int, enqueue_only: bool) -> float:
+    tmp = Path(tempfile.mkdtemp(prefix="haishin-fanout-"))
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    svc = config / "service.yaml"
+    svc.write_text(re.sub(r"connections: 8 ", f"connections: {connections} ", svc.read_text()))
+    log(f"N={n}: subscribers into {tmp}")
+    url, engine = make_store(tmp, n)
+    message_id, added, enq_s = enqueue(engine, config, dkim)
+    label = "dkim=rsa2048" if dkim else "dkim=off"
+    print(
+        f"haishin enqueue N={n} {label} rows={added} wall_s={enq_s:.2f} "
+        f"rows_per_s={added / enq_s:.0f}",
+        flush=True,
+    )
+    if enqueue_only:
+        engine.dispose()
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0.0
+    from haishin.store.schema import outbound
+
+    port = free_port()
+    counter = tmp / "sink.counter"
+    sink = subprocess.Popen(
+        [SINK, "-c", "-u", "nobody", "-t", "300", f"127.0.0.1:{port}", "1024"],
+        stdout=open(counter, "w"),  # noqa: SIM115
+        stderr=subprocess.DEVNULL,
+    )
+    daemon = start_daemon(tmp, config, url, port, batch)
+    time.sleep(1.0)  # warm: migrations done, sender idle (not a timing)
+    try:
+        with open(LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            d0, s0 = cpu_s(daemon.pid), cpu_s(sink.pid)
+            t0 = time.perf_counter()
+            with engine.begin() as conn:  # the release: what an approval does
+                conn.execute(
+                    outbound.update()
+                    .where(outbound.c.message_id == message_id)
+                    .values(next_try=dt.datetime.now(dt.UTC))
+                )
+            first = None
+            while True:
+                _, mesg = sink_counts(counter)
+                if mesg and first is None:
+                    first = time.perf_counter() - t0
+                if mesg >= n:
+                    break
+                if daemon.poll() is not None:
+                    raise SystemExit(f"daemon died; see {tmp / 'daemon.log'}")
+                time.sleep(0.005)
+            wall = time.perf_counter() - t0
+            d_cpu, s_cpu = cpu_s(daemon.pid) - d0, cpu_s(sink.pid) - s0
+            rss = hwm_mb(daemon.pid)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(60)
+        time.sleep(0.3)
+        sess, mesg = sink_counts(counter)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(10)
+    with engine.connect() as conn:
+        states = dict(
+            conn.execute(sa.text("SELECT state, count(*) FROM outbound GROUP BY state")).all()
+        )
+    engine.dispose()
+    rate = n / wall
+    print(
+        f"haishin send N={n} {label} wall_s={wall:.2f} msgs={mesg} msgs_per_s={rate:.0f} "
+        f"first_msg_s={first or 0:.3f} peak_rss_mb={rss:.1f} daemon_cpu_s={d_cpu:.2f} "
+        f"sink_cpu_s={s_cpu:.2f} connections={sess} (max {connections}, pipelining) "
+        f"states={states} ok={'yes' if states.get('sent') == n and mesg == n else 'NO'}",
+        flush=True,
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return rate
+
+
+def run_peer(cmd: list[str], env: dict[str, str], pattern: str) -> float | None:
+    log("running " + " ".join(cmd))
+    out = subprocess.run(cmd, env=dict(os.environ, **env), capture_output=True, text=True)
+    lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
+    for ln in lines:
+        print(ln, flush=True)
+    for ln in reversed(lines):
+        m = re.search(pattern, ln)
+        if m:
+            return float(m.group(1))
+    log(f"no result from {cmd[1]} (exit {out.returncode}): {out.stderr[-500:]}")
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("n", type=int, nargs="?", default=100_000)
+    ap.add_argument("--dkim", action="store_true", help="also a run with per-recipient DKIM")
+    ap.add_argument("--enqueue-only", action="store_true", help="measure the fan-out phase only")
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--no-mailman", action="store_true", help="skip Mailman 3 (minutes)")
+    ap.add_argument("--no-mlmmj", action="store_true")
+    args = ap.parse_args()
+
+    ensure_sink()
+    rate = run_haishin(args.n, False, args.connections, args.batch, args.enqueue_only)
+    if args.dkim:
+        run_haishin(args.n, True, args.connections, args.batch, args.enqueue_only)
+    if args.enqueue_only:
+        return
+    mlmmj = None
+    if not args.no_mlmmj:
+        mlmmj = run_peer(
+            ["bash", str(PEERS / "mlmmj" / "run.sh"), str(args.n)],
+            {"CONFIGS": "verp_nodelay"},
+            r" msgs_per_s=([0-9.]+)",
+        )
+    mailman = None
+    mailman_note = ""
+    if not args.no_mailman:
+        mailman = run_peer(
+            ["bash", str(PEERS / "mailman3" / "run.sh"), "10000"],
+            {"MODES": "full"},
+            r"personalize=full .*? msgs_per_s=([0-9.]+)",
+        )
+    if mailman is None:
+        mailman, mailman_note = 44.9, " (published figure, README: not run here)"
+    print(f"vs mailman3: {rate / mailman:.1f}x{mailman_note}")
+    print(f"vs mlmmj: {rate / mlmmj:.2f}x" if mlmmj else "vs mlmmj: n/a (not run)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The lean SMTP client against a real server (aiosmtpd), with and without PIPELINING:
+refused recipients are results, the session stays usable after them (RSET), and the
+lanes of `pacing.Limits` follow the registry's domains."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from haishin.outbound.client import Connection, Outgoing, stuff
+from haishin.outbound.pacing import DEFAULT, Limits, TokenBucket
+from haishin.registry.model import Delivery, DomainLimit
+
+from .fanout_sink import counting_sink
+
+DATA = stuff(b"To: someone\r\nSubject: t\r\n\r\n.leading dot\r\nbody")
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-by-one"])
+def test_replies_are_results_and_the_session_goes_on(pipelining: bool) -> None:
+    with counting_sink(pipelining) as sink:
+        sink.answers = {"gone@example.jp": "550 5.1.1 no such user", "full@example.jp": "452 full"}
+
+        async def main() -> list[int]:
+            conn = await Connection.open("127.0.0.1", sink.port, timeout=10)
+            assert conn.pipelining is pipelining
+            codes = []
+            for rcpt in ["a@example.jp", "gone@example.jp", "b@example.jp", "full@example.jp"]:
+                reply = await conn.send("list-bounces@x.example", rcpt, DATA, eightbit=False)
+                codes.append(reply.code)
+            codes.append((await conn.send("l@x.example", "c@example.jp", DATA, eightbit=True)).code)
+            assert conn.sent == 3
+            await conn.quit()
+            return codes
+
+        codes = asyncio.run(main())
+        sink.wait(3)
+        got = sink.snapshot()
+    assert codes == [250, 550, 250, 452, 250]
+    assert [d.rcpt for d in got] == ["a@example.jp", "b@example.jp", "c@example.jp"]
+    assert len({d.connection for d in got}) == 1  # one session for all of them
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "one-by-one"])
+def test_a_chain_of_messages_with_refusals_inside(pipelining: bool) -> None:
+    """send_many: one message's content, dot and the next envelope share a write (RFC
+    2920 §3.1); a refusal in the middle of the chain is that message's result only."""
+    rcpts = ["a@example.jp", "gone@example.jp", "b@example.jp", "full@example.jp", "c@example.jp"]
+    with counting_sink(pipelining) as sink:
+        sink.answers = {"gone@example.jp": "550 5.1.1 no such user", "full@example.jp": "452 full"}
+
+        async def main() -> list[int | None]:
+            conn = await Connection.open("127.0.0.1", sink.port, timeout=10)
+            chain = [Outgoing("l@x.example", r, DATA) for r in rcpts]
+            replies = await conn.send_many(chain) + await conn.send_many(chain[:1])
+            await conn.quit()
+            return [r.code if r else None for r in replies]
+
+        codes = asyncio.run(main())
+        sink.wait(4)
+        got = sink.snapshot()
+    assert codes == [250, 550, 250, 452, 250, 250]
+    assert [d.rcpt for d in got] == ["a@example.jp", "b@example.jp", "c@example.jp", "a@example.jp"]
+
+
+def test_dot_stuffing() -> None:
+    assert stuff(b".a\r\n.b\r\nc") == b"..a\r\n..b\r\nc\r\n"
+    assert stuff(b"x\r\n") == b"x\r\n"
+
+
+def test_token_bucket_is_steady() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=2.0, clock=lambda: now[0])
+    assert [bucket.delay() for _ in range(3)] == [0.0, 0.5, 1.0]  # queued in order
+    now[0] = 10.0
+    assert bucket.delay() == 0.0  # no burst saved beyond one token
+    assert bucket.delay() == 0.5
+
+
+def test_lanes_follow_the_registry_domains() -> None:
+    limits = Limits(
+        Delivery(connections=8, domains={"docomo.ne.jp": DomainLimit(messages_per_minute=60)})
+    )
+    assert limits.lane_of("a@docomo.ne.jp") == "docomo.ne.jp"
+    assert limits.lane_of("a@DoCoMo.ne.jp") == "docomo.ne.jp"
+    assert limits.lane_of("a@mail.docomo.ne.jp") == "docomo.ne.jp"
+    assert limits.lane_of("a@notdocomo.ne.jp") == DEFAULT
+    carrier = limits.limit("docomo.ne.jp")
+    assert carrier.per_second == 1.0 and carrier.connections == 8
+    assert limits.limit(DEFAULT).per_second is None

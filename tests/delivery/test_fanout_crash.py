@@ -1,0 +1,114 @@
+"""Issue 8, crash safety and scale-out of the fan-out, with `haishin serve` processes.
+
+1. SIGKILL the daemon three times during a 20,000-recipient delivery into a counting sink:
+   afterwards every recipient got the post; the duplicates are counted and are at most
+   the in-flight batches of the killed daemons (design.md: at most the in-flight batch
+   is repeated).
+2. Two daemons on one PostgreSQL share a 20,000-recipient post: while both live no
+   recipient gets it twice (FOR UPDATE SKIP LOCKED); one is SIGKILLed halfway, the other
+   takes its claims over once its heartbeat stops, and every recipient gets the post.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from daemon import helpers
+from haishin.store import open_store, queue
+
+from .fanout_sink import counting_sink
+
+TOTAL = 20_000
+BATCH = 500
+IN_FLIGHT = 2 * BATCH
+"""Rows a sender holds claimed and unsettled at most: the batch it works on and the next,
+claimed when fewer than a batch remain (pool.Pool.wants_more)."""
+
+
+def _post(db_url: str) -> list[str]:
+    rcpts = [f"user{i:06d}@example.net" for i in range(TOTAL)]
+    engine = open_store(db_url)
+    with engine.begin() as conn:
+        queue.enqueue(
+            conn,
+            b"Subject: fan-out\r\n\r\nbody\r\n",
+            f"gomi-recycle-bounces@{helpers.DOMAIN}",
+            rcpts,
+            kind="post",
+            headers=[f"To: {r}\r\n".encode() for r in rcpts],
+        )
+    engine.dispose()
+    return rcpts
+
+
+def _serve(tmp: Path, db_url: str, port: int) -> helpers.Daemon:
+    return helpers.start(tmp, db_url, smarthost=port, extra=["--send-batch", str(BATCH)])
+
+
+def _settled(engine: sa.Engine) -> bool:
+    return helpers.drained(engine)
+
+
+@pytest.mark.slow
+def test_sigkill_three_times_every_recipient_once_or_in_flight_repeats(
+    tmp_path: Path,
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'fanout.db'}"
+    rcpts = _post(db_url)
+    kills = 0
+    with counting_sink() as sink:
+        d = _serve(tmp_path, db_url, sink.port)
+        for at in (4_000, 9_000, 14_000):
+            sink.wait(at)
+            d.kill()  # SIGKILL: no goodbye, no flush of results
+            kills += 1
+            d = _serve(tmp_path, db_url, sink.port)
+        engine = sa.create_engine(db_url)
+        helpers.wait_until(lambda: _settled(engine), 180, "the queue to drain")
+        assert d.stop() == 0
+        got = sink.per_rcpt()
+    with engine.connect() as c:
+        states = dict(
+            c.execute(sa.text("SELECT state, count(*) FROM outbound GROUP BY state")).all()
+        )
+    engine.dispose()
+
+    assert states == {"sent": TOTAL}
+    assert set(got) == set(rcpts)  # everyone got it
+    duplicates = sum(got.values()) - TOTAL
+    print(f"\nfan-out crash test: {kills} SIGKILLs, {duplicates} duplicate(s)")
+    assert duplicates <= kills * IN_FLIGHT
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not helpers.pg_available(), reason="PostgreSQL on 127.0.0.1:5432 missing")
+def test_two_daemons_share_one_post_and_take_over_a_killed_ones_rows(tmp_path: Path) -> None:
+    with helpers.pg_database() as db_url, counting_sink() as sink:
+        rcpts = _post(db_url)
+        a = _serve(tmp_path, db_url, sink.port)
+        b = _serve(tmp_path, db_url, sink.port)
+        sink.wait(TOTAL // 2)
+        before_kill = sink.per_rcpt()
+        a.kill()
+        engine = sa.create_engine(db_url)
+        helpers.wait_until(lambda: _settled(engine), 180, "the survivor to finish")
+        with engine.connect() as c:
+            states = dict(
+                c.execute(sa.text("SELECT state, count(*) FROM outbound GROUP BY state")).all()
+            )
+            claimers = c.execute(sa.text("SELECT count(*) FROM senders")).scalar_one()
+        engine.dispose()
+        assert b.stop() == 0
+        got = sink.per_rcpt()
+
+    assert claimers >= 2  # both daemons took part
+    # two live daemons never sent one recipient twice
+    assert max(before_kill.values()) == 1
+    assert states == {"sent": TOTAL}
+    assert set(got) == set(rcpts)
+    duplicates = sum(got.values()) - TOTAL
+    print(f"\ntwo daemons on PostgreSQL: one SIGKILLed, {duplicates} duplicate(s)")
+    assert duplicates <= IN_FLIGHT  # only what the killed one had in flight
