@@ -12,6 +12,9 @@
    `flock /tmp/haishin-bench.lock` the post is released (one UPDATE, as an approval would)
    and the clock runs to the sink's N-th message. Printed: messages/s, the daemon's peak
    RSS and CPU, the sink's CPU, connections used.
+   With --as-department, also the whole path: the post mailed in over SMTP by a registered
+   sender, held, approved with `haishin held approve`, rendered and fanned out by the
+   daemon's release task, delivered; timed from the approval; the ratios then use it.
 4. The peers in the same run: mlmmj verp_nodelay at N, Mailman 3 personalize=full at
    10,000 (minutes; `--no-mailman` skips it and says so). The last lines are the ratios.
 """
@@ -181,7 +184,7 @@ def enqueue(engine: sa.Engine, config: Path, dkim: bool) -> tuple[int, int, floa
 
 
 def start_daemon(
-    tmp: Path, config: Path, url: str, sink_port: int, batch: int
+    tmp: Path, config: Path, url: str, sink_port: int, batch: int, extra: tuple[str, ...] = ()
 ) -> subprocess.Popen[str]:
     haishin = Path(sys.executable).with_name("haishin")
     cmd = [
@@ -201,6 +204,7 @@ def start_daemon(
         "0.05",
         "--send-batch",
         str(batch),
+        *extra,
     ]
     env = dict(os.environ, HAISHIN_SECRET=SECRET)
     proc = subprocess.Popen(
@@ -215,6 +219,8 @@ def start_daemon(
     if "smtp=" not in line:
         proc.kill()
         raise SystemExit(f"daemon did not start: {line!r}; see {tmp / 'daemon.log'}")
+    m = re.search(r"smtp=[\d.]+:(\d+)", line)
+    proc.smtp_port = int(m[1]) if m else 0  # type: ignore[attr-defined]
     return proc
 
 
@@ -298,6 +304,109 @@ def run_haishin(n: int, dkim: bool, connections: int, batch: int, enqueue_only: 
     return rate
 
 
+def run_as_department(n: int, connections: int, batch: int) -> float:
+    """The whole path: the department's mail in over SMTP, held, approved with
+    `haishin held approve` (as the 情報管理者 would), rendered and fanned out by the
+    daemon's release task, delivered. Timed from the approval to the sink's N-th post."""
+    import smtplib
+
+    tmp = Path(tempfile.mkdtemp(prefix="haishin-fanout-dept-"))
+    config = tmp / "config"
+    shutil.copytree(ROOT / "config", config)
+    log(f"N={n}: subscribers into {tmp} (as a department would post)")
+    url, engine = make_store(tmp, n)
+    port = free_port()
+    counter = tmp / "sink.counter"
+    sink = subprocess.Popen(
+        [SINK, "-c", "-u", "nobody", "-t", "300", f"127.0.0.1:{port}", "1024"],
+        stdout=open(counter, "w"),  # noqa: SIM115
+        stderr=subprocess.DEVNULL,
+    )
+    daemon = start_daemon(
+        tmp,
+        config,
+        url,
+        port,
+        batch,
+        ("--release-poll", "0.05", "--archive", str(tmp / "archive")),
+    )
+    haishin = Path(sys.executable).with_name("haishin")
+    env = dict(os.environ, HAISHIN_SECRET=SECRET)
+    # the peers' post as a department's mail client sends it (its long lines in base64)
+    original = BytesParser(policy=policy.default).parsebytes(POST.read_bytes())
+    assert isinstance(original, EmailMessage)
+    text = original.get_body(("plain",))
+    assert text is not None
+    message = EmailMessage()
+    message["From"] = "genryo@city.kawasaki.example.jp"
+    message["To"] = f"{SLUG}@mail.city.kawasaki.example.jp"
+    message["Subject"] = str(original["Subject"])
+    message.set_content(text.get_content(), cte="base64")
+    post = message.as_bytes(policy=policy.SMTP)
+    try:
+        with smtplib.SMTP("127.0.0.1", daemon.smtp_port) as c:  # type: ignore[attr-defined]
+            c.sendmail(
+                "genryo@city.kawasaki.example.jp", [f"{SLUG}@mail.city.kawasaki.example.jp"], post
+            )
+        post_id = ""
+        for _ in range(200):  # the post is held for approval (the sender is asked)
+            listed = subprocess.run(
+                [str(haishin), "held", "list", "--db", url], capture_output=True, text=True, env=env
+            ).stdout.split()
+            if listed:
+                post_id = listed[0]
+                break
+            time.sleep(0.05)
+        if not post_id:
+            raise SystemExit(f"the post was not held; see {tmp / 'daemon.log'}")
+        time.sleep(1.0)  # the confirmation request to the sender has left (not a timing)
+        base = sink_counts(counter)[1]
+        with open(LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            d0, s0 = cpu_s(daemon.pid), cpu_s(sink.pid)
+            t0 = time.perf_counter()
+            approved = subprocess.run(
+                [str(haishin), "held", "approve", post_id, "--db", url, "--config", str(config)],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            if approved.returncode != 0:
+                raise SystemExit(f"approve failed: {approved.stderr}")
+            while sink_counts(counter)[1] < base + n:
+                if daemon.poll() is not None:
+                    raise SystemExit(f"daemon died; see {tmp / 'daemon.log'}")
+                time.sleep(0.005)
+            wall = time.perf_counter() - t0
+            d_cpu, s_cpu = cpu_s(daemon.pid) - d0, cpu_s(sink.pid) - s0
+            rss = hwm_mb(daemon.pid)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(60)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(10)
+    with engine.connect() as conn:
+        sent = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM outbound JOIN outbound_messages m ON m.id = message_id "
+                "WHERE m.kind = 'post' AND state = 'sent'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    rate = n / wall
+    print(
+        f"haishin department N={n} dkim=off wall_s={wall:.2f} msgs_per_s={rate:.0f} "
+        f"peak_rss_mb={rss:.1f} daemon_cpu_s={d_cpu:.2f} sink_cpu_s={s_cpu:.2f} "
+        f"post_rows_sent={sent} ok={'yes' if sent == n else 'NO'} "
+        "(SMTP in, held, haishin held approve, release, fan-out, delivery)",
+        flush=True,
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return rate
+
+
 def run_peer(cmd: list[str], env: dict[str, str], pattern: str) -> float | None:
     log("running " + " ".join(cmd))
     out = subprocess.run(cmd, env=dict(os.environ, **env), capture_output=True, text=True)
@@ -321,6 +430,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--no-mailman", action="store_true", help="skip Mailman 3 (minutes)")
     ap.add_argument("--no-mlmmj", action="store_true")
+    ap.add_argument(
+        "--as-department",
+        action="store_true",
+        help="also the whole path: SMTP in, approval, the daemon's own fan-out",
+    )
     args = ap.parse_args()
 
     ensure_sink()
@@ -329,6 +443,9 @@ def main() -> None:
         run_haishin(args.n, True, args.connections, args.batch, args.enqueue_only)
     if args.enqueue_only:
         return
+    if args.as_department:
+        # the issue's measure: from the approval of a post mailed in by a department
+        rate = run_as_department(args.n, args.connections, args.batch)
     mlmmj = None
     if not args.no_mlmmj:
         mlmmj = run_peer(
