@@ -84,6 +84,38 @@ def test_sigkill_three_times_every_recipient_once_or_in_flight_repeats(
 
 
 @pytest.mark.slow
+def test_sigterm_during_delivery_then_restart_completes(tmp_path: Path) -> None:
+    """第8条 / issue 7: a graceful stop in the middle of a 20,000-recipient post exits
+    promptly and cleanly; after the restart the post is complete."""
+    import time
+
+    db_url = f"sqlite:///{tmp_path / 'fanout.db'}"
+    rcpts = _post(db_url)
+    with counting_sink() as sink:
+        d = _serve(tmp_path, db_url, sink.port)
+        sink.wait(6_000)
+        t0 = time.monotonic()
+        assert d.stop() == 0  # SIGTERM: stops taking work, records what was sent
+        stopped_in = time.monotonic() - t0
+        assert stopped_in < 15, f"took {stopped_in:.1f} s to stop"
+        d = _serve(tmp_path, db_url, sink.port)
+        engine = sa.create_engine(db_url)
+        helpers.wait_until(lambda: _settled(engine), 180, "the queue to drain")
+        assert d.stop() == 0
+        got = sink.per_rcpt()
+    with engine.connect() as c:
+        states = dict(
+            c.execute(sa.text("SELECT state, count(*) FROM outbound GROUP BY state")).all()
+        )
+    engine.dispose()
+    assert states == {"sent": TOTAL}
+    assert set(got) == set(rcpts)
+    duplicates = sum(got.values()) - TOTAL
+    print(f"\nfan-out SIGTERM test: stopped in {stopped_in:.2f} s, {duplicates} duplicate(s)")
+    assert duplicates <= IN_FLIGHT
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not helpers.pg_available(), reason="PostgreSQL on 127.0.0.1:5432 missing")
 def test_two_daemons_share_one_post_and_take_over_a_killed_ones_rows(tmp_path: Path) -> None:
     with helpers.pg_database() as db_url, counting_sink() as sink:

@@ -73,6 +73,7 @@ class Pool:
     ) -> None:
         self.engine = engine
         self.on_settle = on_settle
+        self._closing = False
         self.limits = limits
         self.smarthost = smarthost
         self.classify = classify
@@ -190,7 +191,7 @@ class Pool:
         per = lane.limit.per_connection
         used = 0  # recipients tried on this connection, delivered or not
         try:
-            while per is None or used < per:
+            while (per is None or used < per) and not self._closing:
                 if not lane.rows:
                     lane.more.clear()
                     try:
@@ -289,14 +290,25 @@ class Pool:
                 if r.state not in (queue.SENT, queue.QUEUED) or r.error:
                     log.info("outbound#%d: %s (%s)", r.id, r.state, redact(r.error or ""))
 
-    async def close(self) -> None:
-        """Stop the connections; rows not yet tried go back to the queue untried."""
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop the connections; rows not yet tried go back to the queue untried.
+
+        A chain already written to the smarthost is let finish for up to `grace` seconds,
+        so its replies are read and recorded: cut off, those messages would arrive but
+        count as unsent, and go out again after the restart (第8条: a graceful stop
+        repeats nothing it can avoid)."""
+        self._closing = True
         untried = [r for lane in self.lanes.values() for r in lane.rows]
         for lane in self.lanes.values():
             lane.rows.clear()
+            lane.more.set()  # an idle connection: nothing more is coming
         self.results += [
             queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in untried
         ]
+        if self._tasks:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await asyncio.gather(*list(self._tasks), return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
