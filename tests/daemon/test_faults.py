@@ -113,17 +113,24 @@ def test_disk_full_answers_451_and_loses_nothing_it_accepted(tmp_path: Path) -> 
 
 
 class _Proxy:
-    """A TCP relay to PostgreSQL that can be cut and restored: the database 'goes away'."""
+    """A TCP relay to PostgreSQL that can be cut and restored: the database 'goes away'.
+
+    While cut it keeps its port (so nothing else can take it) and drops every connection
+    at once, which a client sees as the server gone."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.port = _free_port()
+        self.cut = False
         self.loop = asyncio.new_event_loop()
-        self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.up()
+
+        async def start() -> asyncio.Server:
+            return await asyncio.start_server(self._client, "127.0.0.1", 0)
+
+        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(5)
+        self.port = int(self.server.sockets[0].getsockname()[1])
 
     async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
@@ -133,6 +140,9 @@ class _Proxy:
         w.close()
 
     async def _client(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        if self.cut:
+            w.close()
+            return
         try:
             ur, uw = await asyncio.open_connection(*self.target)
         except OSError:
@@ -141,26 +151,23 @@ class _Proxy:
         self.writers |= {w, uw}
         await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
 
-    def up(self) -> None:
-        async def start() -> None:
-            self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
-
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(5)
-
     def down(self) -> None:
-        async def stop() -> None:
-            assert self.server is not None
-            self.server.close()
+        async def cut() -> None:
+            self.cut = True
             for w in self.writers:
                 w.close()
             self.writers.clear()
 
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
+        asyncio.run_coroutine_threadsafe(cut(), self.loop).result(5)
+
+    def up(self) -> None:
+        self.cut = False
 
     def close(self) -> None:
         self.down()
 
         async def settle() -> None:  # let the relays see their sockets closed
+            self.server.close()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for t in tasks:
                 t.cancel()

@@ -108,6 +108,7 @@ def test_a_late_notice_is_refused_and_nothing_is_mailed(config: Path, tmp_path: 
 
 
 def test_cli(config: Path, tmp_path: Path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'db'}").dispose()  # the daemon's store exists
     done = subprocess.run(
         [
             sys.executable,

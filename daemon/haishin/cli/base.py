@@ -38,9 +38,18 @@ date_option = click.option(
 )
 
 
-def prepare_db(url: str) -> str:
+def prepare_db(url: str, *, create: bool = False) -> str:
+    """The store's URL, checked: only the daemon (and a restore) may make a new SQLite
+    file; an administrator's command pointed at a wrong path must say so, not quietly
+    create an empty store there."""
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise HaishinError(
+                f"データベース {path} がありません（--db で、デーモンが使っているものを指定してください）"
+            )
     return url
 
 

@@ -156,7 +156,7 @@ def serve(
             raise click.UsageError(str(exc)) from None
     settings = Settings(
         config=config_dir,
-        db_url=prepare_db(db_url),
+        db_url=prepare_db(db_url, create=True),
         smtp=parse_hostport(smtp_addr),
         http=parse_hostport(http_addr),
         keyring=load_keyring(secret_file, create=True),

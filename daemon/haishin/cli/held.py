@@ -35,10 +35,9 @@ def _options(f: click.decorators.FC) -> click.decorators.FC:
 
 def _engine(db_url: str) -> sa.Engine:
     from ..store import open_store
+    from .base import prepare_db
 
-    if db_url.startswith("sqlite:///"):
-        Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return open_store(db_url)
+    return open_store(prepare_db(db_url))
 
 
 def _context(config_dir: Path, secret_file: Path, public_url: str | None) -> Context:

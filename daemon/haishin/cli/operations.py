@@ -187,7 +187,7 @@ def restore_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
     from ..store.audit import record_now
     from ..store.backup import restore
 
-    restore(path, prepare_db(db_url), key_file)
+    restore(path, prepare_db(db_url, create=True), key_file)
     from ..store.engine import open_store
 
     engine = open_store(db_url)

@@ -164,7 +164,8 @@ def subscribers_import(
     ctx = Context(
         Directory(registry), load_keyring(secret_file), url if url.endswith("/") else url + "/"
     )
-    engine = open_store(prepare_db(db_url))
+    # moving subscribers over from a former system may come before the daemon's first run
+    engine = open_store(prepare_db(db_url, create=True))
     results: Counter[str] = Counter()
     for line in file:  # type: ignore[attr-defined]
         text = line.strip()
