@@ -96,7 +96,7 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
 )
 @click.option(
     "--dns-timeout",
-    type=float,
+    type=click.FloatRange(min=0.1),
     default=5.0,
     show_default=True,
     help="seconds a DKIM key lookup may take in all; longer is a temporary failure",

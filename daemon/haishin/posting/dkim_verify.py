@@ -141,16 +141,23 @@ def _revoked(txt: bytes) -> bool:
     return b"p" in tags and not tags[b"p"].strip()
 
 
-async def verify(raw: bytes, sender: str, keys: KeyLookup) -> Verification:
-    """The daemon's own verdict on `raw` posted by `sender` (a listed sender)."""
+def _prepare(raw: bytes, sender: str) -> tuple[list[_Candidate], list[str]] | Verification:
+    """The From check and the signatures worth a lookup. Thread context."""
     try:
         from_domain = _from_domain(raw, sender)
         if isinstance(from_domain, Verification):
             return from_domain
-        signer = dkim.DKIM(raw, logger=_quiet)
-        candidates, reasons = _candidates(signer, from_domain)
+        return _candidates(dkim.DKIM(raw, logger=_quiet), from_domain)
     except Exception as exc:  # email and dkimpy raise many kinds on hostile headers
         return Verification(Result.NONE, f"署名を読み取れません（{type(exc).__name__}）")
+
+
+async def verify(raw: bytes, sender: str, keys: KeyLookup) -> Verification:
+    """The daemon's own verdict on `raw` posted by `sender` (a listed sender)."""
+    prepared = await asyncio.to_thread(_prepare, raw, sender)  # parsing: off the loop
+    if isinstance(prepared, Verification):
+        return prepared
+    candidates, reasons = prepared
     if not candidates:
         return Verification(Result.NONE, "、".join(reasons) or "DKIM 署名がありません")
     records: list[KeyRecord] = await asyncio.gather(*(keys.txt(c.name) for c in candidates))

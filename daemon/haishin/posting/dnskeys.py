@@ -47,7 +47,12 @@ class KeyLookup:
 
     def __init__(self, settings: DnsSettings) -> None:
         self.settings = settings
-        resolver = dns.asyncresolver.Resolver(configure=not settings.nameservers)
+        try:
+            resolver = dns.asyncresolver.Resolver(configure=not settings.nameservers)
+        except dns.resolver.NoResolverConfiguration:
+            # no usable /etc/resolv.conf: every lookup is then a temporary failure (the
+            # post is held and its sender asked), never a daemon that does not start
+            resolver = dns.asyncresolver.Resolver(configure=False)
         if settings.nameservers:
             resolver.nameservers = [
                 dns.nameserver.Do53Nameserver(host, port) for host, port in settings.nameservers
