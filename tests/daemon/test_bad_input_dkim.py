@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from dnsserver import DnsServer, SigningKey, dns_server, make_key
+from haishin.commands.post import VERIFYING
 
 from . import helpers
 from . import posting as p
@@ -201,6 +202,36 @@ def test_a_daemon_without_dns_never_approves_and_never_hangs(
         p.send_to(d, f"{SLUG}@{DOMAIN}", keys.good.sign(raw_post("DNS なし")), SENDER)
         assert_refused_approval(engine, sink, "DNS なし", "一時的な障害", 1)
         assert not p.delivered(sink, SLUG)
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+    assert_no_traceback(tmp_path)
+
+
+def test_a_slow_key_lookup_holds_up_no_other_mail(
+    tmp_path: Path, sqlite_url: str, sink: Sink, keys: Keys, dns: DnsServer
+) -> None:
+    """The lookup runs after the worker's transaction: while a hostile domain's nameserver
+    keeps a post waiting, a citizen's subscribe request is answered."""
+    slow = 4.0
+    extra = ["--dns", dns.address, "--dns-timeout", str(slow)]
+    d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port, extra=extra)
+    engine = sa.create_engine(sqlite_url)
+    citizen = "citizen@example.net"
+    try:
+        p.send_to(d, f"{SLUG}@{DOMAIN}", keys.slow.sign(raw_post("遅い DNS")), SENDER)
+        helpers.wait_until(lambda: post_of(engine, "遅い DNS"), what="the post stored")
+        asked = time.monotonic()
+        p.send_to(
+            d, f"gomi-recycle-subscribe@{DOMAIN}", f"From: {citizen}\r\n\r\n".encode(), citizen
+        )
+        helpers.wait_until(lambda: sink.to(citizen), what="the confirmation request")
+        assert time.monotonic() - asked < slow
+        row = post_of(engine, "遅い DNS")
+        assert row is not None and row["note"] == VERIFYING  # still waiting on DNS
+        assert_refused_approval(engine, sink, "遅い DNS", "時間切れ", 1)
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:

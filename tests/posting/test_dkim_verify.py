@@ -195,6 +195,20 @@ def test_signatures_beyond_the_limit_cost_no_lookup(world: World) -> None:
     assert len(world.dns.zone.queries) - before <= MAX_SIGNATURES
 
 
+def test_rsa_sha1_does_not_count(world: World) -> None:
+    v = check(world, world.good.sign(post(), signature_algorithm=b"rsa-sha1"))
+    assert v.result is Result.NONE
+    assert "rsa-sha1" in v.detail
+
+
+def test_a_garbage_key_record_fails(world: World) -> None:
+    key = make_key(DOMAIN, "garbage")
+    world.dns.publish(key.name, b"v=DKIM1; k=rsa; p=bm90IGEga2V5")
+    v = check(world, key.sign(post()))
+    assert v.result is Result.FAIL
+    assert f"{key.name} の鍵を読み取れません" in v.detail
+
+
 @pytest.mark.parametrize(
     "signature",
     [

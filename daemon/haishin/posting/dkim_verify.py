@@ -10,7 +10,8 @@ The rules, in order (each a reason in Japanese for the sender and the audit):
 |---|---|---|
 | exactly one From header with one address, the listed sender | RFC 7489 §6.6.1 | none |
 | a DKIM-Signature whose d= is aligned with the From domain | RFC 7489 §3.1.1 (relaxed) | none |
-| its h= includes From | RFC 6376 §5.4 (dkimpy checks it only when signing) | fail |
+| not rsa-sha1 | RFC 8301 §3.1 | none |
+| its h= includes From | RFC 6376 §5.4 (dkimpy checks it only when signing) | none |
 | no l= shorter than the body (else text could be appended unsigned) | RFC 6376 §8.2 | fail |
 | the key from DNS exists and is not revoked (empty p=) | RFC 6376 §3.6.1 | fail |
 | the key lookup answered at all | RFC 6376 §6.1.2 TEMPFAIL | temporary |
@@ -106,6 +107,10 @@ def _candidates(signer: dkim.DKIM, from_domain: str) -> tuple[list[_Candidate], 
         if not aligned(domain, from_domain):
             reasons.append(f"署名のドメイン d={domain} が From のドメインと揃っていません")
             continue
+        if tags.get(b"a", b"").strip().lower() == b"rsa-sha1":
+            # RFC 8301 §3.1: rsa-sha1 MUST NOT be used for verifying
+            reasons.append(f"d={domain} の署名は使えない方式（rsa-sha1）です")
+            continue
         signed = [h.strip().lower() for h in re.split(rb":", tags.get(b"h", b""))]
         if b"from" not in signed:
             reasons.append(f"d={domain} の署名は From ヘッダーに署名していません（h=）")
@@ -124,6 +129,10 @@ def _check(raw: bytes, candidate: _Candidate, key: bytes) -> str | None:
         if int(tags[b"l"]) < len(c.canonicalize_body(signer.body)):
             # RFC 6376 §8.2: text after l= is unsigned, so anyone could append to the post
             return f"d={candidate.domain} の署名は本文の一部（l=）にしか署名していません"
+    try:
+        dkim.evaluate_pk(candidate.name.encode(), key)  # dkimpy's verify hides why
+    except dkim.DKIMException as exc:
+        return f"{candidate.name} の鍵を読み取れません（{type(exc).__name__}）"
     try:
         ok = signer.verify(idx=candidate.index, dnsfunc=lambda name, timeout=5: key)
     except dkim.DKIMException as exc:
