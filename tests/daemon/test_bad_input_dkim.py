@@ -63,8 +63,10 @@ def dns(keys: Keys) -> Iterator[DnsServer]:
         yield server
 
 
-def serve_args(dns: DnsServer) -> list[str]:
-    return ["--dns", dns.address, "--dns-timeout", str(DNS_TIMEOUT), "--release-poll", "0.1"]
+def serve_args(tmp: Path, dns: str, timeout: float = DNS_TIMEOUT) -> list[str]:
+    # --archive: sent posts of a public channel are written there, not into content/
+    archive = ["--archive", str(tmp / "archive"), "--release-poll", "0.1"]
+    return ["--dns", dns, "--dns-timeout", str(timeout), *archive]
 
 
 def raw_post(subject: str, text: str = "講座のご案内です。\n", **headers: str) -> bytes:
@@ -104,7 +106,9 @@ HOSTILE: list[tuple[str, Callable[[Keys], bytes], str]] = [
 def daemon(
     tmp_path: Path, db_url: str, sink: Sink, dns: DnsServer
 ) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
-    d = helpers.start(tmp_path, db_url, smarthost=sink.port, extra=serve_args(dns))
+    d = helpers.start(
+        tmp_path, db_url, smarthost=sink.port, extra=serve_args(tmp_path, dns.address)
+    )
     engine = sa.create_engine(db_url)
     try:
         yield d, engine
@@ -194,7 +198,7 @@ def test_a_daemon_without_dns_never_approves_and_never_hangs(
         tmp_path,
         sqlite_url,
         smarthost=sink.port,
-        extra=["--dns", address, "--dns-timeout", str(DNS_TIMEOUT)],
+        extra=serve_args(tmp_path, address),
     )
     engine = sa.create_engine(sqlite_url)
     try:
@@ -216,7 +220,7 @@ def test_a_slow_key_lookup_holds_up_no_other_mail(
     """The lookup runs after the worker's transaction: while a hostile domain's nameserver
     keeps a post waiting, a citizen's subscribe request is answered."""
     slow = 4.0
-    extra = ["--dns", dns.address, "--dns-timeout", str(slow)]
+    extra = serve_args(tmp_path, dns.address, slow)
     d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port, extra=extra)
     engine = sa.create_engine(sqlite_url)
     citizen = "citizen@example.net"
