@@ -75,6 +75,12 @@ def raw_post(subject: str, text: str = "講座のご案内です。\n", **header
     return msg.as_bytes(policy=policy.SMTP)
 
 
+HOSTILE_SIGNATURE = (
+    b"DKIM-Signature: v=1; a=rsa-sha256; d=city.kawasaki.example.jp; s=se\x00l\x01;"
+    b" h=from; bh=x; b=x\r\n"
+)
+
+
 def _tampered(keys: Keys) -> bytes:
     signed = keys.good.sign(raw_post("改ざん"))
     return signed.replace(b"\r\n\r\n", b"\r\n\r\nURGENT: https://evil.example/\r\n", 1)
@@ -99,6 +105,11 @@ HOSTILE: list[tuple[str, Callable[[Keys], bytes], str]] = [
         "鍵が失効しています",
     ),
     ("DNS time-out", lambda k: k.slow.sign(raw_post("DNS 時間切れ")), "一時的な障害"),
+    (
+        "DKIM-Signature with NUL and control characters in s= (stored on PostgreSQL too)",
+        lambda k: HOSTILE_SIGNATURE + raw_post("制御文字の署名"),
+        "se?l?._domainkey.city.kawasaki.example.jp に鍵がありません",
+    ),
 ]
 
 

@@ -28,6 +28,7 @@ import asyncio
 import enum
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import AddressHeader
@@ -161,8 +162,20 @@ def _prepare(raw: bytes, sender: str) -> tuple[list[_Candidate], list[str]] | Ve
         return Verification(Result.NONE, f"署名を読み取れません（{type(exc).__name__}）")
 
 
+def _clean(text: str, limit: int = 600) -> str:
+    """Reasons quote what the signature says (d=, s=, dkimpy's message): no control
+    character (PostgreSQL refuses NUL in text; the reason goes into a mail) and bounded."""
+    shown = "".join("?" if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
 async def verify(raw: bytes, sender: str, keys: KeyLookup) -> Verification:
     """The daemon's own verdict on `raw` posted by `sender` (a listed sender)."""
+    found = await _verify(raw, sender, keys)
+    return Verification(found.result, _clean(found.detail), _clean(found.domain, 255))
+
+
+async def _verify(raw: bytes, sender: str, keys: KeyLookup) -> Verification:
     prepared = await asyncio.to_thread(_prepare, raw, sender)  # parsing: off the loop
     if isinstance(prepared, Verification):
         return prepared
