@@ -59,9 +59,10 @@ def conclude(engine: sa.Engine, ctx: Context, post_id: int, verification: Verifi
     """Record the verification and act on it, once; False if someone decided first."""
     with engine.begin() as conn:
         post = posts.get(conn, post_id)
-        if post is None or post.channel not in ctx.registry.channels:
-            return False  # the channel left the registry: the post waits to expire
+        if post is None:
+            return False
         findings = json.dumps([*post.findings, verification.finding()], ensure_ascii=False)
+        served = post.channel in ctx.registry.channels
         done = conn.execute(
             posts_table.update()
             .where(
@@ -73,6 +74,8 @@ def conclude(engine: sa.Engine, ctx: Context, post_id: int, verification: Verifi
         )
         if done.rowcount != 1:
             return False  # approved, withdrawn or verified by someone else meanwhile
+        if not served:
+            return False  # the channel left the registry: the post waits to expire
         if verification.result is Result.PASS:
             decisions.approve(conn, ctx, post_id, approver=post.sender, method=METHOD)
             return True
@@ -122,5 +125,6 @@ async def run(
                     raise failed
                 log.warning("DKIM verification: %s; retrying", type(failed).__name__)
             wake()  # an approval queues a notice and lets the release task send the post
-            continue
+            if len(waiting) == BATCH:
+                continue  # more may wait
         await asyncio.sleep(poll)
