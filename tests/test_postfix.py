@@ -266,6 +266,67 @@ def test_postfix_holds_mail_while_the_daemon_is_down(
         engine.dispose()
 
 
+@pytest.mark.slow
+def test_authenticated_posts_through_postfix(
+    postfix_ready: None, tmp_path: Path, sink: Sink
+) -> None:
+    """Issue 11 item 1 behind Postfix (deploy/ adds no header rule: the mail arrives as the
+    sender wrote it): a forged Authentication-Results with our exact authserv-id approves
+    nothing; a post signed with the key on a loopback DNS server (`serve --dns`) goes out."""
+    from daemon import posting as p
+    from daemon.test_bad_input_dkim import CITY, FORGED_AR, SENDER, raw_post
+    from daemon.test_bad_input_dkim import SLUG as AUTH_SLUG
+    from dnsserver import dns_server, make_key
+
+    key = make_key(CITY)
+    db_url = f"sqlite:///{tmp_path / 'haishin.db'}"
+    smtpd_port = postfix.free_port()
+    with dns_server() as dns:
+        dns.publish(key.name, key.public_txt)
+        extra = ["--lmtp", "--dns", dns.address, "--dns-timeout", "2", "--release-poll", "0.1"]
+        extra += ["--archive", str(tmp_path / "archive")]  # not into the checkout's content/
+        d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, extra=extra)
+        engine = sa.create_engine(db_url)
+        try:
+            p.populate(engine, AUTH_SLUG)
+            with postfix.instance(
+                lmtp=d.smtp, relayhost=("127.0.0.1", sink.port), port=smtpd_port
+            ) as pf:
+                rcpt_to = [f"{AUTH_SLUG}@{DOMAIN}"]
+                forged = raw_post("偽の認証結果", Authentication_Results=FORGED_AR)
+                with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                    client.sendmail(SENDER, rcpt_to, forged)
+                request = p.wait_mail(sink, SENDER, "投稿の確認")
+                assert "DKIM 署名がありません" in p.body(request)
+                assert p.post_row(engine) is not None
+                assert p.post_row(engine)["state"] == "held"  # type: ignore[index]
+                assert not p.delivered(sink, AUTH_SLUG)
+
+                signed = key.sign(raw_post("正しい署名", Authentication_Results=FORGED_AR))
+                with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                    client.sendmail(SENDER, rcpt_to, signed)
+                postfix.wait_until(
+                    lambda: len(p.delivered(sink, AUTH_SLUG)) >= len(p.ACTIVE),
+                    "the signed post at every subscriber",
+                    explain=pf.explain,
+                )
+                row = p.post_row(engine)
+                assert row is not None and row["approval_method"] == "authenticated:dkim"
+                delivered = p.delivered(sink, AUTH_SLUG)
+                assert sorted(r for m in delivered for r in m.rcpts) == sorted(p.ACTIVE)
+                assert all("正しい署名" in str(m.msg["Subject"]) for m in delivered)
+                assert not any(b"mx.city.kawasaki.example.jp" in m.raw for m in delivered)
+                assert key.name in dns.zone.queries
+                postfix.wait_until(lambda: pf.queued() == 0, "Postfix's queue to empty")
+            assert d.stop() == 0
+        finally:
+            if d.proc.poll() is None:
+                d.kill()
+            engine.dispose()
+    log = "".join(f.read_text() for f in tmp_path.glob("daemon-*.log"))
+    assert "Traceback" not in log
+
+
 DEPLOY = postfix.ROOT / "deploy"
 
 

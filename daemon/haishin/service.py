@@ -36,7 +36,8 @@ from .operations.status import snapshot
 from .operations.sync import notify_refusal
 from .outbound import sender
 from .outbound.sender import SendSettings
-from .posting import release
+from .posting import authenticated, release
+from .posting.dnskeys import DnsSettings, KeyLookup
 from .posting.release import ReleaseSettings
 from .registry import load_valid
 from .router import worker
@@ -74,6 +75,8 @@ class Settings:
     """Seconds after start before the first purge: not while a restarted daemon catches up."""
     imap: ImapSettings | None = None
     """IMAP ingestion into the same spool (`--imap URL`), beside SMTP/LMTP."""
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    """The resolver for DKIM keys (`--dns HOST:PORT`; default: the system's)."""
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -244,6 +247,18 @@ class Daemon:
                 ]
                 tasks.append(
                     tg.create_task(supervised("housekeeping", lambda: self._housekeeping(engine)))
+                )
+                # `authenticated` posts: the daemon's own DKIM verification, off the worker
+                keys = KeyLookup(s.dns)
+                tasks.append(
+                    tg.create_task(
+                        supervised(
+                            "dkim verification",
+                            lambda: authenticated.run(
+                                engine, self.context, keys, outgoing.set, s.worker_poll
+                            ),
+                        )
+                    )
                 )
                 if s.imap is not None:
                     ingester = ImapIngester(s.imap, self.imap_store)

@@ -87,6 +87,20 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
     show_default=True,
     help="where sent posts of public channels are written for the site (back numbers)",
 )
+@click.option(
+    "--dns",
+    "dns_servers",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="nameserver for DKIM key lookups (repeatable); default: the system resolver",
+)
+@click.option(
+    "--dns-timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="seconds a DKIM key lookup may take in all; longer is a temporary failure",
+)
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
 @click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
 @click.option("--release-poll", type=float, default=1.0, hidden=True)
@@ -116,6 +130,8 @@ def serve(
     dkim_keys: tuple[Path, ...],
     dkim_selectors: tuple[str, ...],
     archive_dir: Path,
+    dns_servers: tuple[str, ...],
+    dns_timeout: float,
     retry_base: float,
     housekeeping_after: float,
     release_poll: float,
@@ -132,6 +148,7 @@ def serve(
     from ..delivery.dkim import DkimKey
     from ..inbound.imap import ImapSettings
     from ..outbound.sender import SendSettings
+    from ..posting.dnskeys import DnsSettings
     from ..posting.release import ReleaseSettings
     from ..registry import load_valid
     from ..service import Daemon, Settings, configure_logging, parse_hostport
@@ -176,6 +193,11 @@ def serve(
         housekeeping_after=housekeeping_after,
         send_poll=outbound_poll,
         imap=None,
+        dns=DnsSettings(
+            nameservers=tuple(parse_hostport(d) for d in dns_servers),
+            timeout=min(2.0, dns_timeout),
+            lifetime=dns_timeout,
+        ),
     )
     if imap_url:
         imap_state.parent.mkdir(parents=True, exist_ok=True)

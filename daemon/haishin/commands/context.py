@@ -34,6 +34,7 @@ class Outcome(enum.StrEnum):
     NOT_SENDER = "not-sender"  # a post from an address the channel does not list
     POST_REFUSED = "post-refused"  # 第3条(2) requirements not met
     APPROVAL_REQUESTED = "approval-requested"
+    POST_VERIFYING = "post-verifying"  # `authenticated`: the daemon's DKIM check is next
     POST_APPROVED = "post-approved"
     POST_WITHDRAWN = "post-withdrawn"
     POST_REJECTED = "post-rejected"

@@ -7,8 +7,9 @@ requirement), then held until it is approved by the channel's mode (第5条: the
 
 - `confirm`: the sender replies to the request, or presses the page's button;
 - `manager`: the department's 情報管理者 does the same (a second person);
-- `authenticated`: a DKIM or SPF pass aligned with the sender's domain, shown by one of
-  our own receiving servers, approves at once; anything less falls back to `confirm`.
+- `authenticated`: a DKIM signature that the daemon itself verifies, aligned with the
+  From domain, approves at once (posting/authenticated.py, after this transaction);
+  anything less, a DNS failure included, falls back to `confirm` with the reason.
 """
 
 from __future__ import annotations
@@ -136,15 +137,34 @@ def receive(
         return Outcome.POST_REFUSED
     corrected = _corrects(conn, slug, incoming)
     post = create(PostState.HELD, corrected.id if corrected else None)
-    warnings = "\n".join(f"- {f.message}" for f in checked.warnings)
-    note = ""
     if channel.approval is Approval.AUTHENTICATED:
-        auth = senders.authenticate(incoming.msg, sender, trusted=ctx.service.authserv_ids)
-        if auth.proof is not senders.Proof.NONE:
-            method = f"authenticated:{auth.proof}"
-            decisions.approve(conn, ctx, post.id, approver=sender, method=method)
-            return Outcome.POST_APPROVED
-        note = f"送信者の認証が確認できなかったため、確認をお願いしています（{auth.detail}）。"
+        # The daemon verifies the DKIM signature itself (posting/authenticated.py), after
+        # this transaction: a DNS lookup must not hold the store's write lock. Headers
+        # the sender wrote (Authentication-Results) are never read as evidence.
+        posts.update(conn, post.id, note=VERIFYING)
+        return Outcome.POST_VERIFYING
+    ask_approval(conn, ctx, post, warnings=warnings_of(post))
+    return Outcome.APPROVAL_REQUESTED
+
+
+VERIFYING = "DKIM 署名を検証中"
+"""The note of an `authenticated` post until the daemon's own verification decides."""
+
+
+def warnings_of(post: Post) -> str:
+    """The 第3条(2) warnings recorded with the post, for the approval request."""
+    found = post.findings
+    return "\n".join(f"- {f['message']}" for f in found if f["verdict"] == Verdict.WARN)
+
+
+def ask_approval(
+    conn: sa.Connection, ctx: Context, post: Post, *, warnings: str, note: str = ""
+) -> None:
+    """Ask the channel's approver (the sender for `confirm`, and for an `authenticated`
+    post that did not verify; the 情報管理者 for `manager`) to approve a held post."""
+    slug, sender, subject, mid = post.channel, post.sender, post.subject, post.message_id
+    channel = ctx.registry.channels[slug].value
+    about = ctx.about(slug)
     to_manager = channel.approval is Approval.MANAGER
     approver = sender
     if to_manager:
@@ -186,7 +206,6 @@ def receive(
         in_reply_to=None if to_manager else mid,
         kind="confirm",
     )
-    return Outcome.APPROVAL_REQUESTED
 
 
 def open_token(ctx: Context, token: str) -> tuple[Purpose, int] | None:

@@ -151,9 +151,6 @@ class Service(Strict):
     limits: Limits = Limits()
     bounces: Bounces = Bounces()
     delivery: Delivery = Delivery()
-    authserv_ids: list[str] = []
-    """Our receiving servers' authserv-ids (RFC 8601): only their Authentication-Results
-    are believed when a channel's approval mode is `authenticated`."""
 
 
 class Pause(Strict):
@@ -188,7 +185,7 @@ class Departments(Strict):
 class Approval(enum.StrEnum):
     CONFIRM = "confirm"  # the sender confirms each post
     MANAGER = "manager"  # the 情報管理者 approves each post
-    AUTHENTICATED = "authenticated"  # DKIM/SPF-aligned posts go straight on
+    AUTHENTICATED = "authenticated"  # a DKIM signature the daemon verified, aligned with From
 
 
 class Channel(Strict):

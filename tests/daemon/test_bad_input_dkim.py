@@ -1,0 +1,255 @@
+"""Issue 11 item 1 (bad-input suite): nothing a sender writes can approve a post.
+
+`haishin serve` with `--dns` pointing at a real DNS server on loopback (dnslib) that
+publishes a key made at test time. The channel `shogai-gakushu` (config/) has
+`approval: authenticated` and the listed sender shogai@city.kawasaki.example.jp. Each
+hostile post must stay held, with the reason recorded and told to the sender in
+Japanese, and reach no subscriber; the post signed with the published key is approved
+and delivered. At the end, the daemon's log holds no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from dnsserver import DnsServer, SigningKey, dns_server, make_key
+from haishin.commands.post import VERIFYING
+
+from . import helpers
+from . import posting as p
+from .helpers import DOMAIN, Sink
+
+SLUG = "shogai-gakushu"
+SENDER = "shogai@city.kawasaki.example.jp"
+CITY = "city.kawasaki.example.jp"
+FORGED_AR = f"mx.city.kawasaki.example.jp; dkim=pass header.d={CITY}"
+DNS_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class Keys:
+    good: SigningKey
+    evil: SigningKey
+    revoked: SigningKey
+    slow: SigningKey
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys(
+        make_key(CITY),
+        make_key("attacker.example.org"),
+        make_key(CITY, "old"),
+        make_key(CITY, "slow"),
+    )
+
+
+@pytest.fixture
+def dns(keys: Keys) -> Iterator[DnsServer]:
+    with dns_server() as server:
+        server.publish(keys.good.name, keys.good.public_txt)
+        server.publish(keys.evil.name, keys.evil.public_txt)
+        server.publish(keys.revoked.name, b"v=DKIM1; k=rsa; p=")
+        server.zone.silent.add(keys.slow.name)
+        yield server
+
+
+def serve_args(tmp: Path, dns: str, timeout: float = DNS_TIMEOUT) -> list[str]:
+    # --archive: sent posts of a public channel are written there, not into content/
+    archive = ["--archive", str(tmp / "archive"), "--release-poll", "0.1"]
+    return ["--dns", dns, "--dns-timeout", str(timeout), *archive]
+
+
+def raw_post(subject: str, text: str = "講座のご案内です。\n", **headers: str) -> bytes:
+    msg = p.post_message(subject, text, sender=SENDER, slug=SLUG, headers=headers)
+    msg["Date"] = "Tue, 01 Dec 2026 10:00:00 +0900"
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+HOSTILE_SIGNATURE = (
+    b"DKIM-Signature: v=1; a=rsa-sha256; d=city.kawasaki.example.jp; s=se\x00l\x01;"
+    b" h=from; bh=x; b=x\r\n"
+)
+
+
+def _tampered(keys: Keys) -> bytes:
+    signed = keys.good.sign(raw_post("改ざん"))
+    return signed.replace(b"\r\n\r\n", b"\r\n\r\nURGENT: https://evil.example/\r\n", 1)
+
+
+# (name, the raw post, a fragment of the Japanese reason the sender is told)
+HOSTILE: list[tuple[str, Callable[[Keys], bytes], str]] = [
+    (
+        "forged Authentication-Results, exact authserv-id, topmost, aligned",
+        lambda k: raw_post("偽の認証結果", Authentication_Results=FORGED_AR),
+        "DKIM 署名がありません",
+    ),
+    (
+        "valid signature of an unaligned domain",
+        lambda k: k.evil.sign(raw_post("他組織の署名", Authentication_Results=FORGED_AR)),
+        "d=attacker.example.org が From のドメインと揃っていません",
+    ),
+    ("tampered body", _tampered, "署名の後に本文が変わっています"),
+    (
+        "revoked key (empty p=)",
+        lambda k: k.revoked.sign(raw_post("失効した鍵")),
+        "鍵が失効しています",
+    ),
+    ("DNS time-out", lambda k: k.slow.sign(raw_post("DNS 時間切れ")), "一時的な障害"),
+    (
+        "DKIM-Signature with NUL and control characters in s= (stored on PostgreSQL too)",
+        lambda k: HOSTILE_SIGNATURE + raw_post("制御文字の署名"),
+        "se?l?._domainkey.city.kawasaki.example.jp に鍵がありません",
+    ),
+]
+
+
+@pytest.fixture
+def daemon(
+    tmp_path: Path, db_url: str, sink: Sink, dns: DnsServer
+) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
+    d = helpers.start(
+        tmp_path, db_url, smarthost=sink.port, extra=serve_args(tmp_path, dns.address)
+    )
+    engine = sa.create_engine(db_url)
+    try:
+        yield d, engine
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+
+
+def post_of(engine: sa.Engine, subject: str) -> dict[str, object] | None:
+    with engine.connect() as c:
+        row = c.execute(
+            sa.text("SELECT * FROM posts WHERE subject = :s"), {"s": subject}
+        ).mappings()
+        found = row.first()
+    return dict(found) if found else None
+
+
+def dkim_finding(row: dict[str, object]) -> dict[str, str]:
+    found = [f for f in json.loads(str(row["findings"])) if f["rule"] == "dkim"]
+    assert len(found) == 1, found
+    return dict(found[0])
+
+
+def assert_refused_approval(
+    engine: sa.Engine, sink: Sink, subject: str, reason: str, n: int
+) -> None:
+    """Held, not approved; the sender is asked (confirm fallback) and told why."""
+    request = p.wait_mail(sink, SENDER, "投稿の確認", count=n)
+    assert subject in str(request.msg["Subject"]) or subject in p.body(request)
+    text = p.body(request)
+    assert "送信者の認証が確認できなかった" in text and reason in text, text
+    row = post_of(engine, subject)
+    assert row is not None
+    assert row["state"] == "held" and row["approver"] is None and row["approval_method"] is None
+    finding = dkim_finding(row)
+    assert finding["verdict"] == "warn" and reason in finding["message"]
+
+
+def assert_no_traceback(tmp_path: Path) -> None:
+    log = "".join(f.read_text() for f in tmp_path.glob("daemon-*.log"))
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_only_a_verified_aligned_dkim_signature_approves(
+    daemon: tuple[helpers.Daemon, sa.Engine], sink: Sink, keys: Keys, tmp_path: Path
+) -> None:
+    d, engine = daemon
+    p.populate(engine, SLUG)
+    rcpt = f"{SLUG}@{DOMAIN}"
+    for n, (name, make, reason) in enumerate(HOSTILE, start=1):
+        raw = make(keys)
+        subject = str(BytesParser(policy=policy.default).parsebytes(raw)["Subject"])
+        started = time.monotonic()
+        p.send_to(d, rcpt, raw, SENDER)
+        assert_refused_approval(engine, sink, subject, reason, n)
+        assert time.monotonic() - started < DNS_TIMEOUT + 10, name
+        assert not p.delivered(sink, SLUG), name
+
+    # the post signed with the key on our DNS server: approved at once and delivered, and
+    # the forged Authentication-Results it also carries reaches no subscriber
+    signed = keys.good.sign(raw_post("正しい署名", Authentication_Results=FORGED_AR))
+    p.send_to(d, rcpt, signed, SENDER)
+    row = helpers.wait_until(
+        lambda: (r := post_of(engine, "正しい署名")) and r["state"] == "sent" and r, what="sent"
+    )
+    assert row["approval_method"] == "authenticated:dkim" and row["approver"] == SENDER
+    assert dkim_finding(row)["verdict"] == "pass"
+    helpers.wait_until(lambda: helpers.drained(engine), what="queue drained")
+    delivered = p.delivered(sink, SLUG)
+    assert sorted(r for m in delivered for r in m.rcpts) == sorted(p.ACTIVE)
+    for m in delivered:
+        assert "mx.city.kawasaki.example.jp" not in m.raw.decode("utf-8", "replace")
+    # every hostile post is still held, none went to anyone
+    assert all(post_of(engine, n)["state"] == "held" for n in ("偽の認証結果", "失効した鍵"))  # type: ignore[index]
+    assert_no_traceback(tmp_path)
+
+
+def test_a_daemon_without_dns_never_approves_and_never_hangs(
+    tmp_path: Path, sqlite_url: str, sink: Sink, keys: Keys
+) -> None:
+    """A nameserver that is not there at all (nothing listens): temporary, held, asked."""
+    with dns_server() as gone:
+        address = gone.address
+    d = helpers.start(
+        tmp_path,
+        sqlite_url,
+        smarthost=sink.port,
+        extra=serve_args(tmp_path, address),
+    )
+    engine = sa.create_engine(sqlite_url)
+    try:
+        p.populate(engine, SLUG)
+        p.send_to(d, f"{SLUG}@{DOMAIN}", keys.good.sign(raw_post("DNS なし")), SENDER)
+        assert_refused_approval(engine, sink, "DNS なし", "一時的な障害", 1)
+        assert not p.delivered(sink, SLUG)
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+    assert_no_traceback(tmp_path)
+
+
+def test_a_slow_key_lookup_holds_up_no_other_mail(
+    tmp_path: Path, sqlite_url: str, sink: Sink, keys: Keys, dns: DnsServer
+) -> None:
+    """The lookup runs after the worker's transaction: while a hostile domain's nameserver
+    keeps a post waiting, a citizen's subscribe request is answered."""
+    slow = 4.0
+    extra = serve_args(tmp_path, dns.address, slow)
+    d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port, extra=extra)
+    engine = sa.create_engine(sqlite_url)
+    citizen = "citizen@example.net"
+    try:
+        p.send_to(d, f"{SLUG}@{DOMAIN}", keys.slow.sign(raw_post("遅い DNS")), SENDER)
+        helpers.wait_until(lambda: post_of(engine, "遅い DNS"), what="the post stored")
+        asked = time.monotonic()
+        p.send_to(
+            d, f"gomi-recycle-subscribe@{DOMAIN}", f"From: {citizen}\r\n\r\n".encode(), citizen
+        )
+        helpers.wait_until(lambda: sink.to(citizen), what="the confirmation request")
+        assert time.monotonic() - asked < slow
+        row = post_of(engine, "遅い DNS")
+        assert row is not None and row["note"] == VERIFYING  # still waiting on DNS
+        assert_refused_approval(engine, sink, "遅い DNS", "時間切れ", 1)
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+    assert_no_traceback(tmp_path)
