@@ -46,8 +46,8 @@ class SendSettings:
     max_attempts: int = 30  # about a day and a half with the cap: then `failed`
     timeout: float = 30.0
     batch: int = 1000
-    """Rows per claim with a smarthost; about two batches are in flight at a time, so a
-    crash repeats at most that many messages."""
+    """Rows per claim with a smarthost. A crash repeats at most one chain per connection
+    (pool.repeat_bound), whatever the batch: each chain is committed before the next."""
     pace_scale: float = 1.0
     """Tests only: per-minute limits run this many times faster."""
 
@@ -223,25 +223,26 @@ async def _run_pool(
                 current = delivery()
                 pool.reconfigure(Limits(current, settings.pace_scale))
             wake.clear()
-            claimed = 0
+            again = False  # something was done: look again before waiting
             try:
-                if pool.wants_more():
-                    claimed = await pool.fill()
                 pending = len(pool.results)
                 if pending and (
-                    pending >= pool.batch // 2
+                    pool.waiting  # a connection waits for its chain to be on disk
+                    or pending >= pool.batch // 2
                     or pending >= pool.in_flight
                     or loop.time() - flushed >= FLUSH_EVERY
                 ):
                     await pool.flush()
                     flushed = loop.time()
-                    continue
+                    again = True  # more results may have arrived meanwhile
+                if pool.wants_more() and await pool.fill():
+                    again = True
             except sa.exc.SQLAlchemyError:
                 log.exception("sender: database error; retrying")
                 await _wait(asyncio.Event(), poll)
                 continue
             pool.spawn()
-            if claimed:
+            if again:
                 continue
             await _wait(wake, FLUSH_EVERY if pool.in_flight else poll)
     finally:

@@ -3,7 +3,9 @@
 Designed for the posting issue's fan-out (a hundred thousand recipients per post): rows
 are claimed in batches, in PostgreSQL with `FOR UPDATE SKIP LOCKED` so several daemons
 share the work and each recipient is delivered once; a crashed sender's claimed rows go
-back to the queue at start, so at most the in-flight batch is repeated (design.md).
+back to the queue at start. Of those, only what was delivered and not yet settled goes out
+twice: the sender settles each connection's chains as they finish, so that is at most
+`outbound.pool.repeat_bound` (design.md: at most the in-flight batch is repeated).
 """
 
 from __future__ import annotations
