@@ -51,6 +51,8 @@ Classify = Callable[[queue.Claimed, int, str], queue.Result]
 OnSettle = Callable[[list[queue.Result]], Callable[[sa.Connection], None] | None]
 """Given the results about to be written, what to run in the same transaction."""
 Retry = Callable[[queue.Claimed, str], queue.Result]
+Sendable = Callable[[], frozenset[str] | None]
+"""The kinds of mail that may go out now; None for all (an outage holds the rest, 第9条)."""
 
 
 @dataclass
@@ -86,8 +88,12 @@ class Pool:
         horizon: float = 30.0,
         changed: asyncio.Event | None = None,
         on_settle: OnSettle | None = None,
+        sendable: Sendable = lambda: None,
     ) -> None:
         self.engine = engine
+        self.sendable = sendable
+        self._kinds: frozenset[str] | None = None
+        """What `sendable` said last; a change to a hold sends the lanes' rows back."""
         self.on_settle = on_settle
         self._closing = False
         self.limits = limits
@@ -130,9 +136,27 @@ class Pool:
     def wants_more(self) -> bool:
         return self.in_flight < self.batch
 
+    def check_hold(self) -> None:
+        """When an outage starts (第9条), rows waiting in the lanes go back to the queue
+        untried: the next claims take only the kinds that may go out. Chains already
+        being sent finish."""
+        kinds = self.sendable()
+        if kinds is not None and kinds != self._kinds:
+            untried = [r for lane in self.lanes.values() for r in lane.rows]
+            for lane in self.lanes.values():
+                lane.rows.clear()
+            if untried:
+                log.info("sender: %d row(s) back to the queue for the outage", len(untried))
+                self.done(
+                    [queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in untried]
+                )
+        self._kinds = kinds
+
     async def fill(self) -> int:
         """Claim one batch and sort it into lanes; returns the rows claimed."""
-        rows = await asyncio.to_thread(queue.claim, self.engine, self.batch, None, self.bodies)
+        rows = await asyncio.to_thread(
+            queue.claim, self.engine, self.batch, None, self.bodies, kinds=self._kinds
+        )
         if not rows:
             return 0
         if len(self.bodies) > 64:  # old posts' bodies: drop them, the next claim refetches

@@ -119,8 +119,11 @@ def claim(
     limit: int,
     now: dt.datetime | None = None,
     bodies: dict[int, bytes] | None = None,
+    *,
+    kinds: frozenset[str] | None = None,
 ) -> list[Claimed]:
     """Claim up to `limit` due rows for this process and return them with their bodies.
+    With `kinds`, only rows of messages of those kinds (an outage, 第9条: the rest wait).
 
     One statement claims and returns the rows (UPDATE ... RETURNING; on PostgreSQL the
     inner SELECT takes `FOR UPDATE SKIP LOCKED`, so daemons sharing the database never
@@ -135,6 +138,12 @@ def claim(
             .order_by(outbound.c.next_try, outbound.c.id)
             .limit(limit)
         )
+        if kinds is not None:
+            due = due.where(
+                outbound.c.message_id.in_(
+                    sa.select(outbound_messages.c.id).where(outbound_messages.c.kind.in_(kinds))
+                )
+            )
         if conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         # a CTE, evaluated once: as a plain IN (subquery) PostgreSQL may run the locking
