@@ -101,6 +101,14 @@ CASES = [
     Case("invalid-utf8", b"List-Unsubscribe=\xff\xfe", FORM),
     Case("bad-charset", BODY, FORM + "; charset=no-such-charset"),
     Case("oversized", BODY + b"&pad=" + b"a" * (256 * 1024), FORM, TOO_LARGE),
+    Case(
+        "multipart-as-file-upload",
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="List-Unsubscribe"; '
+            f'filename="x.txt"\r\nContent-Type: text/plain\r\n\r\nOne-Click\r\n--{BOUNDARY}--\r\n'
+        ).encode(),
+        MULTIPART,
+    ),
 ]
 
 
@@ -162,6 +170,27 @@ def test_one_click_only_with_its_body(daemon: tuple[helpers.Daemon, sa.Engine]) 
             assert "何も変わっていません" in page, (case.name, page)
     expected = {c.name: (c.status, "unsubscribed" if c.unsubscribed else "active") for c in CASES}
     assert outcomes == expected
+
+
+def test_an_oversized_chunked_body_is_refused_unread(
+    daemon: tuple[helpers.Daemon, sa.Engine],
+) -> None:
+    """No Content-Length to refuse it by: aiohttp counts while reading (client_max_size)."""
+    d, engine = daemon
+    sub_id, tok = make_subscriber(engine, "chunked")
+    conn = http.client.HTTPConnection(*d.http, timeout=10)
+    try:
+        chunks = [BODY + b"&pad="] + [
+            b"a" * 8192
+        ] * 16  # 128 KiB: over the limit, within socket buffers
+        conn.request(
+            "POST", f"/u/{tok}", body=iter(chunks), headers={"Content-Type": FORM},
+            encode_chunked=True,
+        )  # fmt: skip
+        assert conn.getresponse().status == TOO_LARGE
+    finally:
+        conn.close()
+    assert status_of(engine, sub_id) == "active"
 
 
 def test_tokens_get_a_clear_status(daemon: tuple[helpers.Daemon, sa.Engine]) -> None:

@@ -4,7 +4,7 @@
    afterwards every recipient got the post; the duplicates are at most what the README
    states per kill, `pool.repeat_bound`: connections × 2 chains × CHAIN, since a connection
    hands a chain over only once its previous chain is committed — whatever the claim batch
-   (2,000 here). A SIGTERM repeats nothing.
+   (2,000 here). A SIGTERM lets the chains on the wire finish (measured: no repeat).
 2. Two daemons on one PostgreSQL share a 20,000-recipient post: while both live no
    recipient gets it twice (FOR UPDATE SKIP LOCKED); one is SIGKILLed halfway, the other
    takes its claims over once its heartbeat stops, and every recipient gets the post.
