@@ -35,7 +35,7 @@ assert _SERVICE is not None
 CONNECTIONS = _SERVICE.value.delivery.connections
 BOUND = repeat_bound(CONNECTIONS)
 """What one SIGKILL may repeat, as the README states it: connections × 2 chains × CHAIN."""
-assert BOUND == CONNECTIONS * UNRECORDED_CHAINS * CHAIN == 8 * 2 * 32 < BATCH
+assert BOUND == CONNECTIONS * UNRECORDED_CHAINS * CHAIN == 8 * 2 * 16 < BATCH
 
 
 def _post(db_url: str) -> list[str]:

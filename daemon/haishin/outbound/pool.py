@@ -33,7 +33,7 @@ from .redact import redact
 
 log = logging.getLogger(__name__)
 
-CHAIN = 32
+CHAIN = 16
 """Messages one connection takes from an unpaced lane at a time."""
 
 UNRECORDED_CHAINS = 2
