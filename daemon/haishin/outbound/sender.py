@@ -46,8 +46,9 @@ class SendSettings:
     max_attempts: int = 30  # about a day and a half with the cap: then `failed`
     timeout: float = 30.0
     batch: int = 1000
-    """Rows per claim with a smarthost. A crash repeats at most one chain per connection
-    (pool.repeat_bound), whatever the batch: each chain is committed before the next."""
+    """Rows per claim with a smarthost. What a crash repeats does not depend on it: at
+    most two chains per connection (pool.repeat_bound), since a connection hands a chain
+    over only once its previous one is committed."""
     pace_scale: float = 1.0
     """Tests only: per-minute limits run this many times faster."""
 
