@@ -170,6 +170,8 @@ def test_one_click_only_with_its_body(daemon: tuple[helpers.Daemon, sa.Engine]) 
             assert "何も変わっていません" in page, (case.name, page)
     expected = {c.name: (c.status, "unsubscribed" if c.unsubscribed else "active") for c in CASES}
     assert outcomes == expected
+    with engine.connect() as c:  # one-click answers on the page, never by mail
+        assert c.execute(sa.text("SELECT count(*) FROM outbound")).scalar_one() == 0
 
 
 def test_an_oversized_chunked_body_is_refused_unread(
