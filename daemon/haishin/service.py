@@ -31,6 +31,7 @@ from .inbound import smtp
 from .inbound.envelope import envelope
 from .inbound.imap import ImapIngester, ImapSettings
 from .inbound.writer import SpoolWriter
+from .operations import outages
 from .operations.metrics import Metrics
 from .operations.status import snapshot
 from .operations.sync import notify_refusal
@@ -226,6 +227,8 @@ class Daemon:
                                 s.send_poll,
                                 lambda: self.context().service.delivery,
                                 on_bounced=self._on_bounced,
+                                # 第9条: during an outage only its notices and alarms
+                                sendable=lambda: outages.sendable_kinds(self.context().registry),
                             ),
                         )
                     ),

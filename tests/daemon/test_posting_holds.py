@@ -130,14 +130,19 @@ def test_outage_holds_and_its_end_releases(
 ) -> None:
     d, engine = daemon
     p.populate(engine)
+    # the approval request comes before the stop: during it, it would wait too (issue 11)
+    post_id, request = held_post(d, sink, engine, "お知らせ")
     outage = config / "outages" / "test.yaml"
     outage.write_text(
         "id: test\nkind: emergency\nstopped_by: cloud_admin\nreason: テスト\n"
         "start: 2026-01-01 00:00:00+09:00\n"
     )
     reload(d, engine)
-    # the reload is seen when a post arriving after it is held for the outage
-    post_id, request = held_post(d, sink, engine, "お知らせ")
+    # the reload is seen when the sender starts holding mail for the outage
+    helpers.wait_until(
+        lambda: any("outage in force" in f.read_text() for f in config.parent.glob("daemon-*.log")),
+        what="the outage seen",
+    )
     approve_on_web(d, request)
     helpers.wait_until(
         lambda: "outage test" in str((p.post_row(engine, post_id) or {}).get("note")),

@@ -1,9 +1,14 @@
 """The delivery pool: claimed rows sorted into lanes by destination domain, each lane
 served by its own reused SMTP connections at its own pace.
 
-The dispatcher claims rows in large batches and keeps at most about two batches in
-flight, so a crash repeats at most those (design.md). Results are collected and written
-in one transaction per flush, never per recipient. Rows of a throttled domain beyond what
+The dispatcher claims rows in large batches. A connection sends one chain of at most
+CHAIN messages at a time and hands each chain's results to the next flush; it sends the
+following chain while that flush commits, but waits for it before handing over the
+chain after. The flushes are group commits (one transaction for every chain whose replies
+arrived meanwhile, never one per recipient), and a crash can repeat only what was
+delivered and not yet committed: at most two chains per connection, `repeat_bound`
+(design.md: at most the in-flight batch is repeated; what is in flight is the
+connections' chains, not the claim batch). Rows of a throttled domain beyond what
 its pace sends soon go back to the queue with a later `next_try` instead of waiting in
 memory, so they neither block other domains nor hold claims a dead daemon would strand.
 """
@@ -28,13 +33,26 @@ from .redact import redact
 
 log = logging.getLogger(__name__)
 
-CHAIN = 32
+CHAIN = 16
 """Messages one connection takes from an unpaced lane at a time."""
+
+UNRECORDED_CHAINS = 2
+"""Chains per connection that may be delivered and not yet committed: the one whose
+results are being written, and the one being sent meanwhile."""
+
+
+def repeat_bound(connections: int) -> int:
+    """The most messages one SIGKILL can make go out twice: per connection, the chains
+    the smarthost took (or was taking) whose results were not yet committed."""
+    return connections * UNRECORDED_CHAINS * CHAIN
+
 
 Classify = Callable[[queue.Claimed, int, str], queue.Result]
 OnSettle = Callable[[list[queue.Result]], Callable[[sa.Connection], None] | None]
 """Given the results about to be written, what to run in the same transaction."""
 Retry = Callable[[queue.Claimed, str], queue.Result]
+Sendable = Callable[[], frozenset[str] | None]
+"""The kinds of mail that may go out now; None for all (an outage holds the rest, 第9条)."""
 
 
 @dataclass
@@ -70,8 +88,12 @@ class Pool:
         horizon: float = 30.0,
         changed: asyncio.Event | None = None,
         on_settle: OnSettle | None = None,
+        sendable: Sendable = lambda: None,
     ) -> None:
         self.engine = engine
+        self.sendable = sendable
+        self._kinds: frozenset[str] | None = None
+        """What `sendable` said last; a change to a hold sends the lanes' rows back."""
         self.on_settle = on_settle
         self._closing = False
         self.limits = limits
@@ -93,7 +115,10 @@ class Pool:
         self.bodies: dict[int, bytes] = {}
         self._stuffed: dict[int, tuple[bytes, bool]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._flushed = asyncio.Event()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._blocked = 0
+        """Connections that cannot hand over their next chain until a flush commits."""
+        """Connections waiting for their chain's results to be committed."""
         self._settling = asyncio.Lock()
         self.changed = changed or asyncio.Event()
         """Set when results wait to be written or a connection ended."""
@@ -111,9 +136,27 @@ class Pool:
     def wants_more(self) -> bool:
         return self.in_flight < self.batch
 
+    def check_hold(self) -> None:
+        """When an outage starts (第9条), rows waiting in the lanes go back to the queue
+        untried: the next claims take only the kinds that may go out. Chains already
+        being sent finish."""
+        kinds = self.sendable()
+        if kinds is not None and kinds != self._kinds:
+            untried = [r for lane in self.lanes.values() for r in lane.rows]
+            for lane in self.lanes.values():
+                lane.rows.clear()
+            if untried:
+                log.info("sender: %d row(s) back to the queue for the outage", len(untried))
+                self.done(
+                    [queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in untried]
+                )
+        self._kinds = kinds
+
     async def fill(self) -> int:
         """Claim one batch and sort it into lanes; returns the rows claimed."""
-        rows = await asyncio.to_thread(queue.claim, self.engine, self.batch, None, self.bodies)
+        rows = await asyncio.to_thread(
+            queue.claim, self.engine, self.batch, None, self.bodies, kinds=self._kinds
+        )
         if not rows:
             return 0
         if len(self.bodies) > 64:  # old posts' bodies: drop them, the next claim refetches
@@ -190,6 +233,7 @@ class Pool:
         self.stats.connections_opened += 1
         per = lane.limit.per_connection
         used = 0  # recipients tried on this connection, delivered or not
+        written: asyncio.Future[None] | None = None  # the last chain's flush
         try:
             while (per is None or used < per) and not self._closing:
                 if not lane.rows:
@@ -216,11 +260,19 @@ class Pool:
                     log.exception("sender: unexpected error on a chain of %d", len(rows))
                     conn.close()
                     results = [self.retry(row, "internal error") for row in rows]
-                self.done(results)
+                # the previous chain must be on disk before this one is handed over:
+                # what a crash repeats is at most two chains per connection
+                if written is not None:
+                    await self._wait_written(written)
+                written = self.record(results)
                 if not conn.usable or self._yield_slot(lane):
                     break
         finally:
             await conn.quit()
+            if written is not None:
+                # the slot is free for a new connection only once this one's chains
+                # are on disk, or the bound would grow with each reconnection
+                await self._wait_written(written)
 
     def _yield_slot(self, lane: Lane) -> bool:
         """A default-lane connection gives its slot up when a limited lane waits for one."""
@@ -273,19 +325,56 @@ class Pool:
         if len(self.results) >= self.batch // 2 or self.in_flight <= len(self.results):
             self.changed.set()
 
+    def record(self, results: list[queue.Result]) -> asyncio.Future[None]:
+        """Hand a chain's results to the next flush; the future is done once it has
+        committed them. While the pool closes it is done at once: the last flush
+        (sender.py) writes them."""
+        self.results.extend(results)
+        self.changed.set()
+        waiter = asyncio.get_running_loop().create_future()
+        if self._closing:
+            waiter.set_result(None)
+        else:
+            self._waiters.append(waiter)
+        return waiter
+
+    async def _wait_written(self, written: asyncio.Future[None]) -> None:
+        if written.done():
+            return
+        self._blocked += 1
+        self.changed.set()  # the sender loop flushes now (`waiting`)
+        try:
+            await written
+        finally:
+            self._blocked -= 1
+
+    @property
+    def waiting(self) -> bool:
+        """A flush is due now: a connection is blocked on one, or every connection has
+        handed over a chain (one transaction for all of them: a group commit)."""
+        return self._blocked > 0 or (
+            bool(self._waiters) and len(self._waiters) >= self.total_connections
+        )
+
     async def flush(self) -> None:
         """Write the collected results in one transaction."""
         async with self._settling:
             if not self.results:
                 return
+            # results and waiters are taken together: every waiter's chain is in `results`
             results, self.results = self.results, []
+            waiters, self._waiters = self._waiters, []
             then = self.on_settle(results) if self.on_settle else None
             try:
                 await asyncio.to_thread(queue.settle, self.engine, results, then)
             except BaseException:
                 self.results = results + self.results  # kept for the next flush
+                self._waiters = waiters + self._waiters
                 raise
             self.in_flight -= len(results)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
             for r in results:
                 if r.state not in (queue.SENT, queue.QUEUED) or r.error:
                     log.info("outbound#%d: %s (%s)", r.id, r.state, redact(r.error or ""))
@@ -298,6 +387,10 @@ class Pool:
         count as unsent, and go out again after the restart (第8条: a graceful stop
         repeats nothing it can avoid)."""
         self._closing = True
+        for waiter in self._waiters:  # their results go out with the last flush
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters = []
         untried = [r for lane in self.lanes.values() for r in lane.rows]
         for lane in self.lanes.values():
             lane.rows.clear()

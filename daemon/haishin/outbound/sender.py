@@ -24,7 +24,7 @@ from ..store import queue
 from ..store.clock import utcnow
 from . import maildir
 from .pacing import Limits
-from .pool import Pool
+from .pool import Pool, Sendable
 from .redact import redact
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,9 @@ class SendSettings:
     max_attempts: int = 30  # about a day and a half with the cap: then `failed`
     timeout: float = 30.0
     batch: int = 1000
-    """Rows per claim with a smarthost; about two batches are in flight at a time, so a
-    crash repeats at most that many messages."""
+    """Rows per claim with a smarthost. What a crash repeats does not depend on it: at
+    most two chains per connection (pool.repeat_bound), since a connection hands a chain
+    over only once its previous one is committed."""
     pace_scale: float = 1.0
     """Tests only: per-minute limits run this many times faster."""
 
@@ -80,9 +81,11 @@ def _send_maildir(settings: SendSettings, rows: list[queue.Claimed]) -> list[que
     return results
 
 
-async def send_batch(engine: sa.Engine, settings: SendSettings) -> int:
-    """Deliver one batch into the maildir."""
-    rows = await asyncio.to_thread(queue.claim, engine, BATCH)
+async def send_batch(
+    engine: sa.Engine, settings: SendSettings, kinds: frozenset[str] | None = None
+) -> int:
+    """Deliver one batch into the maildir (of `kinds` only, if given: an outage)."""
+    rows = await asyncio.to_thread(queue.claim, engine, BATCH, kinds=kinds)
     if not rows:
         return 0
     try:
@@ -108,13 +111,34 @@ async def run(
     poll: float = 1.0,
     delivery: Callable[[], Delivery] = Delivery,
     on_bounced: OnBounced | None = None,
+    sendable: Sendable = lambda: None,
 ) -> None:
+    """`sendable` says which kinds of mail may go out now (None: all); service.py wires in
+    the outages in force (operations/outages.py, 第9条), which stand above this module."""
     await asyncio.to_thread(queue.heartbeat, engine)
     await asyncio.to_thread(queue.recover, engine)
+    sendable = _logged(sendable)
     if settings.smarthost:
-        await _run_pool(engine, settings, wake, poll, delivery, on_bounced)
+        await _run_pool(engine, settings, wake, poll, delivery, on_bounced, sendable)
     else:
-        await _run_maildir(engine, settings, wake, poll)
+        await _run_maildir(engine, settings, wake, poll, sendable)
+
+
+def _logged(sendable: Sendable) -> Sendable:
+    """The same answers, with a log line when an outage hold starts or ends."""
+    last: list[frozenset[str] | None] = [None]
+
+    def look() -> frozenset[str] | None:
+        now = sendable()
+        if now != last[0]:
+            if now is None:
+                log.info("sender: outage over, all mail goes out again (第9条)")
+            else:
+                log.info("sender: outage in force, only %s mail goes out (第9条)", sorted(now))
+            last[0] = now
+        return now
+
+    return look
 
 
 class _Alive:
@@ -150,7 +174,11 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
 
 
 async def _run_maildir(
-    engine: sa.Engine, settings: SendSettings, wake: asyncio.Event, poll: float
+    engine: sa.Engine,
+    settings: SendSettings,
+    wake: asyncio.Event,
+    poll: float,
+    sendable: Sendable,
 ) -> None:
     alive = _Alive(engine)
     while True:
@@ -158,7 +186,7 @@ async def _run_maildir(
         _check_cancelled()
         wake.clear()
         try:
-            sent = await send_batch(engine, settings)
+            sent = await send_batch(engine, settings, sendable())
         except sa.exc.SQLAlchemyError:
             log.exception("sender: database error; retrying")
             sent = 0
@@ -179,7 +207,8 @@ async def _run_pool(
     wake: asyncio.Event,
     poll: float,
     delivery: Callable[[], Delivery],
-    on_bounced: OnBounced | None = None,
+    on_bounced: OnBounced | None,
+    sendable: Sendable,
 ) -> None:
     assert settings.smarthost is not None
     current = delivery()
@@ -211,6 +240,7 @@ async def _run_pool(
         rate=current.messages_per_second,
         horizon=HORIZON / settings.pace_scale,
         changed=wake,
+        sendable=sendable,
     )
     alive = _Alive(engine)
     loop = asyncio.get_running_loop()
@@ -223,25 +253,27 @@ async def _run_pool(
                 current = delivery()
                 pool.reconfigure(Limits(current, settings.pace_scale))
             wake.clear()
-            claimed = 0
+            pool.check_hold()  # an outage (第9条) may have started or ended
+            again = False  # something was done: look again before waiting
             try:
-                if pool.wants_more():
-                    claimed = await pool.fill()
                 pending = len(pool.results)
                 if pending and (
-                    pending >= pool.batch // 2
+                    pool.waiting  # a connection waits for its chain to be on disk
+                    or pending >= pool.batch // 2
                     or pending >= pool.in_flight
                     or loop.time() - flushed >= FLUSH_EVERY
                 ):
                     await pool.flush()
                     flushed = loop.time()
-                    continue
+                    again = True  # more results may have arrived meanwhile
+                if pool.wants_more() and await pool.fill():
+                    again = True
             except sa.exc.SQLAlchemyError:
                 log.exception("sender: database error; retrying")
                 await _wait(asyncio.Event(), poll)
                 continue
             pool.spawn()
-            if claimed:
+            if again:
                 continue
             await _wait(wake, FLUSH_EVERY if pool.in_flight else poll)
     finally:

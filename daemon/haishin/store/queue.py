@@ -3,7 +3,9 @@
 Designed for the posting issue's fan-out (a hundred thousand recipients per post): rows
 are claimed in batches, in PostgreSQL with `FOR UPDATE SKIP LOCKED` so several daemons
 share the work and each recipient is delivered once; a crashed sender's claimed rows go
-back to the queue at start, so at most the in-flight batch is repeated (design.md).
+back to the queue at start. Of those, only what was delivered and not yet settled goes out
+twice: the sender settles each connection's chains as they finish, so that is at most
+`outbound.pool.repeat_bound` (design.md: at most the in-flight batch is repeated).
 """
 
 from __future__ import annotations
@@ -117,8 +119,11 @@ def claim(
     limit: int,
     now: dt.datetime | None = None,
     bodies: dict[int, bytes] | None = None,
+    *,
+    kinds: frozenset[str] | None = None,
 ) -> list[Claimed]:
     """Claim up to `limit` due rows for this process and return them with their bodies.
+    With `kinds`, only rows of messages of those kinds (an outage, 第9条: the rest wait).
 
     One statement claims and returns the rows (UPDATE ... RETURNING; on PostgreSQL the
     inner SELECT takes `FOR UPDATE SKIP LOCKED`, so daemons sharing the database never
@@ -133,6 +138,12 @@ def claim(
             .order_by(outbound.c.next_try, outbound.c.id)
             .limit(limit)
         )
+        if kinds is not None:
+            due = due.where(
+                outbound.c.message_id.in_(
+                    sa.select(outbound_messages.c.id).where(outbound_messages.c.kind.in_(kinds))
+                )
+            )
         if conn.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         # a CTE, evaluated once: as a plain IN (subquery) PostgreSQL may run the locking

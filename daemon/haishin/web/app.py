@@ -2,14 +2,19 @@
 /metrics (Prometheus).
 
 A GET never changes anything: link scanners and mail security gateways open every link,
-so a GET shows a page whose button POSTs. The one-click POST (RFC 8058 §3.2, body
-`List-Unsubscribe=One-Click`) unsubscribes at once, without cookies or confirmation.
+so a GET shows a page whose button POSTs. The one-click POST unsubscribes at once, without
+cookies or confirmation, but only with the body RFC 8058 §3.1 names,
+`List-Unsubscribe=One-Click`, sent as a form (urlencoded or multipart/form-data, §3.2):
+a POST without it (a scanner that follows forms, a stray request) changes nothing and gets
+400. The page's own button sends that body from a hidden input.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import html
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +32,29 @@ from ..tokens import TOKEN_LEN, Purpose, Verdict
 from . import posts as post_pages
 from .peer import client_address
 
+log = logging.getLogger(__name__)
+
 ContextSource = Callable[[], Context]
+
+ONE_CLICK_FIELD = "List-Unsubscribe"
+ONE_CLICK_VALUE = "One-Click"
+"""RFC 8058 §3.1: the one-click POST's body is `List-Unsubscribe=One-Click`."""
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+"""RFC 8058 §3.2: the body comes as a form, in either encoding."""
+
+MAX_BODY = 64 * 1024
+"""Bytes of a request body (aiohttp's `client_max_size`); more gets 413 unread."""
+
+
+class OneClick(enum.Enum):
+    """What the body of a one-click POST says (RFC 8058 §3.1)."""
+
+    OK = "the body is List-Unsubscribe=One-Click"
+    NOT_A_FORM = "the body is not a form (urlencoded or multipart/form-data)"
+    UNREADABLE = "the form cannot be read"
+    MISSING = "the form does not say List-Unsubscribe=One-Click"
+
 
 _RESULT = {
     Outcome.SUBSCRIBED: ("登録が完了しました", "Your subscription is confirmed."),
@@ -43,6 +70,17 @@ _RESULT = {
 }
 
 
+_STATUS = {
+    Outcome.SUBSCRIBED: 200,
+    Outcome.UNSUBSCRIBED: 200,
+    Outcome.ALREADY_SUBSCRIBED: 200,
+    Outcome.NOT_SUBSCRIBED: 200,  # what the person wants already holds
+    Outcome.EXPIRED: 410,  # Gone: it was valid once
+    Outcome.INVALID_TOKEN: 404,  # no such link
+}
+"""HTTP status per outcome; any other is 400."""
+
+
 def _page(title: str, body: str, status: int = 200) -> web.Response:
     text = (
         "<!doctype html><html lang=ja><meta charset=utf-8>"
@@ -56,8 +94,44 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
 
 def _result(outcome: Outcome) -> web.Response:
     ja, en = _RESULT.get(outcome, ("受け付けました", "Done."))
-    ok = outcome in (Outcome.SUBSCRIBED, Outcome.UNSUBSCRIBED, Outcome.ALREADY_SUBSCRIBED)
-    return _page(ja, f"<p>{html.escape(en)}</p>", 200 if ok else 400)
+    return _page(ja, f"<p>{html.escape(en)}</p>", _STATUS.get(outcome, 400))
+
+
+async def one_click_body(request: web.Request) -> OneClick:
+    """Read the body of a one-click POST. Too large a body is refused by aiohttp with 413
+    before it is read (`HTTPRequestEntityTooLarge` passes through)."""
+    if request.content_type not in FORM_TYPES:
+        return OneClick.NOT_A_FORM
+    try:
+        form = await request.post()
+    except web.HTTPException:
+        raise
+    except (ValueError, LookupError, AssertionError, UnicodeError, RuntimeError):
+        # a broken multipart boundary, bad percent-encoding or an unknown charset: a
+        # hostile or broken client, answered, never a traceback
+        return OneClick.UNREADABLE
+    if form.getall(ONE_CLICK_FIELD, []) != [ONE_CLICK_VALUE]:
+        return OneClick.MISSING
+    return OneClick.OK
+
+
+def _not_one_click(why: OneClick) -> web.Response:
+    return _page(
+        "配信停止の手続きができませんでした",
+        "<p>このリンクの配信停止は、配信停止のページのボタンから行ってください。"
+        "何も変わっていません。</p>"
+        f"<p lang=en>Nothing changed: {html.escape(why.value)} (RFC 8058).</p>",
+        400,
+    )
+
+
+def _unsubscribe_form() -> str:
+    # the hidden input makes the button's POST the RFC 8058 body
+    return (
+        "<form method=post>"
+        f"<input type=hidden name={ONE_CLICK_FIELD} value={ONE_CLICK_VALUE}>"
+        "<button type=submit>配信を停止する</button></form>"
+    )
 
 
 def _token(request: web.Request) -> str | None:
@@ -140,16 +214,23 @@ def build(
 
     @routes.get("/unsubscribe/{token}")
     async def unsubscribe_page(request: web.Request) -> web.Response:
+        token = _token(request)
+        verdict = ctx_of().keyring.open(Purpose.UNSUBSCRIBE, token or "", utcnow()).verdict
+        if token is None or verdict is Verdict.INVALID:
+            return _result(Outcome.INVALID_TOKEN)
         return _page(
             "配信停止",
             "<p>下のボタンを押すと配信を停止します。</p>"
-            "<form method=post><input type=hidden name=List-Unsubscribe value=One-Click>"
-            "<button type=submit>配信を停止する</button></form>"
-            "<p lang=en>Press the button to unsubscribe.</p>",
+            + _unsubscribe_form()
+            + "<p lang=en>Press the button to unsubscribe.</p>",
         )
 
     @routes.post("/unsubscribe/{token}")
     async def unsubscribe_post(request: web.Request) -> web.Response:
+        body = await one_click_body(request)
+        if body is not OneClick.OK:
+            log.info("one-click POST refused: %s", body.value)
+            return _not_one_click(body)
         token = _token(request)
         if token is None:
             return _result(Outcome.INVALID_TOKEN)
@@ -183,7 +264,7 @@ def build(
             return web.json_response({"status": "error", "database": str(exc)[:200]}, status=503)
         return web.json_response({"status": "ok", **counts})
 
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=MAX_BODY)
     app.add_routes(routes)
     if static is not None and static.is_dir():
 
