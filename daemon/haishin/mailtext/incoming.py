@@ -1,20 +1,24 @@
 """A received message reduced to what the commands read: sender, subject, body text.
 
-Parsed with the stdlib `email` and `policy.default`; headers and bodies are decoded by
-`charsets` (ISO-2022-JP with CP50220 extensions, Shift_JIS, UTF-8, encoded words). Parsing
-never raises: defects are kept on the message, and broken parts decode to what they can.
+Parsed with the stdlib `email` and `tolerant.TOLERANT` (`policy.default` whose header
+reads never raise); headers and bodies are decoded by `charsets` (ISO-2022-JP with
+CP50220 extensions, Shift_JIS, UTF-8, encoded words). Reading never raises: defects are
+kept on the message, and broken parts decode to what they can. A message over the
+`limits` is not parsed beyond its top header block: `Incoming.unreadable` says why, and
+its body is empty, so no command acts on what was not read.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 
 from .charsets import decode_header, decode_text
+from .limits import LIMITS, MimeLimits, Unreadable, screen, structure
 from .mailbox import mailbox
+from .tolerant import TOLERANT
 
 BODY_READ_LIMIT = 64 * 1024
 """Commands live in the first lines; nobody needs more of the body to find them."""
@@ -34,10 +38,27 @@ class Incoming:
     subject: str
     body: str
     message_id: str | None
+    unreadable: Unreadable | None = None  # why the body was not read (`limits`)
 
 
-def parse(raw: bytes) -> EmailMessage:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+def parse(raw: bytes, limits: MimeLimits = LIMITS) -> tuple[EmailMessage, Unreadable | None]:
+    """The parsed message, or only its top header block and why (never raises)."""
+    why = screen(raw, limits)
+    if why is None:
+        msg = BytesParser(policy=TOLERANT).parsebytes(raw)
+        why = structure(msg, limits)
+        if why is None:
+            assert isinstance(msg, EmailMessage)
+            return msg, None
+    return _head_only(raw), why
+
+
+def _head_only(raw: bytes) -> EmailMessage:
+    # the header block only (the feedparser does not look at the body of a headersonly
+    # parse); the body is dropped rather than kept as one huge string payload
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=-1)
+    head = raw if end < 0 else raw[:end]
+    msg = BytesHeaderParser(policy=TOLERANT).parsebytes(head + b"\r\n\r\n")
     assert isinstance(msg, EmailMessage)
     return msg
 
@@ -91,8 +112,8 @@ def body_text(msg: EmailMessage) -> str:
     return text.replace("\r\n", "\n")
 
 
-def read(raw: bytes, mail_from: str) -> Incoming:
-    msg = parse(raw)
+def read(raw: bytes, mail_from: str, limits: MimeLimits = LIMITS) -> Incoming:
+    msg, unreadable = parse(raw, limits)
     subject = decode_header(raw_header(msg, "Subject") or "")
     mid = raw_header(msg, "Message-ID")
     found = _MSGID_RE.findall(mid or "")
@@ -102,6 +123,7 @@ def read(raw: bytes, mail_from: str) -> Incoming:
         mail_from=mail_from,
         sender=sender,
         subject=subject,
-        body=body_text(msg),
+        body="" if unreadable else body_text(msg),
         message_id=f"<{found[0]}>" if found else None,
+        unreadable=unreadable,
     )
