@@ -98,8 +98,6 @@ def screen(raw: bytes, limits: MimeLimits = LIMITS) -> Unreadable | None:
             return Unreadable.FIELD_TOO_LONG
         if name in _STRUCTURED_BYTES:
             structured += len(value)
-            if structured > limits.max_structured_total:
-                return Unreadable.FIELD_TOO_LONG
         name = b""
         if line.startswith(b"--"):
             delimiters += 1
@@ -114,10 +112,14 @@ def screen(raw: bytes, limits: MimeLimits = LIMITS) -> Unreadable | None:
             content_types += 1
     if name and _too_complex(name, bytes(value), limits):
         return Unreadable.FIELD_TOO_LONG
+    if name in _STRUCTURED_BYTES:
+        structured += len(value)
+    if content_types > limits.max_content_types or delimiters > limits.max_delimiters:
+        return Unreadable.TOO_MANY_PARTS  # first: each part brings fields of its own
     if fields > limits.max_fields:
         return Unreadable.TOO_MANY_FIELDS
-    if content_types > limits.max_content_types or delimiters > limits.max_delimiters:
-        return Unreadable.TOO_MANY_PARTS
+    if structured > limits.max_structured_total:
+        return Unreadable.FIELD_TOO_LONG
     return None
 
 
