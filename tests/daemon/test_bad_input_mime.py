@@ -467,3 +467,28 @@ def test_a_header_the_stdlib_cannot_read_gets_the_rfc_default(value: str) -> Non
 
     got = TOLERANT.header_fetch_parse("Content-Type", value)
     assert got.content_type in ("text/plain",)  # RFC 2045 §5.2
+
+
+def test_an_unread_post_from_a_listed_sender_is_answered_and_not_held(sqlite_url: str) -> None:
+    from email import policy
+    from email.parser import BytesParser
+
+    from haishin.store.schema import outbound, outbound_messages
+
+    engine = open_store(sqlite_url)
+    staff = "genryo@city.kawasaki.example.jp"  # a listed sender of gomi-recycle
+    raw = f"From: {staff}\r\nSubject: 収集日\r\n".encode() + PARTS_15000[0] + b"\r\n"
+    spool.put(engine, raw + PARTS_15000[1], staff, [POST], "smtp")
+    assert process_batch(engine, context(), spool.fetch_new(engine, 10)) == 1
+    with engine.connect() as c:
+        sent = c.execute(
+            sa.select(outbound.c.rcpt, outbound_messages.c.raw).join(
+                outbound_messages, outbound_messages.c.id == outbound.c.message_id
+            )
+        ).all()
+        posts = c.execute(sa.text("SELECT count(*) FROM posts")).scalar_one()
+    assert [r for r, _ in sent] == [staff] and posts == 0
+    answer = BytesParser(policy=policy.default).parsebytes(sent[0][1])
+    assert "読み取れません" in str(answer["Subject"])
+    assert spool.counts(engine) == {spool.DONE: 1}
+    engine.dispose()

@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 
 from .charsets import decode_header, decode_text
+from .compose import LOOP_HEADER
 from .limits import LIMITS, MimeLimits, Unreadable, screen, structure
 from .mailbox import mailbox
 from .tolerant import TOLERANT
@@ -50,14 +51,38 @@ def parse(raw: bytes, limits: MimeLimits = LIMITS) -> tuple[EmailMessage, Unread
         if why is None:
             assert isinstance(msg, EmailMessage)
             return msg, None
-    return _head_only(raw), why
+    return _head_only(raw, limits), why
 
 
-def _head_only(raw: bytes) -> EmailMessage:
-    # the header block only (the feedparser does not look at the body of a headersonly
-    # parse); the body is dropped rather than kept as one huge string payload
+_KEPT = frozenset(
+    n.lower().encode()
+    for n in (
+        *("From", "Sender", "Reply-To", "Subject", "Message-ID", "In-Reply-To", "References"),
+        *("Auto-Submitted", "Precedence", "List-Id", LOOP_HEADER, "Content-Type"),
+    )
+)
+"""The fields an unread message is answered from (`router.unreadable`, RFC 3834 checks)."""
+
+_FIELD_NAME_RE = re.compile(rb"([!-9;-~]+)[ \t]*:")
+
+
+def _head_only(raw: bytes, limits: MimeLimits) -> EmailMessage:
+    # the top header block only, and of it only the fields we answer from, each cut at
+    # `max_field`: 100,000 fields would cost every msg.get() a walk through all of them,
+    # and a 1 MB Subject its decoding
     end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=-1)
-    head = raw if end < 0 else raw[:end]
+    fields: list[bytearray] = []
+    keep = False
+    for line in (raw if end < 0 else raw[:end]).split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            if keep and len(fields[-1]) < limits.max_field:
+                fields[-1] += b"\n" + line
+            continue
+        m = _FIELD_NAME_RE.match(line)
+        keep = m is not None and m.group(1).lower() in _KEPT
+        if keep:
+            fields.append(bytearray(line))
+    head = b"\n".join(bytes(f[: limits.max_field]) for f in fields)
     msg = BytesHeaderParser(policy=TOLERANT).parsebytes(head + b"\r\n\r\n")
     assert isinstance(msg, EmailMessage)
     return msg
