@@ -58,7 +58,7 @@ class TolerantPolicy(EmailPolicy):
         return _parse(self.header_factory, name, _LINESEP_RE.sub("", value))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)  # values are at most 16 KB: a few MB at worst
 def _parse(factory: Any, name: str, value: str) -> BaseHeader:
     key = name.lower()
     if not _too_complex(key, value):
