@@ -30,6 +30,7 @@ REQ = f"gomi-recycle-request@{DOMAIN}"
 OWNER = f"gomi-recycle-owner@{DOMAIN}"
 POST = f"gomi-recycle@{DOMAIN}"
 BOUNCES = f"gomi-recycle-bounces@{DOMAIN}"
+STAFF = "genryo@city.kawasaki.example.jp"  # a listed sender of gomi-recycle
 NO_MAIL: tuple[str, ...] = ()
 CONFIRM = ("登録の確認",)
 HELP = ("使い方",)
@@ -48,10 +49,11 @@ class Case:
     outcome: str | None = None  # a fragment of the spool row's outcome
     from_header: bytes | None = None
     code: int = SMTP_OK
+    address: str | None = None  # the envelope and From address, if not the case's own
 
     @property
     def sender(self) -> str:
-        return f"mime-{self.name}@example.jp"
+        return self.address or f"mime-{self.name}@example.jp"
 
     def raw(self) -> bytes:
         sender = self.from_header if self.from_header is not None else self.sender.encode()
@@ -254,6 +256,15 @@ CASES: list[Case] = [
         b"\r\n",
         b"Auto-Submitted: =?idna?q?=FF?=\r\n",
         replies=NO_MAIL,
+    ),
+    Case(
+        "nul-in-a-staff-post",  # the approval request quotes the subject: no control in it
+        "本文\x00です\r\n".encode(),
+        b"Subject: a\x00b\r\nContent-Type: text/plain; charset=utf-8\r\n",
+        rcpts=[POST],
+        address=STAFF,
+        replies=("投稿の確認",),
+        outcome="post:gomi-recycle=approval-requested",
     ),
     # --- not read, and who hears of it ----------------------------------------------------------
     Case(
@@ -491,4 +502,22 @@ def test_an_unread_post_from_a_listed_sender_is_answered_and_not_held(sqlite_url
     answer = BytesParser(policy=policy.default).parsebytes(sent[0][1])
     assert "読み取れません" in str(answer["Subject"])
     assert spool.counts(engine) == {spool.DONE: 1}
+    engine.dispose()
+
+
+def test_nul_in_a_post_is_stored_on_both_engines(db_url: str) -> None:
+    """PostgreSQL text cannot hold NUL (SQLite can): a NUL in a listed sender's subject or
+    body must not make the post fail there (RFC 5322 §2.3: NUL is not mail text)."""
+    engine = open_store(db_url)
+    staff = "genryo@city.kawasaki.example.jp"
+    raw = (
+        f"From: {staff}\r\nSubject: =?utf-8?q?a=00b?= c\x00d\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n本文\x00です\r\n"
+    ).encode()
+    spool.put(engine, raw, staff, [POST], "smtp")
+    assert process_batch(engine, context(), spool.fetch_new(engine, 10)) == 1
+    with engine.connect() as c:
+        subject, text = c.execute(sa.text("SELECT subject, text FROM posts")).one()
+    assert "\x00" not in subject + text and "本文" in text
+    assert set(spool.counts(engine)) <= {spool.DONE, spool.HELD}
     engine.dispose()

@@ -156,7 +156,13 @@ def decode_iso2022jp(data: bytes) -> str:
 
 
 def decode_text(data: bytes, charset: str | None) -> str:
-    """Bytes of a body or header in the declared charset; never raises."""
+    """Bytes of a body or header in the declared charset; never raises. NUL, which is
+    not mail text (RFC 5322 §2.3, RFC 2045 §2.8) and which PostgreSQL text cannot hold,
+    becomes U+FFFD like any other byte that cannot be read."""
+    return _decode(data, charset).replace("\x00", "\ufffd")
+
+
+def _decode(data: bytes, charset: str | None) -> str:
     name = (charset or "").strip().strip('"').lower()
     if name in ISO2022JP_NAMES or (not name and b"\x1b$" in data):
         return decode_iso2022jp(data)
@@ -171,7 +177,7 @@ def decode_text(data: bytes, charset: str | None) -> str:
             return data.decode("cp932", errors="replace")
     codec = text_codec(name)
     if codec is None:  # unknown, malformed or unsafe name: as if unlabelled (see above)
-        return decode_text(data, None)
+        return _decode(data, None)
     return data.decode(codec, errors="replace")
 
 

@@ -137,9 +137,18 @@ def body_text(msg: EmailMessage) -> str:
     return text.replace("\r\n", "\n")
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _no_controls(subject: str) -> str:
+    """A subject goes into our answers' headers, where no control character may stand
+    (header injection, `compose`): each becomes U+FFFD, visible to whoever reads it."""
+    return _CONTROL_RE.sub("\ufffd", subject.replace("\t", " "))
+
+
 def read(raw: bytes, mail_from: str, limits: MimeLimits = LIMITS) -> Incoming:
     msg, unreadable = parse(raw, limits)
-    subject = decode_header(raw_header(msg, "Subject") or "")
+    subject = _no_controls(decode_header(raw_header(msg, "Subject") or ""))
     mid = raw_header(msg, "Message-ID")
     found = _MSGID_RE.findall(mid or "")
     sender = from_address(msg) or (mailbox(mail_from) if mail_from else None)
