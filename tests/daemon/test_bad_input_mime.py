@@ -506,12 +506,14 @@ def test_an_unread_post_from_a_listed_sender_is_answered_and_not_held(sqlite_url
 
 
 def test_nul_in_a_post_is_stored_on_both_engines(db_url: str) -> None:
-    """PostgreSQL text cannot hold NUL (SQLite can): a NUL in a listed sender's subject or
-    body must not make the post fail there (RFC 5322 §2.3: NUL is not mail text)."""
+    """PostgreSQL text cannot hold NUL (SQLite can): a NUL in a listed sender's subject,
+    body or In-Reply-To (looked up as a correction) must not make the post fail there
+    (RFC 5322 §2.2, §2.3: NUL is not mail text)."""
     engine = open_store(db_url)
     staff = "genryo@city.kawasaki.example.jp"
     raw = (
         f"From: {staff}\r\nSubject: =?utf-8?q?a=00b?= c\x00d\r\n"
+        "In-Reply-To: <a\x00b@example.jp>\r\nReferences: <c\x00@example.jp>\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n\r\n本文\x00です\r\n"
     ).encode()
     spool.put(engine, raw, staff, [POST], "smtp")

@@ -55,7 +55,10 @@ class TolerantPolicy(EmailPolicy):
     def header_fetch_parse(self, name: str, value: str) -> Any:
         if hasattr(value, "name"):  # already a header object (set by our own code)
             return value
-        return _parse(self.header_factory, name, _LINESEP_RE.sub("", value))
+        # NUL is no header text (RFC 5322 §2.2) and PostgreSQL text cannot hold it: a
+        # Message-ID or file name with one would fail the query that looks it up
+        value = _LINESEP_RE.sub("", value).replace("\x00", "\ufffd")
+        return _parse(self.header_factory, name, value)
 
 
 @lru_cache(maxsize=512)  # values are at most 16 KB: a few MB at worst
