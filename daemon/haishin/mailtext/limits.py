@@ -2,13 +2,15 @@
 
 The stdlib parser recurses once per nesting level (1,000 levels of multipart raise
 RecursionError), and its header parser is quadratic in a field's length (16 KB of
-comments in a To field take seconds; 100 KB of parameters in Content-Type take
-minutes), while each part costs about a millisecond in every reader (commands, policy,
-bounces). RFC 5322 and RFC 2045 set no limits, so these are ours: far above what any
-phone or mail program sends, far below what stalls the router. `screen` is one linear
-pass over the raw bytes; `structure` counts the parsed tree without recursion. A message
-over a limit is not parsed at all (only its top header block, through `tolerant`), and
-is answered as unreadable or dropped, never processed by halves.
+comments in a To field take 5 s; 100 KB of parameters in Content-Type take 40 s in the
+router and the bounce classifier), while each part costs about a millisecond in every
+reader (commands, policy, bounces). RFC 5322 and RFC 2045 set no limits, so these are
+ours: far above what any phone or mail program sends, far below what stalls the router.
+`screen` is one linear pass over the raw bytes; `structure` counts the parsed tree
+without recursion. A message over a limit is not parsed at all (only its top header
+block, through `tolerant`), and is answered as unreadable or dropped, never processed
+by halves. Measured on the 2-core machine, the worst message within the limits costs
+0.02 s to read and 1.2 s in the bounce classifier (which parses with `policy.default`).
 """
 
 from __future__ import annotations
