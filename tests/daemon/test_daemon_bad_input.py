@@ -208,7 +208,7 @@ CASES: list[Case] = [
             f'--a{i}\r\nContent-Type: multipart/mixed; boundary="a{i + 1}"\r\n\r\n'.encode()
             for i in range(200)
         ),
-        replies=("読み取れません",),  # issue 11 item 4: over the depth limit, answered as such
+        replies=("読み取れません",),  # issue 11 item 4: over the parse limits, answered as such
     ),
     Case("no-headers-at-all", body=b"just text, no header block\r\n"),
     # --- addresses and injection --------------------------------------------------------
