@@ -281,3 +281,17 @@ def phone_reply(sender: str, to: str, subject: str, body: str) -> bytes:
         'Content-Type: text/plain; charset="ISO-2022-JP"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'
     )
     return head.encode() + cp50220(body).replace(b"\n", b"\r\n") + b"\r\n"
+
+
+def daemon_log(d: Daemon) -> str:
+    """What the daemon wrote to its log (stderr) so far."""
+    assert d.log is not None, "the daemon was started with a stderr of the caller's"
+    d.log.flush()
+    return Path(d.log.name).read_text(errors="replace")
+
+
+def assert_no_traceback(d: Daemon) -> None:
+    """Issue 11 item 9: bad input is a result, never a traceback in the daemon's log."""
+    text = daemon_log(d)
+    at = text.find("Traceback")
+    assert at < 0, f"traceback in the daemon's log:\n{text[max(0, at - 300) : at + 3000]}"

@@ -208,6 +208,7 @@ CASES: list[Case] = [
             f'--a{i}\r\nContent-Type: multipart/mixed; boundary="a{i + 1}"\r\n\r\n'.encode()
             for i in range(200)
         ),
+        replies=("読み取れません",),  # issue 11 item 4: over the parse limits, answered as such
     ),
     Case("no-headers-at-all", body=b"just text, no header block\r\n"),
     # --- addresses and injection --------------------------------------------------------
@@ -475,3 +476,12 @@ def test_unparseable_address_in_rcpt(
         ],
     )
     assert replies[-1][:1] == "5"
+
+
+def test_no_traceback_in_the_log(
+    daemon: tuple[helpers.Daemon, helpers.Sink, sa.Engine], outcomes: dict[str, Sent]
+) -> None:
+    """Issue 11 item 9: last in this module, after every case above has been processed."""
+    d, _, engine = daemon
+    helpers.wait_until(lambda: helpers.drained(engine), what="drain")
+    helpers.assert_no_traceback(d)

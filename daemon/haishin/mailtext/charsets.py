@@ -4,14 +4,24 @@ Python's iso2022_jp codecs refuse the CP50220/CP50221 extensions that Japanese p
 Windows mailers put in "ISO-2022-JP" mail (NEC row 13: ①, ㈱, ㍻; IBM extensions), so the
 JIS X 0208 runs are decoded here through their Shift_JIS twins with cp932, which knows
 them. Nothing here raises on bad input: undecodable bytes become U+FFFD.
+
+A charset name is a sender's text: it reaches a codec only if it is a well-formed MIME
+charset name (RFC 2978 §2.3) whose codec is in `TEXT_CODECS`. That keeps out names that
+make Python raise instead of replacing (`idna`, `punycode`: no "replace" error handler;
+"utf-8\\0": embedded NUL), transforms that are not charsets (`unicode_escape`, `rot13`,
+`base64`), and UTF-7 (RFC 2152 §1 itself warns against it in MIME bodies; it can spell
+`<` and `@` in plain letters, so it only hides things). Any other name is read as if no
+charset had been given: UTF-8, else Shift_JIS (what Japanese mail without a label is).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import quopri
 import re
+from functools import lru_cache
 
 _ESC_SETS = {
     b"\x1b(B": "ascii",
@@ -52,6 +62,37 @@ SJIS_NAMES = {
     "shift_jis_2004",
 }
 EUC_NAMES = {"euc-jp", "eucjp", "x-euc-jp", "cseucpkdfmtjapanese"}
+
+TEXT_CODECS = frozenset(
+    {
+        *("utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"),
+        *("ascii", "iso8859-1", *(f"iso8859-{n}" for n in range(2, 17) if n != 12)),
+        *(f"cp{n}" for n in (874, 1250, 1251, 1252, 1253, 1254, 1255, 1256, 1257, 1258)),
+        *("koi8-r", "koi8-u", "mac-roman", "tis-620", "cp437", "cp850", "cp866"),
+        *("big5", "big5hkscs", "gb2312", "gbk", "gb18030", "hz"),
+        *("euc_kr", "cp949", "iso2022_kr", "johab"),
+        *("shift_jis", "cp932", "euc_jp", "euc_jis_2004", "shift_jis_2004", "iso2022_jp"),
+    }
+)
+"""Python codec names (`codecs.lookup(name).name`) a declared charset may select."""
+
+MAX_CHARSET_NAME = 40
+"""RFC 2978 §2.3: "mime-charset" names are at most 40 characters."""
+
+_CHARSET_NAME_RE = re.compile(r"[A-Za-z0-9!#$%&'+^_`{}~-]{1," + str(MAX_CHARSET_NAME) + "}")
+"""RFC 2978 §2.3 mime-charset-chars; no NUL, control, space, quote or non-ASCII."""
+
+
+@lru_cache(maxsize=256)
+def text_codec(charset: str) -> str | None:
+    """The codec for a declared charset name, or None if it is not one we decode with."""
+    if not _CHARSET_NAME_RE.fullmatch(charset):
+        return None
+    try:
+        name = codecs.lookup(charset).name
+    except LookupError:
+        return None
+    return name if name in TEXT_CODECS else None
 
 
 def _jis_pair_to_sjis(j1: int, j2: int) -> bytes:
@@ -115,7 +156,13 @@ def decode_iso2022jp(data: bytes) -> str:
 
 
 def decode_text(data: bytes, charset: str | None) -> str:
-    """Bytes of a body or header in the declared charset; never raises."""
+    """Bytes of a body or header in the declared charset; never raises. NUL, which is
+    not mail text (RFC 5322 §2.3, RFC 2045 §2.8) and which PostgreSQL text cannot hold,
+    becomes U+FFFD like any other byte that cannot be read."""
+    return _decode(data, charset).replace("\x00", "\ufffd")
+
+
+def _decode(data: bytes, charset: str | None) -> str:
     name = (charset or "").strip().strip('"').lower()
     if name in ISO2022JP_NAMES or (not name and b"\x1b$" in data):
         return decode_iso2022jp(data)
@@ -128,10 +175,10 @@ def decode_text(data: bytes, charset: str | None) -> str:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             return data.decode("cp932", errors="replace")
-    try:
-        return data.decode(name, errors="replace")
-    except LookupError:
-        return data.decode("utf-8", errors="replace")
+    codec = text_codec(name)
+    if codec is None:  # unknown, malformed or unsafe name: as if unlabelled (see above)
+        return _decode(data, None)
+    return data.decode(codec, errors="replace")
 
 
 _EW_RE = re.compile(r"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")

@@ -162,3 +162,16 @@ def forward_note(kind: str, sender: str) -> str:
         f"{kind}に次のお問い合わせが届きました。返信すると差出人（{sender}）に届きます。\n"
         "English: an inquiry follows; replying goes to its sender.\n"
     )
+
+
+def unreadable(a: About, why: str) -> Text:
+    """A mail we did not read (issue 11: hostile MIME is a result): say so, and how."""
+    return (
+        f"【川崎市】メールを読み取れませんでした: {a.title}",
+        f"お送りいただいたメールは、{why}ため読み取れず、何も手続きしていません。\n"
+        "添付ファイルのない、短いテキストのメールでもう一度お送りください"
+        "（登録・配信停止は空メールで足ります）。\n\n"
+        f"登録: {a.subscribe_address}\n配信停止: {a.unsubscribe_address}\n\n"
+        "English: we could not read your mail and did nothing with it; please send a short "
+        "plain-text mail without attachments.\n" + _footer(a),
+    )
