@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from haishin.inbound import smtp as inbound_smtp
-from haishin.inbound.writer import SpoolWriter
+from haishin.inbound.writer import GIVE_UP_AFTER, SpoolWriter
 from haishin.registry import load_valid
 from haishin.router.addresses import Directory
 from haishin.store import open_store
@@ -224,3 +224,32 @@ def test_a_temporary_failure_of_one_row_is_451_for_that_row_only() -> None:
         codes = _group_with_one_refused_row(url, temporary=True)
     assert codes.pop(REFUSED_SENDER) == 451  # may pass later: the client keeps it and retries
     assert set(codes.values()) == {250} and len(codes) == 19
+
+
+def test_a_failing_database_is_not_tried_once_per_row(sqlite_url: str) -> None:
+    """When the database itself fails (here its table is gone, as a disk failure would
+    have it), the writer does not try each of the group's rows in turn while every session
+    waits: after GIVE_UP_AFTER temporary failures in a row, the rest get 451 at once."""
+    engine = open_store(sqlite_url)
+    with engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE inbound RENAME TO inbound_gone"))
+    inserts: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO inbound"):
+            inserts.append(statement)
+
+    async def main() -> list[BaseException | int]:
+        writer = SpoolWriter(engine, lambda: None)
+        store = writer.store_for("smtp")
+        futures = [store(b"\r\n", f"n{i}@example.jp", [SUB]) for i in range(20)]
+        task = asyncio.create_task(writer.run())
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        task.cancel()
+        return results
+
+    results = asyncio.run(main())
+    engine.dispose()
+    assert all(isinstance(r, sa.exc.OperationalError) for r in results)  # 451, not 554
+    assert len(inserts) == 1 + GIVE_UP_AFTER  # the group, then two rows alone

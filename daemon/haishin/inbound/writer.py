@@ -28,14 +28,29 @@ Stored = int | BaseException
 """A row's id, or why it was not stored."""
 
 
+GIVE_UP_AFTER = 2
+"""Temporary failures of consecutive rows that mean the database itself is failing (down,
+unreachable, full), not a row: the rest of the group then gets 451 untried, rather than
+one connection attempt (and its time-out) per row while every session waits."""
+
+
 def _one_by_one(engine: sa.Engine, items: Sequence[Item]) -> list[Stored]:
     """Each row in its own transaction (runs in a thread); never raises."""
     results: list[Stored] = []
+    failing: BaseException | None = None
+    in_a_row = 0
     for item in items:
+        if failing is not None:
+            results.append(failing)
+            continue
         try:
             results.append(spool.put_many(engine, [item])[0])
+            in_a_row = 0
         except Exception as exc:
             results.append(exc)
+            in_a_row = 0 if spool.permanent(exc) else in_a_row + 1
+            if in_a_row >= GIVE_UP_AFTER:
+                failing = exc
     return results
 
 
