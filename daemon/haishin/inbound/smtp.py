@@ -88,7 +88,8 @@ class Handler:
         address: str,
         mail_options: list[str],
     ) -> str:
-        # RFC 5321 §4.1.1.2: refused here, the sender's session ends at this command
+        # RFC 5321 §4.1.1.2: a refused MAIL starts no mail transaction, so nothing of this
+        # session can reach the spool (and no other session's group commit)
         problem = paths.problem(address, smtputf8=envelope.smtp_utf8)
         if problem is not None:
             return paths.reply(problem, paths.Side.SENDER)
