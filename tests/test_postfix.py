@@ -12,6 +12,7 @@ moves the checkout only to a revision that passes `haishin check`.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 import postfix
 from daemon import helpers
 from daemon.helpers import DOMAIN, HAISHIN, Sink
+from haishin.tokens import Keyring, Purpose
 
 SLUG = "kosodate-news"
 CITIZEN = "citizen@example.net"
@@ -325,6 +327,83 @@ def test_authenticated_posts_through_postfix(
             engine.dispose()
     log = "".join(f.read_text() for f in tmp_path.glob("daemon-*.log"))
     assert "Traceback" not in log
+
+
+TOKEN_KEY = Keyring(b"test-secret-0123456789abcdef")  # helpers.start's HAISHIN_SECRET
+MANAGER = "kosodate-kacho@city.kawasaki.example.jp"  # 情報管理者 of kosodate-news
+
+
+def _token(purpose: Purpose, hours: float) -> str:
+    return TOKEN_KEY.make(purpose, 1, dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours))
+
+
+@pytest.mark.slow
+def test_bad_tokens_and_strangers_get_no_mail_through_postfix(
+    postfix_ready: None, tmp_path: Path, sink: Sink
+) -> None:
+    """Issue 11, item 5, behind Postfix as deployed: recipient verification asks the
+    daemon, so a forged, expired or wrong-purpose token address is refused at Postfix's
+    RCPT with the daemon's reason, while the client is connected, and Postfix never has
+    a bounce to send; a stranger's mail to <slug>@ reaches the 情報管理者 and nobody
+    writes back to the stranger."""
+    db_url = f"sqlite:///{tmp_path / 'haishin.db'}"
+    smtpd_port = postfix.free_port()
+    d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, extra=["--lmtp"])
+    engine = sa.create_engine(db_url)
+    victim = "victim@example.org"
+    stranger = "stranger@example.org"
+    refused = {
+        "forged": (f"{SLUG}-confirm+{'a' * 26}@{DOMAIN}", "token in this address is not valid"),
+        "forged-unsubscribe": (f"{SLUG}-unsubscribe+{'c' * 26}@{DOMAIN}", "not valid"),
+        "forged-bounces": (f"{SLUG}-bounces+{'d' * 26}@{DOMAIN}", "not valid"),
+        "expired": (
+            f"{SLUG}-confirm+{_token(Purpose.CONFIRM, -2)}@{DOMAIN}",
+            "has expired (its token was valid until",
+        ),
+        "wrong-purpose": (
+            f"{SLUG}-confirm+{_token(Purpose.UNSUBSCRIBE, 24)}@{DOMAIN}",
+            "another kind of address",
+        ),
+    }
+    try:
+        with postfix.instance(
+            lmtp=d.smtp, relayhost=("127.0.0.1", sink.port), port=smtpd_port
+        ) as pf:
+            for name, (address, reason) in refused.items():
+                code, text = rcpt(pf.port, address)
+                assert code == 550, (name, text)
+                assert "Recipient address rejected" in text and reason in text, (name, text)
+                # and a whole message to it from a forged sender is refused the same way
+                with (
+                    pytest.raises(smtplib.SMTPRecipientsRefused),
+                    smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client,
+                ):
+                    client.sendmail(victim, [address], f"From: {victim}\r\n\r\nyes\r\n".encode())
+            # a token of ours passes verification
+            assert rcpt(pf.port, f"{SLUG}-confirm+{_token(Purpose.CONFIRM, 24)}@{DOMAIN}")[0] == 250
+
+            with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                client.sendmail(
+                    stranger,
+                    [f"{SLUG}@{DOMAIN}"],
+                    f"From: {stranger}\r\nSubject: question\r\n\r\nwhen is it?\r\n".encode(),
+                )
+            postfix.wait_until(
+                lambda: sink.to(MANAGER), "the inquiry at the manager", explain=pf.explain
+            )
+            postfix.wait_until(lambda: pf.queued() == 0, "Postfix's queue to empty")
+            postfix.wait_until(lambda: helpers.drained(engine), "the daemon's queues to drain")
+            (inquiry,) = sink.to(MANAGER)
+            assert str(inquiry.msg["Reply-To"]) == stranger
+            assert sink.to(victim) == [] and sink.to(stranger) == []
+            assert len(sink.messages) == 1  # the inquiry, and no bounce from Postfix
+            assert "status=bounced" not in pf.log()
+            assert inbound_count(engine) == 1  # only the stranger's mail was taken
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
 
 
 DEPLOY = postfix.ROOT / "deploy"

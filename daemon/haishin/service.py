@@ -110,7 +110,9 @@ class Daemon:
 
     def _load(self, public_url: str) -> Context:
         registry = load_valid(self.settings.config)
-        return Context(Directory(registry), self.settings.keyring, public_url)
+        return Context(
+            Directory(registry, self.settings.keyring), self.settings.keyring, public_url
+        )
 
     def reload(self) -> None:
         """SIGHUP: reading and validating the registry is file work, done in a thread."""

@@ -97,7 +97,9 @@ class Keyring:
 
     def redact(self, address: str) -> str:
         """A keyed hash of an address for logs (第4条: addresses never in clear)."""
-        digest = hmac.new(self.key, b"log\0" + address.lower().encode(), hashlib.sha256)
+        # surrogateescape: a hostile path that is not UTF-8 still gets a hash, not an error
+        data = address.lower().encode("utf-8", "surrogateescape")
+        digest = hmac.new(self.key, b"log\0" + data, hashlib.sha256)
         return "addr:" + digest.hexdigest()[:12]
 
 

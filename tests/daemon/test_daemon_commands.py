@@ -27,7 +27,7 @@ def context(**limits: int) -> Context:
     service = reg.service.value
     changed = service.model_copy(update={"limits": service.limits.model_copy(update=limits)})
     reg = dataclasses.replace(reg, service=Located(changed, reg.service.doc))
-    return Context(Directory(reg), Keyring(b"k" * 32), "http://t/")
+    return Context(Directory(reg, Keyring(b"k" * 32)), Keyring(b"k" * 32), "http://t/")
 
 
 def test_global_hourly_limit(sqlite_url: str) -> None:

@@ -20,6 +20,7 @@ from haishin.inbound.writer import SpoolWriter
 from haishin.registry import load_valid
 from haishin.router.addresses import Directory
 from haishin.store import open_store
+from haishin.tokens import Keyring
 
 from . import helpers
 from .helpers import CONFIG, DOMAIN, HAISHIN, Sink
@@ -88,7 +89,7 @@ def test_storage_failure_answers_451_and_stores_nothing(tmp_path: Path, sqlite_u
     engine = open_store(sqlite_url)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE inbound RENAME TO inbound_gone"))  # the disk "fails"
-    directory = Directory(load_valid(CONFIG))
+    directory = Directory(load_valid(CONFIG), Keyring(b"k" * 32))
     replies: list[int] = []
 
     async def main() -> None:

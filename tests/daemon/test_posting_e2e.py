@@ -178,11 +178,15 @@ def test_refusals_unregistered_sender_and_each_policy_rule(
     engine = sa.create_engine(sqlite_url)
     try:
         p.populate(engine)
-        # not a registered sender: refused, the owner address named
+        # not a registered sender: forwarded to the 情報管理者 as an inquiry, and no mail
+        # to the sender, who may be forged (issue 11 item 5, router/dispatch.py)
         stranger = "someone@example.jp"
         p.send(d, p.post_message("お知らせ", "本文\n", sender=stranger), sender=stranger)
-        refusal = p.wait_mail(sink, stranger, "投稿を受け付けられません")
-        assert f"{p.SLUG}-owner@{DOMAIN}" in p.body(refusal)
+        inquiry = p.wait_mail(
+            sink, "genryo-kacho@city.kawasaki.example.jp", "[問い合わせ] お知らせ"
+        )
+        assert str(inquiry.msg["Reply-To"]) == stranger
+        assert f"{p.SLUG}@" in p.body(inquiry)
 
         html_only = p.post_message("HTMLのみ", "x")
         html_only.set_content("<p>本文</p>", subtype="html")
@@ -213,6 +217,7 @@ def test_refusals_unregistered_sender_and_each_policy_rule(
         assert states == ["refused"] * len(cases) + ["held"]
         helpers.wait_until(lambda: helpers.drained(engine), what="drain")
         assert not p.delivered(sink)
+        assert sink.to(stranger) == []
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:

@@ -241,7 +241,9 @@ def test_held_post_expires_with_a_notice(
     p.populate(engine)
     post_id, request = held_post(d, sink, engine, "確認されない投稿")
     registry = load_valid(config)
-    ctx = Context(Directory(registry), Keyring(SECRET.encode()), "http://127.0.0.1/")
+    ctx = Context(
+        Directory(registry, Keyring(SECRET.encode())), Keyring(SECRET.encode()), "http://127.0.0.1/"
+    )
     ttl = registry.service.value.limits.held_post_ttl_hours  # type: ignore[union-attr]
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=ttl, minutes=1)
     release_due(engine, ctx, ReleaseSettings(archive_dir=None), now=later)

@@ -28,7 +28,8 @@ TEMPORARY = Verification(Result.TEMPORARY, "署名の鍵を DNS で確認でき�
 
 @pytest.fixture
 def ctx() -> Context:
-    return Context(Directory(load_valid(CONFIG)), Keyring(b"k" * 32), "https://w.example.jp/")
+    key = Keyring(b"k" * 32)
+    return Context(Directory(load_valid(CONFIG), key), key, "https://w.example.jp/")
 
 
 @pytest.fixture

@@ -27,11 +27,12 @@ from haishin.tokens import Keyring, Purpose
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 SLUG = "gomi-recycle"
 SENDER = "genryo@city.kawasaki.example.jp"
+KEY = Keyring(b"k" * 32)
 
 
 @pytest.fixture
 def ctx() -> Context:
-    return Context(Directory(load_valid(CONFIG)), Keyring(b"k" * 32), "https://w.example.jp/")
+    return Context(Directory(load_valid(CONFIG), KEY), KEY, "https://w.example.jp/")
 
 
 @pytest.fixture

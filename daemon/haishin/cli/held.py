@@ -49,9 +49,8 @@ def _context(config_dir: Path, secret_file: Path, public_url: str | None) -> Con
     registry = load_valid(config_dir)
     assert registry.service is not None
     url = public_url or registry.service.value.site_url
-    return Context(
-        Directory(registry), load_keyring(secret_file), url if url.endswith("/") else url + "/"
-    )
+    keyring = load_keyring(secret_file)
+    return Context(Directory(registry, keyring), keyring, url if url.endswith("/") else url + "/")
 
 
 def _when(value: str) -> dt.datetime:

@@ -161,9 +161,8 @@ def subscribers_import(
         raise click.ClickException(f"unknown channel {channel}")
     assert registry.service is not None
     url = public_url or registry.service.value.site_url
-    ctx = Context(
-        Directory(registry), load_keyring(secret_file), url if url.endswith("/") else url + "/"
-    )
+    keyring = load_keyring(secret_file)
+    ctx = Context(Directory(registry, keyring), keyring, url if url.endswith("/") else url + "/")
     # moving subscribers over from a former system may come before the daemon's first run
     engine = open_store(prepare_db(db_url, create=True))
     results: Counter[str] = Counter()

@@ -29,8 +29,16 @@ def _as_rfc822(raw: bytes) -> bytes:
 
 
 def forward(
-    conn: sa.Connection, ctx: Context, incoming: Incoming, raw: bytes, slug: str | None
+    conn: sa.Connection,
+    ctx: Context,
+    incoming: Incoming,
+    raw: bytes,
+    slug: str | None,
+    *,
+    to_post_address: bool = False,
 ) -> Outcome:
+    """`to_post_address`: it came to `<slug>@` from an address the channel does not list
+    (router/dispatch.py), which the note says, so the manager knows why it is here."""
     assert incoming.sender is not None
     service = ctx.service
     if slug is not None:
@@ -39,6 +47,8 @@ def forward(
         to = department.manager.address
         from_addr = ctx.address(slug, contract.OWNER)
         label = f"「{channel.title}」の問い合わせ窓口（{slug}-owner）"
+        if to_post_address:
+            label = f"「{channel.title}」の投稿用アドレス（{slug}@、送信者として登録のない差出人）"
         return_path = ctx.address(slug, contract.BOUNCES)
     else:
         to = service.roles[Role.GENERAL_MANAGER].address

@@ -1,9 +1,12 @@
 """SMTP and LMTP front end (aiosmtpd): check recipients, store, then 250.
 
-RCPT: the address contract decides (unknown → 550, channel not served → 550 with the
-reason). DATA: the message is committed to the spool before 250 (RFC 5321 §4.1.1.4); if
-the commit fails the client gets 451 and retries later, and nothing is half-stored. SIZE
-is advertised (RFC 1870) and larger messages get 552. No other work happens here.
+MAIL and RCPT: a path that cannot be stored (not UTF-8, control characters, too long) is
+refused at once with 501/553 (inbound/paths.py). RCPT: the address contract decides
+(unknown → 550, channel not served → 550 with the reason, a token that does not verify
+→ 550 saying why). DATA: the message is committed to the spool before 250 (RFC 5321
+§4.1.1.4); if the commit fails the client gets 451 and retries later, and nothing is
+half-stored; data that can never be stored gets 554 with the reason. SIZE is advertised
+(RFC 1870) and larger messages get 552. No other work happens here.
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ..router.addresses import Directory, Refusal
+from ..store.spool import Unstorable
+from . import paths
 
 log = logging.getLogger(__name__)
 
 OK = "250 2.0.0 OK: queued"
+OK_MAIL = "250 2.1.0 OK"
 OK_RCPT = "250 2.1.5 OK"
 TEMPFAIL = "451 4.3.0 Temporary storage failure, try again later"
+UNSTORABLE = "554 5.6.0 Message refused: {reason}"
+"""RFC 5321 §4.2.1 5yz: the same data would fail again, so the client must not retry."""
 TOO_MANY_RCPTS = "452 4.5.3 Too many recipients"
 MAX_RCPTS = 50
 """A command mail has one or two recipients; fan-out to many is not a citizen's need."""
@@ -72,6 +80,24 @@ class Handler:
         self._source = source
         self._redact = redact
 
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        # RFC 5321 §4.1.1.2: a refused MAIL starts no mail transaction, so nothing of this
+        # session can reach the spool (and no other session's group commit)
+        problem = paths.problem(address, smtputf8=envelope.smtp_utf8)
+        if problem is not None:
+            return paths.reply(problem, paths.Side.SENDER)
+        # a hook that answers takes over what aiosmtpd would otherwise do itself
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return OK_MAIL
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -82,6 +108,9 @@ class Handler:
     ) -> str:
         if len(envelope.rcpt_tos) >= MAX_RCPTS:
             return TOO_MANY_RCPTS
+        problem = paths.problem(address, smtputf8=envelope.smtp_utf8)
+        if problem is not None:
+            return paths.reply(problem, paths.Side.RECIPIENT)
         verdict = self._directory().classify(address)
         if isinstance(verdict, Refusal):
             return verdict.reply
@@ -96,6 +125,9 @@ class Handler:
         rcpts = list(envelope.rcpt_tos)
         try:
             spool_id = await self._store(bytes(raw), mail_from, rcpts)
+        except Unstorable as exc:  # this message only: its neighbours were stored
+            log.warning("message from %s refused: %s", self._redact(mail_from), exc.reason)
+            status = UNSTORABLE.format(reason=exc.reason)
         except Exception:
             log.exception("spool write failed; answering 451")
             status = TEMPFAIL

@@ -3,6 +3,13 @@
 `Directory.classify` answers both the SMTP front end at RCPT time (refuse unknown and
 unserved recipients with 550: no open relay, no backscatter) and the router, which needs
 to know what a recipient asks for.
+
+A token address (`-confirm+`, `-unsubscribe+`, `-bounces+`) exists only while its token
+verifies: the HMAC signature, a purpose that belongs to that address, and the expiry
+(tokens.py). Any other is refused at RCPT with 550 and the reason, while the client is
+still connected, so that nothing is ever answered by mail to a sender who may be forged
+(issue 11, item 5); behind Postfix, its recipient verification passes the same answer on
+(deploy/postfix/main.cf). It is HMAC work only, no database: RCPT stays on the event loop.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from .. import addresses as contract
 from ..mailtext.mailbox import mailbox
 from ..registry import ChannelState, Registry, channel_states
 from ..registry.model import JST, Service
+from ..store.clock import utcnow
+from ..tokens import Keyring, Purpose, Verdict
 
 
 class Kind(enum.StrEnum):
@@ -63,11 +72,47 @@ class Refusal:
 UNKNOWN = Refusal(550, "5.1.1 No such recipient here")
 
 
+class TokenFault(enum.Enum):
+    """Why a token address does not exist (expected outcomes, not exceptions)."""
+
+    FORGED = "forged"  # no purpose's signature matches: not a token we made
+    WRONG_PURPOSE = "wrong-purpose"  # ours, but for another kind of address
+    EXPIRED = "expired"  # ours, for this address, past its expiry
+
+
+PURPOSES: dict[Kind, tuple[Purpose, ...]] = {
+    # a confirmation request's Reply-To, or a held post's approval or withdraw request
+    Kind.CONFIRM: (Purpose.CONFIRM, Purpose.POST_APPROVE, Purpose.POST_WITHDRAW),
+    # the per-recipient address in a post's List-Unsubscribe (RFC 2369, RFC 8058)
+    Kind.UNSUBSCRIBE: (Purpose.UNSUBSCRIBE,),
+    # a post's VERP return path (per subscriber) or another message's (per outbound row).
+    # VERP tokens live 30 days (delivery/fanout.py VERP_TOKEN_TTL): our sender gives up
+    # after about a day and a half, each MTA after it after 4-5 days (RFC 5321 §4.5.4.1),
+    # so a late bounce still finds its address; tests/daemon/test_intake_tokens.py checks
+    Kind.BOUNCES: (Purpose.VERP, Purpose.BOUNCE),
+}
+
+_FAULT_TEXT: dict[TokenFault, str] = {
+    TokenFault.FORGED: "5.1.1 No such recipient: the token in this address is not valid",
+    TokenFault.WRONG_PURPOSE: (
+        "5.1.1 No such recipient: this token belongs to another kind of address"
+    ),
+    TokenFault.EXPIRED: "5.1.1 This address has expired (its token was valid until {until})",
+}
+
+_EXPIRED_HINT: dict[Kind, str] = {
+    Kind.CONFIRM: "; please send a new request to {slug}-request@{domain}",
+    Kind.UNSUBSCRIBE: "; to unsubscribe, write to {slug}-unsubscribe@{domain}",
+    Kind.BOUNCES: "",  # a bounce: no person reads the answer
+}
+
+
 @dataclass
 class Directory:
     """The registry seen as mail addresses, with channel states for today (JST)."""
 
     registry: Registry
+    keyring: Keyring
     _day: dt.date | None = field(default=None, init=False)
     _states: dict[str, ChannelState] = field(default_factory=dict, init=False)
 
@@ -115,6 +160,39 @@ class Directory:
             return Target(Kind.POST, base)
         return None
 
+    def token_fault(
+        self, target: Target, now: dt.datetime | None = None
+    ) -> tuple[TokenFault, dt.datetime | None] | None:
+        """Why `target`'s token does not make an address (with the expiry when it
+        expired), or None when it verifies or the address has no token."""
+        if target.token is None:
+            return None
+        now = now or utcnow()
+        allowed = PURPOSES[target.kind]
+        for purpose in allowed:
+            opened = self.keyring.open(purpose, target.token, now)
+            if opened.verdict is Verdict.OK:
+                return None
+            if opened.verdict is Verdict.EXPIRED:
+                return TokenFault.EXPIRED, opened.expires
+        for other in (p for p in Purpose if p not in allowed):
+            if self.keyring.open(other, target.token, now).verdict is not Verdict.INVALID:
+                return TokenFault.WRONG_PURPOSE, None
+        return TokenFault.FORGED, None
+
+    def _token_refusal(self, target: Target) -> Refusal | None:
+        found = self.token_fault(target)
+        if found is None:
+            return None
+        fault, expires = found
+        text = _FAULT_TEXT[fault]
+        if fault is TokenFault.EXPIRED:
+            assert expires is not None and target.slug is not None
+            until = expires.strftime("%Y-%m-%d %H:%M UTC")
+            hint = _EXPIRED_HINT[target.kind].format(slug=target.slug, domain=self.domain)
+            text = text.format(until=until) + hint
+        return Refusal(550, text)
+
     def classify(self, rcpt: str) -> Target | Refusal:
         target = self.parse(rcpt)
         if target is None:
@@ -124,4 +202,4 @@ class Directory:
             if not state.served:
                 # 第7条: the daemon serves exactly the approved channels
                 return Refusal(550, f"5.2.1 This channel is not in service ({state.state})")
-        return target
+        return self._token_refusal(target) or target

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..commands import forward, membership, post
+from ..commands import forward, membership, post, ratelimit
 from ..commands.context import Context, Outcome
 from ..commands.replies import reply
 from ..commands.request import Command, parse
@@ -19,10 +19,11 @@ from ..delivery import bounce_record
 from ..delivery.bounce_score import settings_of
 from ..mailtext import texts
 from ..mailtext.incoming import Incoming, read
+from ..posting import senders
 from ..store import spool
 from ..store.clock import utcnow
 from ..tokens import Purpose, Verdict
-from .addresses import Kind, Target
+from .addresses import Kind, Target, TokenFault
 from .loops import why_not_answer
 
 
@@ -134,8 +135,35 @@ def _forward(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcom
     return forward.forward(conn, ctx, mail.incoming, mail.raw, t.slug)
 
 
+def _from_stranger(conn: sa.Connection, ctx: Context, mail: Mail, slug: str) -> Outcome:
+    """Mail to `<slug>@` from an address the channel does not list: forwarded to the
+    channel's 情報管理者 as an inquiry (第5条3(3)), and nothing is sent to the sender.
+
+    Why forward rather than refuse at RCPT: RCPT knows only the envelope sender, while
+    the channel's list is about the From header (posting/senders.py), and behind Postfix
+    the recipient verification probes with Postfix's own sender and caches one verdict
+    per address (deploy/postfix/main.cf), so a verdict that depends on the sender cannot
+    reach the client at RCPT: Postfix would accept, the daemon refuse over LMTP, and
+    Postfix bounce to a sender who may be forged — the backscatter this avoids. A
+    subscriber who replies to a post's From (posts carry Reply-To `<slug>-owner@`, but
+    not every mail app uses it) also reaches the person who answers for the channel.
+    Forwards count as automatic answers to the sender (ratelimit.answer_allowed: per
+    address per day, overall per hour), so a flood cannot fill the manager's mailbox.
+    """
+    sender = mail.incoming.sender
+    if mail.no_answer is not None or sender is None:
+        return Outcome.NOT_ANSWERED  # a bounce, a robot or list traffic: nobody to read it
+    if not ratelimit.answer_allowed(conn, ctx, sender):
+        return Outcome.RATE_LIMITED
+    return forward.forward(conn, ctx, mail.incoming, mail.raw, slug, to_post_address=True)
+
+
 def _post(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     assert t.slug is not None
+    if mail.incoming.sender is None or not senders.is_sender(
+        ctx.registry.channels[t.slug].value, mail.incoming.sender
+    ):
+        return _from_stranger(conn, ctx, mail, t.slug)
     reason = mail.no_answer
     if reason and not reason.startswith(("Precedence", "list traffic")):
         return Outcome.NOT_ANSWERED  # RFC 3834: a robot or a loop never posts
@@ -185,6 +213,14 @@ def dispatch(conn: sa.Connection, ctx: Context, row: spool.Spooled) -> tuple[str
         if target is None or target in seen:
             continue  # refused at RCPT, or the registry changed since: nothing to do
         seen.add(target)
+        fault = ctx.directory.token_fault(target)
+        if fault is not None and fault[0] is not TokenFault.EXPIRED:
+            # refused at RCPT over SMTP; here from IMAP, which has no RCPT: a token we did
+            # not make for this address is a forgery, and a forgery is never answered.
+            # An expired one was valid when it arrived (or came by IMAP from the one it
+            # was sent to): its command answers that it expired.
+            results.append(f"{target.kind}:{target.slug or ''}=refused-{fault[0].value}")
+            continue
         if target.slug is not None and not ctx.directory.states()[target.slug].served:
             outcome = Outcome.UNAVAILABLE
         else:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..errors import HaishinError
 from .clock import utcnow
 from .engine import reading
 from .schema import UTCDateTime, inbound
@@ -25,6 +27,36 @@ FAILED = "failed"
 
 MAX_ATTEMPTS = 3
 """A message whose processing raised this many times is shunted (kept, state failed)."""
+
+
+class Unstorable(HaishinError):
+    """This message can never be stored as it is: the front end answers 5xx, not 4xx
+    (RFC 5321 §4.2.1: a retry of the same data would fail the same way)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+_NOT_STORABLE = re.compile(r"[\x00\udc80-\udcff]")
+"""NUL (PostgreSQL text cannot hold it) and lone surrogates (not UTF-8: neither engine
+can encode them), in the text columns."""
+
+
+def unstorable(mail_from: str, rcpts: Sequence[str]) -> str | None:
+    """Why an envelope cannot be stored, or None. The SMTP front end refuses such paths
+    at MAIL and RCPT already (inbound/paths.py); this guards every way in."""
+    for text in (mail_from, *rcpts):
+        if _NOT_STORABLE.search(text):
+            return "the envelope holds bytes that cannot be stored (NUL or not UTF-8)"
+    return None
+
+
+def permanent(exc: BaseException) -> bool:
+    """Would storing the same row fail again? Data the database refuses (a constraint, a
+    value it cannot hold, text the driver cannot encode) fails every time; a lost
+    connection, a lock or a full disk may pass on the next try (451)."""
+    return isinstance(exc, Unstorable | sa.exc.IntegrityError | sa.exc.DataError | UnicodeError)
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,9 @@ def put_many(
     keys: Sequence[str | None] | None = None,
 ) -> list[int]:
     """Store several messages in one transaction (group commit: one fsync for all)."""
+    for _, mail_from, rcpts, _ in items:
+        if (reason := unstorable(mail_from, rcpts)) is not None:
+            raise Unstorable(reason)
     now = utcnow()
     ids: list[int] = []
     with engine.begin() as conn:
