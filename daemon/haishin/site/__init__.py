@@ -6,9 +6,16 @@ does goes through Pelican's signals and a generator of its own, never by patchin
 
 from __future__ import annotations
 
+import logging
+
 from pelican import signals
 
 from .plugin import add_filters, add_generator, date_empty_feeds, load_registry
+
+# Importing Pelican makes every logger created afterwards a LimitLogger, which drops a
+# record identical to one logged before: a daemon (`haishin demo`) or a test that imports
+# the site first would log a repeated failure only once. Pelican's own loggers keep it.
+logging.setLoggerClass(logging.Logger)
 
 
 def register() -> None:
