@@ -65,8 +65,8 @@ SAMPLE_SCORES = {
     "docomo-550-unknown-user.eml": ("k-nakamura.0815@docomo.ne.jp", Recorded.SCORED, 1.0, "bounced"),
     "au-ezweb-iso-2022-jp.eml": ("taro_kawasaki-0123@ezweb.ne.jp", Recorded.SCORED, 1.0, "bounced"),
     "mailbox-full-5.2.2.eml": ("rokuro.kobayashi@example.jp", Recorded.SCORED, 0.5, "sent"),
-    # cut short: it names a failed recipient, but weighs as unknown (0.5)
-    "malformed-truncated-mime.eml": ("nanako.kato@example.jp", Recorded.SCORED, 0.5, "sent"),
+    # cut short (no closing boundary): read, not demoted (issue 12, item 6)
+    "malformed-truncated-mime.eml": ("nanako.kato@example.jp", Recorded.SCORED, 1.0, "bounced"),
     "out-of-office-ja-iso-2022-jp.eml": ("hanako.yamada@example.jp", Recorded.IGNORED, None, "sent"),
 }  # fmt: skip
 

@@ -279,7 +279,24 @@ bounce_events = sa.Table(
     sa.Column("score", sa.Float, nullable=True),  # the score after this event
     sa.Column("inbound_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
     sa.Column("outbound_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
+    # issue 12: the reason (Sisimai's vocabulary) and the recipient's domain (no local part:
+    # the sender-side alarm counts per destination domain, the carrier rule per domain)
+    sa.Column("reason", sa.String(32), nullable=True),
+    sa.Column("domain", sa.String(255), nullable=True),
     sa.Index("ix_bounce_events_channel_day", "channel", "day"),
+    sa.Index("ix_bounce_events_domain_at", "domain", "at"),
+)
+
+bounce_alarms = sa.Table(
+    "bounce_alarms",
+    metadata,
+    # The sender-side alarm to the クラウドサービス管理者 (issue 12, item 3): one row per
+    # destination domain and window, so it is mailed once per window, by one daemon.
+    sa.Column("domain", sa.String(255), primary_key=True),
+    sa.Column("window_start", UTCDateTime(), primary_key=True),
+    sa.Column("sent_at", UTCDateTime(), nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("message_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
 )
 
 bounce_digests = sa.Table(

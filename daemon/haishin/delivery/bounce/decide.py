@@ -91,6 +91,8 @@ def _reason(found: Found, status: str | None, text: str) -> tuple[str, str]:
     by_status = reasons.BY_STATUS.get(key) if key else None
     specific = by_status is not None and key not in reasons.VAGUE_STATUSES
     row = reasons.by_text(text)
+    if row is not None and row.name == "suspend" and by_status == "userunknown":
+        row = None  # "account disabled" boilerplate beside a quoted 5.1.1: the code says more
     if row is not None and not (specific and row.name in _VAGUE_TEXT):
         return row.name, "text"
     if by_status is not None:

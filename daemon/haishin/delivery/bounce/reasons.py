@@ -115,7 +115,7 @@ REASONS: tuple[Reason, ...] = (
         R,
         ("X.7.28",),
         (
-            r"\bspam",
+            r"\bspam(?!haus|cop)",
             r"\bjunk mail",
             r"unsolicited",
             r"bulk (?:e-?)?mail",

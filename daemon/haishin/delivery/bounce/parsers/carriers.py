@@ -27,7 +27,8 @@ SENTENCES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"recipients? was rejected by a remote mail server|受信拒否", re.I), "filtered"),
     (re.compile(r"user unknown|no such user|存在しません|宛先不明", re.I), "userunknown"),
 )
-_QUOTED_REPLY_RE = re.compile(r"<<<\s*[45]\d\d|\b[45]\d\d[ -][A-Za-z]")
+_QUOTED_REPLY_RE = re.compile(r"(?<![\w.#/-])[45]\d\d(?=[ ,;:-]|$)")
+"""A remote server's reply quoted beside the address (RFC 5321 §4.2 code)."""
 
 
 def parse(mail: Mail) -> list[Found] | None:
