@@ -272,7 +272,7 @@ bounce_events = sa.Table(
         nullable=True,  # None: unmatched, or the subscription is gone
     ),
     sa.Column("source", sa.String(16), nullable=False),  # verp | smtp | plain
-    sa.Column("kind", sa.String(16), nullable=False),  # bounces.BounceKind
+    sa.Column("kind", sa.String(16), nullable=False),  # delivery.bounce.BounceClass
     sa.Column("outcome", sa.String(16), nullable=False),  # scored | disabled | unmatched | ...
     sa.Column("status", sa.String(16), nullable=True),  # RFC 3463 code, e.g. 5.1.1
     sa.Column("diagnostic", sa.Text, nullable=True),  # masked

@@ -38,6 +38,16 @@ _VAGUE_TEXT = frozenset(
 )
 
 
+_LOCAL_VERDICT = re.compile(
+    r"recipient name is not recognized|not listed in (?:the )?(?:domino directory|public name)|"
+    r"unknown user:|invalid final delivery userid|no valid recipients|"
+    r"no (?:such (?:user|mailbox)|mailbox) here|does not exist here|unknown (?:user|recipient) here",
+    re.I,
+)
+"""The final server's own words about its own mailboxes (Exchange, Domino, Notes, IMail,
+MMSC): with no SMTP exchange to quote, the reporter is the one who knows."""
+
+
 def masked(text: str) -> str:
     """Local parts replaced: an address such as `mailboxfull@` or `spam-trap@` must not
     read as a reason. Domains stay: they name the provider."""
@@ -122,7 +132,9 @@ def adjust(reason: str, found: Found, status: str | None, text: str) -> str:
             return "rejected"  # refused before RCPT: about our sender, not the address
         about_address = (status or "")[1:4] == ".1." and status not in ("5.1.7", "5.1.8")
         unconfirmed = said != "userunknown" and not about_address and command != "RCPT"
-        if unconfirmed and (command == "DATA" or REPLY_RE.search(text) or status):
+        if unconfirmed and (
+            command == "DATA" or REPLY_RE.search(text) or status or not _LOCAL_VERDICT.search(text)
+        ):
             return "filtered"
     if reason == "hostunknown":
         if code.startswith("4") or re.search(
