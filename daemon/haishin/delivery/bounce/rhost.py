@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .mail import command_in
 from .model import Found
 
 
@@ -40,7 +41,13 @@ def _docomo(found: Found, text: str) -> str | None:
 
 
 def _kddi(found: Found, text: str) -> str | None:
-    # au (EZweb) answers "550 : User unknown" at DATA when the subscriber's filter refuses
+    # au's MX names the address when it has no such mailbox ("550 <x@ezweb.ne.jp>: User
+    # unknown", at RCPT), and answers "550 : User unknown" without it, after DATA, when
+    # the subscriber's filter (受信拒否設定) refuses the sender
+    if re.search(r"\b550:? <[^<>\s]+@[^<>\s]+>: user unknown", text, re.I):
+        return "userunknown"
+    if re.search(r"recipient address rejected", text, re.I) and command_in(text) == "RCPT":
+        return "userunknown"
     if re.search(r"user unknown", text, re.I) and _after_data(found, text):
         return "filtered"
     if found.status == "5.2.0":
@@ -95,7 +102,7 @@ def _yahoo(found: Found, text: str) -> str | None:
 
 RULES: tuple[Rhost, ...] = (
     Rhost("docomo", re.compile(r"(?:^|\.)docomo\.ne\.jp$", re.I), _docomo),
-    Rhost("kddi", re.compile(r"(?:^|\.)(?:ezweb\.ne\.jp|au\.com)$", re.I), _kddi),
+    Rhost("kddi", re.compile(r"(?:^|\.)(?:ezweb\.ne\.jp|au\.com|auone-net\.jp)$", re.I), _kddi),
     Rhost(
         "softbank", re.compile(r"(?:^|\.)(?:softbank\.ne\.jp|i\.softbank\.jp)$", re.I), _softbank
     ),
