@@ -6,11 +6,25 @@ table reads the paragraph of the report that names each address.
 
 from __future__ import annotations
 
+import logging
+
 from flufl.bounce import all_failures
 
 from ..mail import ADDRESS_RE, Mail, is_robot
 from ..model import Found
 from .dsn import context
+
+
+class _HandledHere(logging.Filter):
+    """flufl.bounce logs a detector's exception with its traceback, then re-raises it
+    (its _scan.py); we catch the re-raise below, so its log record is noise, and a
+    traceback in the daemon's log would read as a fault of ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Exception in detector")
+
+
+logging.getLogger("flufl.bounce").addFilter(_HandledHere())
 
 
 def parse(mail: Mail) -> list[Found] | None:
