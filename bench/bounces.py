@@ -181,6 +181,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "bench-bounces")
     parser.add_argument("--no-flufl-data", action="store_true")
     args = parser.parse_args()
+    if not args.corpus.exists() and (ROOT.parents[1] / "shared" / "corpora" / "bounces").exists():
+        args.corpus = ROOT.parents[1] / "shared" / "corpora" / "bounces"  # a git worktree
 
     mine, theirs = run_corpus(args.corpus, ours), run_corpus(args.corpus, flufl_alone)
     print(f"corpus {args.corpus} ({sum(1 for _ in (args.corpus / 'samples').iterdir())} files)")
