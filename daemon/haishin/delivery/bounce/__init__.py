@@ -9,6 +9,7 @@ which they are asked. `classify` and `classify_reply` never raise.
 from __future__ import annotations
 
 import dataclasses
+from email.message import Message
 
 from . import decide
 from .mail import Mail, command_in, read
@@ -18,15 +19,45 @@ from .parsers import PARSERS, flufl
 __all__ = ["BounceClass", "Classified", "Found", "Judged", "classify", "classify_reply"]
 
 
-def classify(raw: bytes) -> Classified:
+def classify(raw: bytes, _depth: int = 0) -> Classified:
     """Every recipient a report names, judged. Never raises: what cannot be read is an
     empty result with the reason in `parser`."""
     if not raw.strip():
         return Classified(parser="empty")
     try:
         mail = read(raw)
-    except Exception as exc:
+    except Exception as exc:  # the stdlib parser has known crashes on hostile input
         return Classified(parser=f"unreadable: {type(exc).__name__}")
+    result = _classify(mail)
+    if _depth == 0 and all(j.reason in _UNKNOWN for j in result.recipients):
+        # a report forwarded as an attachment (a gateway passing on the real one)
+        for inner in _attached_reports(mail):
+            nested = classify(inner, _depth + 1)
+            if nested.recipients and not all(j.reason in _UNKNOWN for j in nested.recipients):
+                return dataclasses.replace(nested, parser=f"attached {nested.parser}")
+    return result
+
+
+_UNKNOWN = ("undefined", "onhold")
+
+
+def _attached_reports(mail: Mail) -> list[bytes]:
+    out = []
+    for part in mail.msg.walk():
+        if part.get_content_type() != "message/rfc822":
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload:
+            inner = payload[0]
+            if isinstance(inner, Message) and inner.get_content_type() == "multipart/report":
+                try:
+                    out.append(inner.as_bytes())
+                except Exception:  # a copy that cannot be written out again is skipped
+                    continue
+    return out
+
+
+def _classify(mail: Mail) -> Classified:
     for name, parse in PARSERS:
         try:
             found = parse(mail)

@@ -71,6 +71,7 @@ REASONS: tuple[Reason, ...] = (
             r"client host .* (?:no|without) (?:a )?(?:ptr|hostname)",
             r"not have a (?:valid )?ptr",
             r"name lookup failed for",
+            r"unverif\w* (?:sending )?ips?\b",
             r"unresolvable (?:sender )?(?:host|ip)",
             r"\bhelo\b.*(?:does not resolve|invalid)",
         ),
