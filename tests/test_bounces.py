@@ -304,3 +304,32 @@ def test_refusals_weigh_nothing_and_settings_are_cloned() -> None:
     state, disable = apply(state, strict.weight(T), _days(1), strict)
     assert (state.score, disable) == (2.0, True)
     assert BounceSettings() == DEFAULTS
+
+
+_GLOBAL_DSN = (
+    "From: MAILER-DAEMON@mx.example.net\r\nTo: kosodate-news-bounces+abc@example.jp\r\n"
+    "Subject: Undelivered\r\nMIME-Version: 1.0\r\n"
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="g"\r\n\r\n'
+    "--g\r\nContent-Type: message/global-delivery-status\r\n\r\n"
+    "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+    "Final-Recipient: utf-8; {final}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    "Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n"
+    "Original-Recipient: rfc822; {original}\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+    "Diagnostic-Code: smtp; 552 5.2.2 mailbox full\r\n\r\n--g--\r\n"
+)
+
+
+def test_encoded_local_parts_are_decoded() -> None:
+    raw = _GLOBAL_DSN.format(
+        final="\\x{5C71}\\x{7530}@example.jp",  # RFC 6533 §3: 山田@example.jp
+        original="taro+2Bnews@example.jp",  # RFC 3461 xtext: taro+news@example.jp
+    ).encode()
+    got = _judged(raw)
+    assert (got["山田@example.jp"].klass, got["山田@example.jp"].reason) == (P, "userunknown")
+    assert (got["taro+news@example.jp"].klass, got["taro+news@example.jp"].reason) == (
+        T,
+        "mailboxfull",
+    )
+    # the same in raw UTF-8, as RFC 6533 also allows
+    raw8 = _GLOBAL_DSN.format(final="山田@example.jp", original="hanako@example.jp").encode()
+    assert _judged(raw8)["山田@example.jp"].reason == "userunknown"

@@ -25,14 +25,23 @@ def _paragraphs(text: str) -> list[str]:
     return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
+def _utf8(text: str) -> str:
+    """UTF-8 header bytes (RFC 6533 §3 allows them in a global DSN) that the stdlib kept
+    as surrogate escapes, read as UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _part_as_text(part: Message) -> str:
     payload = part.get_payload()
     if isinstance(payload, list):  # the stdlib split the blocks into header-only messages
         out = []
         for sub in payload:
             if isinstance(sub, Message):
-                out.append("".join(f"{k}: {v}\n" for k, v in sub.raw_items()))
-                out.append(part_text(sub))
+                out.append("".join(f"{k}: {_utf8(str(v))}\n" for k, v in sub.raw_items()))
+                body = sub.get_payload(decode=True)  # bytes as sent: UTF-8 in a global DSN
+                out.append(
+                    body.decode("utf-8", "replace") if isinstance(body, bytes) else part_text(sub)
+                )
             out.append("\n")
         return "".join(out)
     return part_text(part)
@@ -62,6 +71,20 @@ def recipient_blocks(text: str) -> list[dict[str, str]]:
     return blocks
 
 
+_UNITEXT_RE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+_XTEXT_RE = re.compile(r"\+([0-9A-F]{2})")
+
+
+def decode_address(kind: str, address: str, *, xtext: bool) -> str:
+    """An address as a DSN encodes it, decoded: RFC 6533 §3 writes non-ASCII of a
+    `utf-8` address as `\\x{HEX}`; an Original-Recipient copies the ORCPT parameter,
+    which RFC 3461 §4 writes as xtext (`+2B` for "+")."""
+    address = _UNITEXT_RE.sub(lambda m: chr(int(m.group(1), 16)), address)
+    if xtext and ("+" in address and _XTEXT_RE.search(address)):
+        address = _XTEXT_RE.sub(lambda m: chr(int(m.group(1), 16)), address)
+    return address
+
+
 def _address(fields: dict[str, str]) -> str | None:
     """Final-Recipient (RFC 3464 §2.3.2), else Original-Recipient (§2.3.1)."""
     for name in ("final-recipient", "original-recipient", "x-actual-recipient"):
@@ -69,8 +92,9 @@ def _address(fields: dict[str, str]) -> str | None:
         if not semi:  # seen in the wild: "Final-Recipient: <user@host>"
             kind, address = "rfc822", kind
         address = squash(address).strip().strip("<>").strip()
-        if kind.strip().lower() in ("rfc822", "utf-8", "") and "@" in address[1:]:
-            return address
+        kind = kind.strip().lower()
+        if kind in ("rfc822", "utf-8", "") and "@" in address[1:]:
+            return decode_address(kind, address, xtext=name == "original-recipient")
     return None
 
 
