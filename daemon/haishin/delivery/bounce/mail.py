@@ -83,7 +83,21 @@ _COMMANDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 def command_in(text: str) -> str | None:
     """The SMTP command a quoted reply answered, when the report says (RFC 5321 §4.1.1)."""
     hits = [(m.start(), name) for name, rx in _COMMANDS if (m := rx.search(text))]
-    return min(hits)[1] if hits else None
+    if hits:
+        return min(hits)[1]
+    # a bare mention ("RCPT TO generated following response: 553 ..."): the last command
+    # named before the first refusal is the one refused
+    first_reply = m.start() if (m := _FAILING_REPLY_RE.search(text)) else len(text)
+    bare = [(m.start(), name) for name, rx in _BARE for m in rx.finditer(text, 0, first_reply)]
+    return max(bare)[1] if bare else None
+
+
+_BARE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("RCPT", re.compile(r"\bRCPT\s+TO\b", re.I)),
+    ("MAIL", re.compile(r"\bMAIL\s+FROM\b", re.I)),
+    ("DATA", re.compile(r"\bDATA\b")),  # upper case only: "data" is an English word
+)
+_FAILING_REPLY_RE = re.compile(r"(?<![\w.#/-])[45][0-5]\d(?=[ ,;:-])")
 
 
 _NOT_WORDS = ("text", "message", "multipart", "image", "application", "audio", "video")

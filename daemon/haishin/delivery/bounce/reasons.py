@@ -196,6 +196,9 @@ REASONS: tuple[Reason, ...] = (
         ("X.2.2",),
         (
             r"mailbox (?:is |was )?(?:full|over)",
+            r"over ?quota\b",
+            r"quota (?:violation|exceeded|full)",
+            r"(?:reached|exceeded) (?:its |the |their |his |her )?(?:disk |mailbox )?quota",
             r"(?:over|exceeded|exceeds|exceed) (?:the |their |"
             r"your |his |her |its )?(?:storage |disk |mailbox |mail )?(?:quota|storage|size limit)",
             r"quota (?:exceeded|full|exceed)",
@@ -318,6 +321,10 @@ REASONS: tuple[Reason, ...] = (
             r"(?:address|recipient|user|mailbox)\b.{0,20}(?:wasn't|was not|couldn't be|could not be) found",
             r"invalid (?:final delivery )?userid",
             r"宛先不明",
+            r"n'existe pas",
+            r"no existe",
+            r"existiert nicht",
+            r"不存在",
             r"存在しません",
             r"存在しない",
             r"見つかりません",
@@ -374,6 +381,7 @@ REASONS: tuple[Reason, ...] = (
         ("X.3.4",),
         (
             r"message (?:is )?too (?:big|large)",
+            r"maximum (?:incoming )?message size",
             r"message size exceeds",
             r"size limit",
             r"exceeds (?:the )?(?:maximum|max) (?:message )?size",
