@@ -25,7 +25,6 @@ _EVIDENCE_MAX = 300
 _VAGUE_TEXT = frozenset(
     {
         "rejected",
-        "policyviolation",
         "systemerror",
         "contenterror",
         "syntaxerror",
