@@ -145,6 +145,18 @@ def test_line_ends_do_not_matter(name: str) -> None:
         ("421 4.7.0 Try again later, closing connection.", T, "ratelimited"),
         ("554 5.7.1 Message rejected as spam", R, "spamdetected"),
         ("550 5.2.0 Message Filtered", R, "filtered"),
+        ("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)", R, "norelaying"),
+        ("Sorry, I couldn't find any host named example.invalid. (#5.1.2)", P, "hostunknown"),
+        ("Sorry, no mailbox here by that name. (#5.1.1)", P, "userunknown"),
+        (
+            "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected"
+            " volume or user complaints",
+            R,
+            "blocked",
+        ),
+        ("554 5.7.9 Message not accepted for policy reasons", R, "policyviolation"),
+        ("552 5.3.4 Message size exceeds fixed maximum message size", R, "mesgtoobig"),
+        ("550 5.7.1 Client host rejected: cannot find your reverse hostname", R, "requireptr"),
     ],
 )
 def test_smtp_reply_at_send_time(reply: str, klass: BounceClass, reason: str) -> None:

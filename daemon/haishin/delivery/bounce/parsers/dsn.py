@@ -9,6 +9,7 @@ human-readable part, the paragraph of the report that names the recipient is kep
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from email.message import Message
 
@@ -146,15 +147,19 @@ def parse(mail: Mail) -> list[Found] | None:
             combined = diagnostic
             if text_reason and text_reason not in diagnostic:
                 combined = f"{diagnostic} {text_reason}".strip()
-            found.append(
-                Found(
-                    address,
-                    status=status,
-                    reply_code=reply_in(diagnostic),
-                    diagnostic=combined,
-                    action=action or None,
-                    rhost=rhost,
-                    hint=hint,
-                )
+            one = Found(
+                address,
+                status=status,
+                reply_code=reply_in(diagnostic),
+                diagnostic=combined,
+                action=action or None,
+                rhost=rhost,
+                hint=hint,
             )
+            found.append(one)
+            # the address we sent to, when a forward or alias changed it (§2.3.1): the
+            # same verdict, so that the report matches the recipient our token names
+            original = _address({"original-recipient": fields.get("original-recipient", "")})
+            if original and original.lower() != address.lower():
+                found.append(dataclasses.replace(one, address=original))
     return found or None
