@@ -304,6 +304,10 @@ def from_mail(
         stored.add_event(conn, _event(where, day, failures[0], Outcome.UNMATCHED))
         log.info("bounce inbound#%d: names another recipient (unmatched)", inbound_id)
         return Recorded.UNMATCHED
+    if mine is None and result.parser == "arf":
+        # a feedback loop that redacts the recipient (RFC 6590): the token we signed names
+        # whom the complained-of message was sent to
+        mine = Judged(verp.rcpt, BounceClass.COMPLAINT, "feedback", None, None, "ARF, redacted")
     judged = mine or _unread(verp.rcpt)
     recorded = _apply(conn, where, verp.rcpt, judged, day, settings, keyring.redact, now)
     counted = recorded not in (Recorded.UNMATCHED, Recorded.IGNORED)
