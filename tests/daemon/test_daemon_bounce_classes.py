@@ -147,6 +147,8 @@ def test_bounce_classes_through_the_daemon(tmp_path: Path, db_url: str, sink: Si
         assert "受信側の拒否（受信拒否設定・迷惑メール判定など）: " in text
         assert DOCOMO in text and "受信拒否設定（ドメイン指定受信など）" in text
         assert len(sink.to(CLOUD_ADMIN)) == 1  # still one alarm
+        shown = _cli("bounces", "report", SLUG, "--show-addresses", *config)
+        assert f"{DOCOMO}\t{today}\t5.2.0\t受信拒否設定 (filtered)" in shown.stdout
 
         helpers.wait_until(lambda: helpers.drained(engine), what="drain")
         assert d.stop() == 0

@@ -96,7 +96,8 @@ def bounces_report(
         )
     click.echo(f"disabled by bounces ({len(summary.disabled)}):")
     for d in summary.disabled:
-        click.echo(f"  {shown(d.subscriber_id, d.address)}\t{d.day}\t{d.status or '-'}")
+        why = "受信拒否設定 (filtered)" if d.reason == "filtered" else (d.reason or "-")
+        click.echo(f"  {shown(d.subscriber_id, d.address)}\t{d.day}\t{d.status or '-'}\t{why}")
     engine.dispose()
 
 
