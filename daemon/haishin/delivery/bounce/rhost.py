@@ -33,6 +33,11 @@ def _docomo(found: Found, text: str) -> str | None:
     # docomo answers "550 Unknown user" both for a missing address and, with 5.2.0, for
     # the subscriber's 受信拒否設定 (domain/address filter); after DATA the address was
     # accepted at RCPT, so the refusal is of the message, not of the address
+    # its MX's own wordings for a full mailbox and too many recipients in one session
+    if re.search(r"552 too much mail data", text, re.I):
+        return "mailboxfull"
+    if re.search(r"552 too many recipients", text, re.I):
+        return "toomanyconn"
     if found.status == "5.2.0" or re.search(r"\b5\.2\.0\b", text):
         return "filtered"
     if re.search(r"unknown user", text, re.I) and _after_data(found, text):
