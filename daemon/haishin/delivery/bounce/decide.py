@@ -117,11 +117,12 @@ def _reason(found: Found, status: str | None, text: str) -> tuple[str, str]:
 def adjust(reason: str, found: Found, status: str | None, text: str) -> str:
     """What the refused command and the reply class change (Sisimai weighs them alike).
 
-    "User unknown" is believed when the status code says so (X.1.1) or the reply
-    answered RCPT TO. A reply quoted after DATA, or with no code to back it, is a
-    filter's answer: the address was accepted at RCPT, and Japanese carriers answer a
-    recipient's 受信拒否設定 with "550 Unknown user" after DATA. The reporter's own words
-    ("Unknown user: x", no SMTP reply quoted) are believed.
+    "User unknown" is believed when the status code says so (X.1.x) or the reply
+    answered RCPT TO. Otherwise it is a filter's answer: a reply after DATA comes when
+    the address was accepted at RCPT, and Japanese carriers answer a recipient's
+    受信拒否設定 with "550 Unknown user" after DATA. The final server's own words about its
+    own mailboxes ("Unknown user: x" from Exchange, Domino, IMail; no SMTP reply quoted)
+    are believed.
     """
     command = command_of(found, text)
     code = status or found.reply_code or ""
@@ -131,9 +132,9 @@ def adjust(reason: str, found: Found, status: str | None, text: str) -> str:
             return "rejected"  # refused before RCPT: about our sender, not the address
         about_address = (status or "")[1:4] == ".1." and status not in ("5.1.7", "5.1.8")
         unconfirmed = said != "userunknown" and not about_address and command != "RCPT"
-        if unconfirmed and (
-            command == "DATA" or REPLY_RE.search(text) or status or not _LOCAL_VERDICT.search(text)
-        ):
+        # the final server's own words, no SMTP reply quoted: it knows its own mailboxes
+        local = _LOCAL_VERDICT.search(text) and not REPLY_RE.search(text) and command is None
+        if unconfirmed and not local:
             return "filtered"
     if reason == "hostunknown":
         if code.startswith("4") or re.search(

@@ -84,6 +84,9 @@ def _google(found: Found, text: str) -> str | None:
 
 
 def _microsoft(found: Found, text: str) -> str | None:
+    # Outlook.com's own answer for an address it does not have
+    if re.search(r"requested action not taken: mailbox unavailable", text, re.I):
+        return "userunknown"
     if re.search(r"\b(?:S3150|SC-00[1-4]|AS\(\d+\)|banned sending ip|block list)", text, re.I):
         return "blocked"
     if re.search(

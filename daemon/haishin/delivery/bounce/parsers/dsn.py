@@ -127,6 +127,9 @@ def parse(mail: Mail) -> list[Found] | None:
         texts = [mail.text]  # the fields pasted into a plain-text report
     found: list[Found] = []
     for text in texts:
+        # the reporter, when no Remote-MTA is named: then it is the receiving side itself
+        m = re.search(r"^Reporting-MTA:[^;\n]*;\s*(\S+)", text, re.I | re.M)
+        reporter = m.group(1).strip("[]") if m else None
         for fields in recipient_blocks(text):
             address = _address(fields)
             if address is None and "@" in fields.get("final-recipient", ""):
@@ -139,7 +142,7 @@ def parse(mail: Mail) -> list[Found] | None:
             )
             diagnostic = _DIAGNOSTIC_TYPE_RE.sub("", squash(fields.get("diagnostic-code", "")))
             status = status_in(fields.get("status", ""))
-            rhost = fields.get("remote-mta", "").partition(";")[2].strip() or None
+            rhost = fields.get("remote-mta", "").partition(";")[2].strip() or reporter
             text_reason = squash(context(mail.text, address))
             hint = "delivered" if action in _NOT_FAILURES else None
             if action == "delayed":
