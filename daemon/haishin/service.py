@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from .commands.context import Context
-from .delivery import bounce_digest, bounce_record
+from .delivery import bounce_alarm, bounce_digest, bounce_record
 from .delivery.bounce_score import settings_of
 from .errors import HaishinError
 from .inbound import smtp
@@ -160,7 +160,12 @@ class Daemon:
         s = self.settings
         engine = await asyncio.to_thread(open_store, s.db_url)
         self._engine = engine
-        self.metrics = Metrics(lambda: snapshot(engine))
+        self.metrics = Metrics(
+            lambda: snapshot(engine),
+            refusals=lambda: bounce_alarm.refusal_counts(
+                engine, settings_of(self.context().service).alarm_reasons
+            ),
+        )
         self._ctx = self._load(s.public_url or "")
         loop = asyncio.get_running_loop()
         work = asyncio.Event()

@@ -65,8 +65,8 @@ SAMPLE_SCORES = {
     "docomo-550-unknown-user.eml": ("k-nakamura.0815@docomo.ne.jp", Recorded.SCORED, 1.0, "bounced"),
     "au-ezweb-iso-2022-jp.eml": ("taro_kawasaki-0123@ezweb.ne.jp", Recorded.SCORED, 1.0, "bounced"),
     "mailbox-full-5.2.2.eml": ("rokuro.kobayashi@example.jp", Recorded.SCORED, 0.5, "sent"),
-    # cut short: it names a failed recipient, but weighs as unknown (0.5)
-    "malformed-truncated-mime.eml": ("nanako.kato@example.jp", Recorded.SCORED, 0.5, "sent"),
+    # cut short (no closing boundary): read, not demoted (issue 12, item 6)
+    "malformed-truncated-mime.eml": ("nanako.kato@example.jp", Recorded.SCORED, 1.0, "bounced"),
     "out-of-office-ja-iso-2022-jp.eml": ("hanako.yamada@example.jp", Recorded.IGNORED, None, "sent"),
 }  # fmt: skip
 
@@ -291,3 +291,59 @@ def test_the_fanout_token_names_the_subscriber(db_url: str) -> None:
     assert score(engine, SLUG, address) == (1.0, "active")
     assert score(engine, "gomi-recycle", address) is None
     engine.dispose()
+
+
+_REDACTED_ARF = (
+    b"From: fbl@isp.example\r\nTo: x@example.jp\r\nSubject: FW: complaint\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=feedback-report; boundary="f"\r\n\r\n'
+    b"--f\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n"
+    b"--f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
+    b"User-Agent: FBL/1.0\r\nVersion: 1\r\n\r\n"
+    b"--f\r\nContent-Type: text/rfc822-headers\r\n\r\nTo: [redacted]\r\nSubject: post\r\n\r\n--f--\r\n"
+)
+
+
+def test_redacted_complaint_ends_the_subscription_its_token_names(db_url: str) -> None:
+    """RFC 6590 lets a feedback loop redact the recipient: our signed VERP token says
+    whom the complained-of post went to. A complaint naming someone else does nothing."""
+    engine = open_store(db_url)
+    try:
+        sub_id = subscribe(engine, SLUG, "kenji.ota@example.jp")
+        other = _REDACTED_ARF.replace(b"To: [redacted]", b"To: someone.else@example.jp")
+        with engine.begin() as conn:
+            assert (
+                from_mail(
+                    conn,
+                    KEYRING,
+                    slug=SLUG,
+                    token=fanout_token(sub_id),
+                    raw=other,
+                    inbound_id=1,
+                    now=day(1),
+                )
+                is Recorded.UNMATCHED
+            )
+        with engine.begin() as conn:
+            assert (
+                from_mail(
+                    conn,
+                    KEYRING,
+                    slug=SLUG,
+                    token=fanout_token(sub_id),
+                    raw=_REDACTED_ARF,
+                    inbound_id=2,
+                    now=day(1),
+                )
+                is Recorded.UNSUBSCRIBED
+            )
+            status, method = conn.execute(
+                sa.text("SELECT status, unsubscribe_method FROM subscribers WHERE id = :i"),
+                {"i": sub_id},
+            ).one()
+        assert (status, method) == ("unsubscribed", "complaint")
+        assert [e[1:3] for e in events(engine)] == [
+            ("complaint", "unmatched"),
+            ("complaint", "unsubscribed"),
+        ]
+    finally:
+        engine.dispose()

@@ -119,7 +119,10 @@ def test_bounces_through_the_daemon(tmp_path: Path, db_url: str, sink: Sink) -> 
         config = ["--config", str(CONFIG), "--db", db_url]
         r = _cli("bounces", SLUG, *config)
         assert r.returncode == 0, r.stderr
-        assert "bounces by kind: permanent 8, temporary 1, unknown 0, unmatched 1" in r.stdout
+        assert (
+            "bounces by kind: permanent 8, temporary 1, refused 0, complaint 0, unmatched 1"
+            in r.stdout
+        )
         assert "disabled by bounces (1):" in r.stdout and "***@docomo.ne.jp" in r.stdout
         assert "scores above zero (7;" in r.stdout  # 5 formats, the 5xx, the disabled one
         assert DOCOMO not in r.stdout and "ichiro.suzuki" not in r.stdout

@@ -57,10 +57,10 @@ def bounces_report(
     on: dt.datetime | None,
 ) -> None:
     """Scores above zero, disables and bounces by kind over the last DAYS days."""
+    from ..delivery.bounce.verp import mask
     from ..delivery.bounce_record import service_day
     from ..delivery.bounce_score import settings_of
     from ..delivery.bounce_summary import summarize
-    from ..delivery.bounces import mask
     from ..registry import load_valid
     from ..store import open_store
     from ..store.audit import record_now
@@ -96,7 +96,8 @@ def bounces_report(
         )
     click.echo(f"disabled by bounces ({len(summary.disabled)}):")
     for d in summary.disabled:
-        click.echo(f"  {shown(d.subscriber_id, d.address)}\t{d.day}\t{d.status or '-'}")
+        why = "受信拒否設定 (filtered)" if d.reason == "filtered" else (d.reason or "-")
+        click.echo(f"  {shown(d.subscriber_id, d.address)}\t{d.day}\t{d.status or '-'}\t{why}")
     engine.dispose()
 
 
@@ -110,9 +111,9 @@ def bounces_digest(
     config_dir: Path, db_url: str, send: bool, show_addresses: bool, on: dt.datetime | None
 ) -> None:
     """The weekly digest to each channel's 情報管理者 (once per channel per week)."""
+    from ..delivery.bounce.verp import mask_addresses
     from ..delivery.bounce_digest import digests
     from ..delivery.bounce_record import service_day
-    from ..delivery.bounces import mask_addresses
     from ..registry import load_valid
     from ..store import open_store
     from ..store.audit import record_now
@@ -135,3 +136,37 @@ def bounces_digest(
             click.echo(f"Subject: {d.subject}\n\n{body}")
     if not found:
         click.echo("no bounces in the 7 days before " + today.isoformat())
+
+
+@bounces.command("classify")
+@click.option("--json", "as_json", is_flag=True, help="one JSON line per file")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+def bounces_classify(as_json: bool, files: tuple[Path, ...]) -> None:
+    """What the daemon would record for each report FILE (issue 12, item 4): per failed
+    recipient its class, reason and status. Never fails on a file's content; exit 0."""
+    import json
+
+    from ..delivery.bounce import BounceClass, Classified, classify
+
+    for path in files:
+        try:
+            result = classify(path.read_bytes())
+        except OSError as exc:  # unreadable file: an empty answer that says why
+            result = Classified(parser=f"unreadable file: {exc.strerror or type(exc).__name__}")
+        failed = [r for r in result.recipients if r.klass is not BounceClass.NONE]
+        if as_json:
+            rows = [
+                {
+                    "address": r.address,
+                    "class": r.klass.value,
+                    "reason": r.reason,
+                    "status": r.status,
+                }
+                for r in failed
+            ]
+            click.echo(json.dumps({"file": str(path), "recipients": rows}, ensure_ascii=False))
+            continue
+        click.echo(f"{path}: {result.parser or '-'}, {len(failed)} failed recipient(s)")
+        for r in result.recipients:
+            click.echo(f"  {r.klass.value:<10} {r.reason:<15} {r.status or '-':<8} {r.address}")
+            click.echo(f"    {r.decided_by}: {r.evidence[:200]}")

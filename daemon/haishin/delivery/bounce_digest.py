@@ -68,7 +68,7 @@ def _mail(registry: Registry, summary: Summary, settings: BounceSettings) -> tup
         since=summary.since,
         last_day=summary.last_day,
         counts=summary.counts,
-        disabled=[DisabledLine(d.address, d.day, d.status) for d in summary.disabled],
+        disabled=[DisabledLine(d.address, d.day, d.status, d.reason) for d in summary.disabled],
         scoring=sum(s.status == "active" for s in summary.scoring),
         threshold=settings.threshold,
         stale_days=settings.stale_days,

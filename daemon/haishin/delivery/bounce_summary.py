@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..store import bounces as stored
 from .bounce_score import DEFAULTS, BounceScore, BounceSettings, current
 
-KINDS = ("permanent", "temporary", "unknown", "unmatched")
+KINDS = ("permanent", "temporary", "refused", "complaint", "unmatched")
 """The order in which counts are shown."""
 
 

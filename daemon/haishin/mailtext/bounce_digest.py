@@ -15,8 +15,15 @@ from .texts import Text
 KIND_LABELS = {
     "permanent": "恒久的なエラー（宛先不明など）",
     "temporary": "一時的なエラー（メールボックス容量超過など）",
-    "unknown": "内容を判別できなかったエラー",
+    "refused": "受信側の拒否（受信拒否設定・迷惑メール判定など）",
+    "complaint": "迷惑メールとしての報告（配信を解除しました）",
     "unmatched": "配信先と照合できなかったエラー",
+}
+
+
+REASON_NOTES = {
+    # why a subscription was stopped, in words the 情報管理者 can pass on to the citizen
+    "filtered": "受信拒否設定（ドメイン指定受信など）で市のメールが拒否され続けたため",
 }
 
 
@@ -25,6 +32,7 @@ class DisabledLine:
     address: str
     day: dt.date
     status: str | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +63,12 @@ def bounce_digest(f: DigestFacts) -> Text:
     counts = "".join(f"  {KIND_LABELS[k]}: {n} 件\n" for k, n in f.counts.items())
     if f.disabled:
         disabled = "".join(
-            f"  {d.address}（{_day(d.day)}停止、最後のエラー {d.status or '不明'}）\n"
+            f"  {d.address}（{_day(d.day)}停止、"
+            + (
+                f"{REASON_NOTES[d.reason]}）\n"
+                if d.reason in REASON_NOTES
+                else f"最後のエラー {d.status or '不明'}）\n"
+            )
             for d in f.disabled
         )
     else:
@@ -71,6 +84,9 @@ def bounce_digest(f: DigestFacts) -> Text:
         "恒久的なエラーなら 1 点、一時的なエラーや判別できないエラーなら 0.5 点を数え"
         f"（1 日 1 点まで）、合計が {f.threshold:g} 点に達した時点で停止します。"
         f"{f.stale_days} 日間エラーがなければ点数は 0 に戻ります。\n"
+        "受信側の拒否は点数に数えません（アドレスの問題とは限らないため）。ただし携帯電話会社の"
+        "受信拒否設定による拒否が続いた場合は、その理由で配信を停止します。\n"
+        "迷惑メールとして報告された場合は、ご本人の意思として直ちに配信を解除しています。\n"
         "登録は削除していません。ご本人が改めて登録の手続き（確認メールへの返信）をすると、"
         "配信が再開されます。\n\n"
         "このお知らせは、運営要領第5条(2)（配信先アドレスの管理）のためにお送りしています。"

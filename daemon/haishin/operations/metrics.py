@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .status import Snapshot
@@ -70,12 +70,36 @@ class StoreCollector(Collector):
         yield g
 
 
+class RefusalCollector(Collector):
+    """Refusals that speak about our sending, by reason and destination domain (issue 12,
+    item 3): counted from the store's bounce events, so every daemon reports the same."""
+
+    def __init__(self, take: Callable[[], dict[tuple[str, str], int]]) -> None:
+        self._take = take
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        c = CounterMetricFamily(
+            "haishin_bounce_sender_refusals",
+            "Refusals about our sending (authfailure, requireptr, ...) by reason and domain",
+            labels=["reason", "domain"],
+        )
+        for (reason, domain), n in sorted(self._take().items()):
+            c.add_metric([reason, domain], n)
+        yield c
+
+
 class Metrics:
     """The daemon's metrics: a private registry with the store collector and counters."""
 
-    def __init__(self, take: Callable[[], Snapshot]) -> None:
+    def __init__(
+        self,
+        take: Callable[[], Snapshot],
+        refusals: Callable[[], dict[tuple[str, str], int]] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(take))
+        if refusals is not None:
+            self.registry.register(RefusalCollector(refusals))
         self.reloads = Counter(
             "haishin_registry_reloads",
             "Registry reloads by result",

@@ -112,6 +112,52 @@ class Bounces(Strict):
     permanent_weight: float = Field(default=1.0, ge=0)
     temporary_weight: float = Field(default=0.5, ge=0)
     unknown_weight: float = Field(default=0.5, ge=0)
+    """A report to a valid VERP address that names no recipient we can read."""
+    filtered: BounceFiltered = Field(default_factory=lambda: BounceFiltered())
+    sender_alarm: SenderAlarm = Field(default_factory=lambda: SenderAlarm())
+
+
+CARRIER_DOMAINS = (
+    "docomo.ne.jp",
+    "ezweb.ne.jp",
+    "au.com",
+    "biz.ezweb.ne.jp",
+    "softbank.ne.jp",
+    "i.softbank.jp",
+    "ymobile.ne.jp",
+    "uqmobile.jp",
+    "rakuten.jp",
+)
+
+
+class BounceFiltered(Strict):
+    """A refusal says little about the address (issue 12, item 2), except a carrier's
+    `filtered`: the subscriber's own 受信拒否設定 (domain filter) refuses the city's mail.
+    Repeated over `span_days` (at least `times` refusals, the first and last that far
+    apart) the subscription is disabled with that reason, never on one bad day."""
+
+    domains: list[str] = Field(default_factory=lambda: list(CARRIER_DOMAINS))
+    times: int = Field(default=3, gt=0)
+    span_days: int = Field(default=7, ge=0)
+
+
+class SenderAlarm(Strict):
+    """Refusals that speak about us (our DKIM/SPF, our PTR, our reputation), counted per
+    destination domain; past `threshold` within `window_minutes` the role holder (第4条(1):
+    the クラウドサービス管理者 investigates failures) is mailed once per window."""
+
+    reasons: list[str] = Field(
+        default_factory=lambda: [
+            "authfailure",
+            "requireptr",
+            "badreputation",
+            "blocked",
+            "spamdetected",
+        ]
+    )
+    threshold: int = Field(default=20, gt=0)
+    window_minutes: int = Field(default=60, gt=0)
+    role: Role = Role.CLOUD_ADMIN
 
 
 class DomainLimit(Strict):

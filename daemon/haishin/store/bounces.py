@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .clock import utcnow
-from .schema import bounce_digests, bounce_events, bounce_scores, subscribers
+from .schema import bounce_alarms, bounce_digests, bounce_events, bounce_scores, subscribers
 
 
 class Source(enum.StrEnum):
@@ -30,6 +30,8 @@ class Outcome(enum.StrEnum):
     DISABLED = "disabled"  # this event took the score to the threshold
     INACTIVE = "inactive"  # matched a subscription that is not active: nothing to score
     UNMATCHED = "unmatched"  # no subscription could be found for it
+    REFUSED = "refused"  # a refusal: recorded, not scored (issue 12, item 2)
+    UNSUBSCRIBED = "unsubscribed"  # a complaint (RFC 5965) ended the subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class Event:
     score: float | None = None
     inbound_id: int | None = None
     outbound_id: int | None = None
+    reason: str | None = None  # Sisimai's vocabulary: userunknown, filtered, authfailure, ...
+    domain: str | None = None  # the recipient's domain, never its local part
 
 
 def _upsert(conn: sa.Connection) -> type[sqlite.Insert] | type[postgresql.Insert]:
@@ -113,8 +117,92 @@ def add_event(conn: sa.Connection, event: Event) -> None:
             score=event.score,
             inbound_id=event.inbound_id,
             outbound_id=event.outbound_id,
+            reason=event.reason,
+            domain=event.domain,
         )
     )
+
+
+def refusal_days(conn: sa.Connection, sub_id: int, reason: str, since: dt.date) -> list[dt.date]:
+    """The days since `since` on which this subscription's mail was refused for `reason`."""
+    rows = conn.execute(
+        sa.select(bounce_events.c.day)
+        .where(
+            bounce_events.c.subscriber_id == sub_id,
+            bounce_events.c.reason == reason,
+            bounce_events.c.day >= since,
+        )
+        .order_by(bounce_events.c.day)
+    ).scalars()
+    return list(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    at: dt.datetime
+    reason: str
+    status: str | None
+    diagnostic: str | None  # masked when it was stored
+
+
+def refusals(
+    conn: sa.Connection, domain: str, reasons: tuple[str, ...], since: dt.datetime
+) -> list[Refusal]:
+    """Refusals of `reasons` for recipients at `domain` since `since`, oldest first."""
+    rows = conn.execute(
+        sa.select(
+            bounce_events.c.at,
+            bounce_events.c.reason,
+            bounce_events.c.status,
+            bounce_events.c.diagnostic,
+        )
+        .where(
+            bounce_events.c.domain == domain,
+            bounce_events.c.reason.in_(reasons),
+            bounce_events.c.at >= since,
+        )
+        .order_by(bounce_events.c.at, bounce_events.c.id)
+    ).all()
+    return [Refusal(r.at, str(r.reason), r.status, r.diagnostic) for r in rows]
+
+
+def claim_alarm(conn: sa.Connection, domain: str, since: dt.datetime, events: int) -> bool:
+    """Record that the alarm for `domain` goes out now, unless one went out since `since`
+    (the window). Insert-or-nothing on (domain, window start): two daemons send it once."""
+    recent = conn.execute(
+        sa.select(bounce_alarms.c.domain).where(
+            bounce_alarms.c.domain == domain, bounce_alarms.c.sent_at >= since
+        )
+    ).first()
+    if recent is not None:
+        return False
+    insert = _upsert(conn)(bounce_alarms).values(
+        domain=domain, window_start=since, sent_at=utcnow(), events=events
+    )
+    claimed = insert.on_conflict_do_nothing(index_elements=["domain", "window_start"]).returning(
+        bounce_alarms.c.domain
+    )
+    return conn.execute(claimed).first() is not None
+
+
+def set_alarm_message(
+    conn: sa.Connection, domain: str, since: dt.datetime, message_id: int
+) -> None:
+    conn.execute(
+        bounce_alarms.update()
+        .where(bounce_alarms.c.domain == domain, bounce_alarms.c.window_start == since)
+        .values(message_id=message_id)
+    )
+
+
+def refusal_counts(conn: sa.Connection, reasons: tuple[str, ...]) -> dict[tuple[str, str], int]:
+    """(reason, domain) → refusals recorded, for the Prometheus counter."""
+    rows = conn.execute(
+        sa.select(bounce_events.c.reason, bounce_events.c.domain, sa.func.count())
+        .where(bounce_events.c.reason.in_(reasons), bounce_events.c.domain.is_not(None))
+        .group_by(bounce_events.c.reason, bounce_events.c.domain)
+    ).all()
+    return {(str(r), str(d)): int(n) for r, d, n in rows}
 
 
 # --- reading, for the report and the digest ------------------------------------------------
@@ -156,6 +244,7 @@ class Disabled:
     address: str
     day: dt.date
     status: str | None  # the RFC 3463 code of the bounce that disabled it
+    reason: str | None = None  # e.g. "filtered": the subscriber's 受信拒否設定
 
 
 def counts(conn: sa.Connection, channel: str, since: dt.date, until: dt.date) -> dict[str, int]:
@@ -183,7 +272,11 @@ def disabled(conn: sa.Connection, channel: str, since: dt.date, until: dt.date) 
     """Subscriptions that bounces disabled on days in [since, until)."""
     rows = conn.execute(
         sa.select(
-            subscribers.c.id, subscribers.c.address, bounce_events.c.day, bounce_events.c.status
+            subscribers.c.id,
+            subscribers.c.address,
+            bounce_events.c.day,
+            bounce_events.c.status,
+            bounce_events.c.reason,
         )
         .join(subscribers, subscribers.c.id == bounce_events.c.subscriber_id)
         .where(
@@ -194,7 +287,7 @@ def disabled(conn: sa.Connection, channel: str, since: dt.date, until: dt.date) 
         )
         .order_by(bounce_events.c.day, bounce_events.c.id)
     ).all()
-    return [Disabled(r.id, r.address, r.day, r.status) for r in rows]
+    return [Disabled(r.id, r.address, r.day, r.status, r.reason) for r in rows]
 
 
 def channels_with_events(conn: sa.Connection, since: dt.date, until: dt.date) -> list[str]:

@@ -272,14 +272,31 @@ bounce_events = sa.Table(
         nullable=True,  # None: unmatched, or the subscription is gone
     ),
     sa.Column("source", sa.String(16), nullable=False),  # verp | smtp | plain
-    sa.Column("kind", sa.String(16), nullable=False),  # bounces.BounceKind
+    sa.Column("kind", sa.String(16), nullable=False),  # delivery.bounce.BounceClass
     sa.Column("outcome", sa.String(16), nullable=False),  # scored | disabled | unmatched | ...
     sa.Column("status", sa.String(16), nullable=True),  # RFC 3463 code, e.g. 5.1.1
     sa.Column("diagnostic", sa.Text, nullable=True),  # masked
     sa.Column("score", sa.Float, nullable=True),  # the score after this event
     sa.Column("inbound_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
     sa.Column("outbound_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
+    # issue 12: the reason (Sisimai's vocabulary) and the recipient's domain (no local part:
+    # the sender-side alarm counts per destination domain, the carrier rule per domain)
+    sa.Column("reason", sa.String(32), nullable=True),
+    sa.Column("domain", sa.String(255), nullable=True),
     sa.Index("ix_bounce_events_channel_day", "channel", "day"),
+    sa.Index("ix_bounce_events_domain_at", "domain", "at"),
+)
+
+bounce_alarms = sa.Table(
+    "bounce_alarms",
+    metadata,
+    # The sender-side alarm to the クラウドサービス管理者 (issue 12, item 3): one row per
+    # destination domain and window, so it is mailed once per window, by one daemon.
+    sa.Column("domain", sa.String(255), primary_key=True),
+    sa.Column("window_start", UTCDateTime(), primary_key=True),
+    sa.Column("sent_at", UTCDateTime(), nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("message_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
 )
 
 bounce_digests = sa.Table(
