@@ -526,20 +526,14 @@ def test_nul_in_a_post_is_stored_on_both_engines(db_url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delivery/bounces.py (not this module's owner) parses with policy.default, so "
-    "flufl.bounce's Sina detector meets the stdlib's ValueError, and flufl.bounce logs every "
-    "detector's exception with its traceback (its _scan.py; with TOLERANT its Yale detector "
-    "still raises IndexError): parse with mailtext.tolerant.TOLERANT and keep the "
-    "'flufl.bounce' logger's tracebacks out of the daemon's log",
-)
 def test_a_hostile_from_at_the_bounce_address_logs_no_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from haishin.delivery.bounces import classify
+    """An encoded CR/LF in From, at the bounce address: the classifier (and flufl.bounce's
+    detectors inside it) read it as nothing, with no exception logged."""
+    from haishin.delivery.bounce import classify
 
     raw = b"From: =?utf-8?q?a=0D=0AX-Evil:_1?= <x@example.jp>\r\nSubject: s\r\n\r\nbody\r\n"
     with caplog.at_level("DEBUG"):
-        classify(raw, None)
+        assert classify(raw).recipients == ()
     assert [r.name for r in caplog.records if r.exc_info] == []
