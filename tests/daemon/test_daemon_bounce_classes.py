@@ -160,3 +160,34 @@ def test_bounce_classes_through_the_daemon(tmp_path: Path, db_url: str, sink: Si
         if d.proc.poll() is None:
             d.kill()
         engine.dispose()
+
+
+def test_a_4xx_given_up_on_goes_through_the_classifier(
+    tmp_path: Path, sqlite_url: str, sink: Sink
+) -> None:
+    """A 4xx at send time is retried, not judged; the one that ends the retries (the row's
+    last attempt) is classified like any refusal: temporary, scored lightly."""
+    engine = open_store(sqlite_url)
+    full, later = "full.mailbox@example.net", "try.later@example.net"
+    for address in (full, later):
+        subscribe(engine, SLUG, address)
+        sink.answers[address] = "452 4.2.2 Mailbox full"
+    post_to(engine, SLUG, later, state=queue.QUEUED)  # first attempt: retried, no verdict
+    post_to(engine, SLUG, full, state=queue.QUEUED)
+    with engine.begin() as conn:  # the last attempt the retry window allows (sender.py)
+        conn.execute(sa.text("UPDATE outbound SET attempts = 29 WHERE rcpt = :a"), {"a": full})
+    d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port)
+    try:
+        helpers.wait_until(lambda: len(events(engine)) == 1, what="the given-up row recorded")
+        assert events(engine) == [("smtp", "temporary", "scored", "4.2.2")]
+        assert score(engine, SLUG, full) == (0.5, "active")
+        assert score(engine, SLUG, later) is None
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT rcpt, state FROM outbound")).all()
+        states = {str(r[0]): str(r[1]) for r in rows}
+        assert states[full] == queue.FAILED and states[later] == queue.QUEUED
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()

@@ -212,13 +212,15 @@ async def _run_pool(
 ) -> None:
     assert settings.smarthost is not None
     current = delivery()
-    # 5xx replies wait here until their results are written, then score in that
-    # transaction (the bounce and the row's state commit together, or neither)
+    # 5xx replies, and a 4xx that ends the retries, wait here until their results are
+    # written, then go through the bounce classifier in that transaction (the bounce and
+    # the row's state commit together, or neither); a 4xx that will be retried is not a
+    # verdict yet (issue 12 item 1: a reply given up on is "expired", temporary)
     bounced: dict[int, tuple[queue.Claimed, str]] = {}
 
     def classify(row: queue.Claimed, code: int, text: str) -> queue.Result:
         result = _classify(settings, row, code, text)
-        if result.state == queue.BOUNCED and on_bounced is not None:
+        if result.state in (queue.BOUNCED, queue.FAILED) and on_bounced is not None:
             bounced[row.id] = (row, result.error or "")
         return result
 
