@@ -179,6 +179,16 @@ class _Proxy:
         self.loop.close()
 
 
+def _outbound_states(engine: sa.Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text("SELECT id, state, attempts, claimed_at, claimed_by FROM outbound")
+            )
+        ]
+
+
 def test_database_briefly_unreachable(tmp_path: Path) -> None:
     if not helpers.pg_available():
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
@@ -198,10 +208,16 @@ def test_database_briefly_unreachable(tmp_path: Path) -> None:
                 f"during{i}@example.jp": 451 for i in range(5)
             }
             accepted = sorted(s for s, c in codes.items() if c == 250)
-            sink.wait(len(accepted), timeout=60)
             engine = sa.create_engine(url)
-            helpers.wait_until(lambda: helpers.drained(engine), what="the queue to drain")
-            engine.dispose()
+            try:
+                sink.wait(len(accepted), timeout=60)
+                helpers.wait_until(lambda: helpers.drained(engine), what="the queue to drain")
+            except AssertionError as exc:
+                # what a stranded row looks like, for the next time (a claim committed
+                # while its answer was lost stayed `sending`: queue.Claims)
+                raise AssertionError(f"{exc}; outbound rows: {_outbound_states(engine)}") from exc
+            finally:
+                engine.dispose()
             assert sorted(r for m in sink.messages for r in m.rcpts) == accepted
         finally:
             d.stop()

@@ -143,7 +143,9 @@ def test_recover_takes_back_own_claims_only_when_asked(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_release_frees_only_the_lost_claim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_release_frees_only_the_lost_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     engine = _store(tmp_path)
     kept = queue.claim(engine, 5)
     claims = queue.Claims(engine)
@@ -155,4 +157,5 @@ def test_release_frees_only_the_lost_claim(tmp_path: Path, monkeypatch: pytest.M
     ids = {r.id for r in again}
     assert len(ids) == 10 and not ids & {r.id for r in kept}
     assert queue.counts(engine) == {queue.SENDING: 15, queue.QUEUED: len(RCPTS) - 15}
+    assert "10 row(s) of a claim whose answer was lost" in caplog.text
     engine.dispose()

@@ -11,6 +11,7 @@ twice: the sender settles each connection's chains as they finish, so that is at
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ SENDING = "sending"
 SENT = "sent"
 BOUNCED = "bounced"  # 5xx: permanent, recorded (design.md reliability promises)
 FAILED = "failed"  # 4xx or connection failures for longer than the retry window
+
+log = logging.getLogger(__name__)
 
 WORKER_ID = f"{uuid.uuid4().hex[:12]}"
 """Who claimed a row: this process."""
@@ -235,8 +238,13 @@ class Claims:
         """As `claim`; a failure here (even at the release) leaves nothing stranded:
         the next call releases it first, and raises again while the database is away."""
         if self.unsure:
-            release(self.engine, self.unsure)
+            released = release(self.engine, self.unsure)
             self.unsure = []
+            if released:
+                log.warning(
+                    "queue: %d row(s) of a claim whose answer was lost back to the queue",
+                    released,
+                )
         stamp = utcnow()
         try:
             return claim(self.engine, limit, stamp, bodies, kinds=kinds)
