@@ -91,6 +91,7 @@ class Pool:
         sendable: Sendable = lambda: None,
     ) -> None:
         self.engine = engine
+        self.claims = queue.Claims(engine)
         self.sendable = sendable
         self._kinds: frozenset[str] | None = None
         """What `sendable` said last; a change to a hold sends the lanes' rows back."""
@@ -154,8 +155,10 @@ class Pool:
 
     async def fill(self) -> int:
         """Claim one batch and sort it into lanes; returns the rows claimed."""
+        # through `claims`: a claim the database committed but whose answer the broken
+        # connection lost is released before the next one, not stranded as `sending`
         rows = await asyncio.to_thread(
-            queue.claim, self.engine, self.batch, None, self.bodies, kinds=self._kinds
+            self.claims.claim, self.batch, self.bodies, kinds=self._kinds
         )
         if not rows:
             return 0

@@ -82,10 +82,24 @@ def _send_maildir(settings: SendSettings, rows: list[queue.Claimed]) -> list[que
 
 
 async def send_batch(
-    engine: sa.Engine, settings: SendSettings, kinds: frozenset[str] | None = None
+    engine: sa.Engine,
+    settings: SendSettings,
+    kinds: frozenset[str] | None = None,
+    *,
+    claims: queue.Claims | None = None,
+    unsettled: list[queue.Result] | None = None,
 ) -> int:
-    """Deliver one batch into the maildir (of `kinds` only, if given: an outage)."""
-    rows = await asyncio.to_thread(queue.claim, engine, BATCH, kinds=kinds)
+    """Deliver one batch into the maildir (of `kinds` only, if given: an outage).
+
+    The caller's `claims` and `unsettled` carry what a database error left over to the
+    next call: a claim whose answer was lost, results that could not be written. The
+    next call writes those first, so no row stays `sending` once the database is back."""
+    claims = claims or queue.Claims(engine)
+    unsettled = [] if unsettled is None else unsettled
+    if unsettled:
+        await asyncio.to_thread(queue.settle, engine, unsettled)
+        unsettled.clear()
+    rows = await asyncio.to_thread(claims.claim, BATCH, kinds=kinds)
     if not rows:
         return 0
     try:
@@ -94,10 +108,16 @@ async def send_batch(
         # a full disk, a cancelled task: the rows go back to the queue untried, never
         # stranded as `sending` until a restart
         back = [queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in rows]
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
+        try:
             await asyncio.to_thread(queue.settle, engine, back)
+        except sa.exc.SQLAlchemyError:
+            unsettled.extend(back)
         raise
-    await asyncio.to_thread(queue.settle, engine, results)
+    try:
+        await asyncio.to_thread(queue.settle, engine, results)
+    except BaseException:
+        unsettled.extend(results)  # delivered: written by the next call, not repeated
+        raise
     for r in results:
         if r.state != queue.SENT:
             log.info("outbound#%d: %s (%s)", r.id, r.state, redact(r.error or ""))
@@ -116,7 +136,9 @@ async def run(
     """`sendable` says which kinds of mail may go out now (None: all); service.py wires in
     the outages in force (operations/outages.py, 第9条), which stand above this module."""
     await asyncio.to_thread(queue.heartbeat, engine)
-    await asyncio.to_thread(queue.recover, engine)
+    # `mine`: this task holds no claims yet, so any under our id are an earlier run's
+    # (service.supervised restarts it) whose results could not be written
+    await asyncio.to_thread(queue.recover, engine, mine=True)
     sendable = _logged(sendable)
     if settings.smarthost:
         await _run_pool(engine, settings, wake, poll, delivery, on_bounced, sendable)
@@ -181,12 +203,16 @@ async def _run_maildir(
     sendable: Sendable,
 ) -> None:
     alive = _Alive(engine)
+    claims = queue.Claims(engine)
+    unsettled: list[queue.Result] = []
     while True:
         await alive.tick()
         _check_cancelled()
         wake.clear()
         try:
-            sent = await send_batch(engine, settings, sendable())
+            sent = await send_batch(
+                engine, settings, sendable(), claims=claims, unsettled=unsettled
+            )
         except sa.exc.SQLAlchemyError:
             log.exception("sender: database error; retrying")
             sent = 0

@@ -11,6 +11,7 @@ twice: the sender settles each connection's chains as they finish, so that is at
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ SENDING = "sending"
 SENT = "sent"
 BOUNCED = "bounced"  # 5xx: permanent, recorded (design.md reliability promises)
 FAILED = "failed"  # 4xx or connection failures for longer than the retry window
+
+log = logging.getLogger(__name__)
 
 WORKER_ID = f"{uuid.uuid4().hex[:12]}"
 """Who claimed a row: this process."""
@@ -190,6 +193,66 @@ def claim(
     ]
 
 
+def release(engine: sa.Engine, stamps: Sequence[dt.datetime]) -> int:
+    """The rows of this process's claims made at `stamps` go back to the queue untried.
+
+    For a claim whose answer was lost: the database may have committed it while the
+    connection broke before the reply arrived (a commit's outcome is unknown to the
+    client then), and its rows would stay `sending` under a live sender's id, which
+    `recover` never takes back. Nobody sent them (the caller never had them), so nothing
+    goes out twice; no attempt is counted."""
+    if not stamps:
+        return 0
+    with engine.begin() as conn:
+        result = conn.execute(
+            outbound.update()
+            .where(
+                outbound.c.state == SENDING,
+                outbound.c.claimed_by == WORKER_ID,
+                outbound.c.claimed_at.in_(list(stamps)),
+            )
+            .values(state=QUEUED, claimed_by=None)
+        )
+    return result.rowcount
+
+
+class Claims:
+    """One sender's claims, one at a time, and those whose outcome it never learnt.
+
+    A claim that fails is remembered by its stamp (`claimed_at`, unique per claim
+    because they run one after another) and released before the next claim is made:
+    so while a release is due no later claim shares a stamp, and what is released was
+    never handed out. Not thread-safe: one caller at a time (the sender's loop)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.unsure: list[dt.datetime] = []
+
+    def claim(
+        self,
+        limit: int,
+        bodies: dict[int, bytes] | None = None,
+        *,
+        kinds: frozenset[str] | None = None,
+    ) -> list[Claimed]:
+        """As `claim`; a failure here (even at the release) leaves nothing stranded:
+        the next call releases it first, and raises again while the database is away."""
+        if self.unsure:
+            released = release(self.engine, self.unsure)
+            self.unsure = []
+            if released:
+                log.warning(
+                    "queue: %d row(s) of a claim whose answer was lost back to the queue",
+                    released,
+                )
+        stamp = utcnow()
+        try:
+            return claim(self.engine, limit, stamp, bodies, kinds=kinds)
+        except Exception:
+            self.unsure.append(stamp)
+            raise
+
+
 @dataclass(frozen=True)
 class Result:
     id: int
@@ -283,17 +346,27 @@ def heartbeat(engine: sa.Engine) -> None:
         conn.execute(senders.delete().where(senders.c.heartbeat_at < now - 100 * DEAD_AFTER))
 
 
-def recover(engine: sa.Engine) -> int:
+def recover(engine: sa.Engine, *, mine: bool = False) -> int:
     """Rows claimed by a sender that is no longer alive go back to the queue.
 
     SQLite has one daemon per file, so every claim but ours is stale; on PostgreSQL other
-    daemons may be sending right now, and only a stopped heartbeat makes a claim stale."""
-    cond = [outbound.c.state == SENDING, outbound.c.claimed_by != WORKER_ID]
+    daemons may be sending right now, and only a stopped heartbeat makes a claim stale.
+    With `mine`, this process's own claims too: the sender task starting again after an
+    error holds none of them, and an earlier run's results it could not write (the
+    database away) would otherwise stay `sending` until the process restarts. Those go
+    out again, as after a crash: at most `outbound.pool.repeat_bound` of them."""
+    stale = outbound.c.claimed_by != WORKER_ID
     if engine.dialect.name != "sqlite":
         alive = sa.select(senders.c.id).where(senders.c.heartbeat_at >= utcnow() - DEAD_AFTER)
-        cond.append(outbound.c.claimed_by.not_in(alive))
+        stale = sa.and_(stale, outbound.c.claimed_by.not_in(alive))
+    if mine:
+        stale = sa.or_(stale, outbound.c.claimed_by == WORKER_ID)
     with engine.begin() as conn:
-        result = conn.execute(outbound.update().where(*cond).values(state=QUEUED, claimed_by=None))
+        result = conn.execute(
+            outbound.update()
+            .where(outbound.c.state == SENDING, stale)
+            .values(state=QUEUED, claimed_by=None)
+        )
     return result.rowcount
 
 
