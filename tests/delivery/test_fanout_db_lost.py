@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from daemon import helpers
 from haishin.outbound import sender
 from haishin.outbound.sender import SendSettings
 from haishin.registry.model import Delivery
@@ -68,10 +69,14 @@ def _drained(engine: sa.Engine) -> bool:
     return counts.get(queue.QUEUED, 0) == 0 and counts.get(queue.SENDING, 0) == 0
 
 
-def _run_until_drained(engine: sa.Engine, settings: SendSettings) -> None:
+def _run_until_drained(
+    engine: sa.Engine, settings: SendSettings, on_bounced: sender.OnBounced | None = None
+) -> None:
     async def main() -> None:
         wake = asyncio.Event()
-        task = asyncio.create_task(sender.run(engine, settings, wake, 0.05, Delivery))
+        task = asyncio.create_task(
+            sender.run(engine, settings, wake, 0.05, Delivery, on_bounced=on_bounced)
+        )
         started = time.monotonic()
         try:
             while not await asyncio.to_thread(_drained, engine):
@@ -158,4 +163,28 @@ def test_release_frees_only_the_lost_claim(
     assert len(ids) == 10 and not ids & {r.id for r in kept}
     assert queue.counts(engine) == {queue.SENDING: 15, queue.QUEUED: len(RCPTS) - 15}
     assert "10 row(s) of a claim whose answer was lost" in caplog.text
+    engine.dispose()
+
+
+def test_a_bounce_whose_results_write_failed_is_recorded_when_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5xx replies score in the transaction that writes their rows' results: when that
+    write fails and is tried again, the bounces go with it (they were once dropped)."""
+    engine = _store(tmp_path)
+    refused = RCPTS[:5]
+    recorded: list[str] = []
+
+    def on_bounced(conn: sa.Connection, failures: list[tuple[queue.Claimed, str]]) -> None:
+        recorded.extend(row.rcpt for row, _ in failures)
+
+    failures = _break_once(monkeypatch, "settle", committed=False)
+    with helpers.sink() as sink:
+        for address in refused:
+            sink.answers[address] = "550 5.1.1 No such user"
+        settings = SendSettings(smarthost=("127.0.0.1", sink.port), maildir=tmp_path / "md")
+        _run_until_drained(engine, settings, on_bounced)
+    assert failures() == 1
+    assert queue.counts(engine) == {queue.SENT: len(RCPTS) - 5, queue.BOUNCED: 5}
+    assert sorted(recorded) == sorted(refused)  # each once, with the write that stood
     engine.dispose()

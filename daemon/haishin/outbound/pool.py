@@ -88,6 +88,7 @@ class Pool:
         horizon: float = 30.0,
         changed: asyncio.Event | None = None,
         on_settle: OnSettle | None = None,
+        on_settled: Callable[[list[queue.Result]], None] | None = None,
         sendable: Sendable = lambda: None,
     ) -> None:
         self.engine = engine
@@ -96,6 +97,9 @@ class Pool:
         self._kinds: frozenset[str] | None = None
         """What `sendable` said last; a change to a hold sends the lanes' rows back."""
         self.on_settle = on_settle
+        self.on_settled = on_settled
+        """Told which results were written, after their transaction committed (a failed
+        write is tried again, and `on_settle` asked again for it)."""
         self._closing = False
         self.limits = limits
         self.smarthost = smarthost
@@ -374,6 +378,8 @@ class Pool:
                 self.results = results + self.results  # kept for the next flush
                 self._waiters = waiters + self._waiters
                 raise
+            if self.on_settled is not None:
+                self.on_settled(results)
             self.in_flight -= len(results)
             for waiter in waiters:
                 if not waiter.done():

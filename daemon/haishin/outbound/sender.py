@@ -251,10 +251,15 @@ async def _run_pool(
         return result
 
     def then(results: list[queue.Result]) -> Callable[[sa.Connection], None] | None:
-        mine = [bounced.pop(r.id) for r in results if r.id in bounced]
+        # read, not taken: if this write fails it is tried again, and asked again
+        mine = [bounced[r.id] for r in results if r.id in bounced]
         if not mine or on_bounced is None:
             return None
         return lambda conn: on_bounced(conn, mine)
+
+    def settled(results: list[queue.Result]) -> None:
+        for r in results:
+            bounced.pop(r.id, None)
 
     pool = Pool(
         engine,
@@ -262,6 +267,7 @@ async def _run_pool(
         settings.smarthost,
         classify=classify,
         on_settle=then,
+        on_settled=settled,
         retry=lambda row, error: _retry(settings, row, error),
         batch=settings.batch,
         timeout=settings.timeout,
