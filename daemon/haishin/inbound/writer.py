@@ -12,7 +12,8 @@ from ..store import spool
 
 MAX_GROUP = 128
 
-Item = tuple[bytes, str, list[str], str]
+Item = tuple[bytes, str, list[str], str, str | None]
+"""(raw, mail_from, rcpts, source, client address): as spool.put_many takes it."""
 
 
 class SpoolWriter:
@@ -21,10 +22,14 @@ class SpoolWriter:
         self._on_stored = on_stored
         self._pending: asyncio.Queue[tuple[Item, asyncio.Future[int]]] = asyncio.Queue()
 
-    def store_for(self, source: str) -> Callable[[bytes, str, list[str]], asyncio.Future[int]]:
-        def store(raw: bytes, mail_from: str, rcpts: list[str]) -> asyncio.Future[int]:
+    def store_for(
+        self, source: str
+    ) -> Callable[[bytes, str, list[str], str | None], asyncio.Future[int]]:
+        def store(
+            raw: bytes, mail_from: str, rcpts: list[str], client: str | None = None
+        ) -> asyncio.Future[int]:
             future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            self._pending.put_nowait(((raw, mail_from, rcpts, source), future))
+            self._pending.put_nowait(((raw, mail_from, rcpts, source, client), future))
             return future
 
         return store
