@@ -114,8 +114,8 @@ class _XForward(SMTP):
         )
 
     @syntax("XFORWARD attribute=value ...")
-    async def smtp_XFORWARD(self, arg: str) -> None:
-        await self.push(self._xforward(arg))
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        await self.push(self._xforward(arg or ""))  # aiosmtpd passes None for no argument
 
     def _xforward(self, arg: str) -> str:
         if not self.trusts_forwarder():
