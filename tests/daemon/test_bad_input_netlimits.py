@@ -181,6 +181,8 @@ def test_xforward_from_the_trusted_front_end(daemon: helpers.Daemon, engine: sa.
             "ADDR=mx.example.net",
             "ADDR=198.51.100.300",
             "ADDR=198.51.100.1+",
+            "ADDR=198.51.100.1+00",  # xtext for a NUL: not an address either
+            "ADDR=127.0.0.1\x7f",
             "NAME=" + "x" * 300,
         ):
             code, text = c.docmd("XFORWARD", bad)

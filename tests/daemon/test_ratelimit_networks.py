@@ -255,3 +255,31 @@ def test_check_refuses_a_network_cap_that_cannot_bite_first(tmp_path: Path) -> N
     lines = (done.stdout + done.stderr).splitlines()
     assert any("service.yaml:" in x and "per_network.count（600）" in x for x in lines), lines
     assert any("service.yaml:" in x and "window_hours" in x and "24" in x for x in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("peer", "trusted"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),  # the same front end on a dual-stack socket
+        ("127.0.0.2", False),  # loopback, but not the listed front end
+        ("198.51.100.9", False),
+        ("not-an-address", False),
+        (None, False),  # a UNIX socket
+    ],
+)
+def test_only_the_listed_forwarders_may_use_xforward(peer: str | None, trusted: bool) -> None:
+    from aiosmtpd.smtp import Session
+
+    from haishin.inbound.smtp import Handler
+
+    ctx = context()
+    handler = Handler(lambda: ctx.directory, _never_stores, "smtp", str)
+    session = Session(loop=None)  # type: ignore[arg-type]
+    session.peer = (peer, 25) if peer is not None else "/run/haishin.sock"
+    assert handler.trusts_forwarder(session) is trusted
+
+
+async def _never_stores(raw: bytes, mail_from: str, rcpts: list[str], client: str | None) -> int:
+    raise AssertionError("nothing is stored in this test")

@@ -182,6 +182,8 @@ class Handler:
             ip = ipaddress.ip_address(peer)
         except ValueError:
             return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # a dual-stack socket shows 127.0.0.1 as ::ffff:127.0.0.1
         forwarders = self._directory().service.limits.client_networks.forwarders
         return any(ip in net for net in forwarders)
 
