@@ -253,7 +253,7 @@ def test_check_refuses_a_network_cap_that_cannot_bite_first(tmp_path: Path) -> N
     )
     assert done.returncode == 1, done.stdout + done.stderr
     lines = (done.stdout + done.stderr).splitlines()
-    assert any("service.yaml:" in x and "per_network.count（600）" in x for x in lines), lines
+    assert any("service.yaml:" in x and "per_network.count 600 × 1" in x for x in lines), lines
     assert any("service.yaml:" in x and "window_hours" in x and "24" in x for x in lines), lines
 
 
@@ -283,3 +283,24 @@ def test_only_the_listed_forwarders_may_use_xforward(peer: str | None, trusted: 
 
 async def _never_stores(raw: bytes, mail_from: str, rcpts: list[str], client: str | None) -> int:
     raise AssertionError("nothing is stored in this test")
+
+
+def test_check_counts_a_shorter_network_window_against_the_overall_one(tmp_path: Path) -> None:
+    """200 an hour from one network is 4,800 a day: more than an overall 3,000 a day."""
+    config = write_limits(
+        tmp_path,
+        "  confirmations:\n"
+        "    per_address: {count: 3, window_hours: 24}\n"
+        "    per_network: {count: 200, window_hours: 1}\n"
+        "    overall: {count: 3000, window_hours: 24}\n"
+        "  auto_replies:\n"
+        "    per_address: {count: 10, window_hours: 24}\n"
+        "    per_network: {count: 100, window_hours: 1}\n"
+        "    overall: {count: 3000, window_hours: 24}\n",
+    )
+    done = subprocess.run(
+        [str(HAISHIN), "check", str(config)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "per_network.count 200 × 24" in done.stdout + done.stderr
+    assert "auto_replies" not in done.stdout + done.stderr  # 100 × 24 = 2,400 < 3,000

@@ -110,13 +110,23 @@ class AnswerLimits(Strict):
 
     @model_validator(mode="after")
     def _network_bites_first(self) -> AnswerLimits:
-        if self.per_network.count >= self.overall.count:
+        # the most one network can take within one overall window: its cap once per
+        # per-network window that fits in it
+        windows = -(-self.overall.window_hours // self.per_network.window_hours)
+        most = self.per_network.count * windows
+        if most >= self.overall.count:
             raise PydanticCustomError(
                 "network_cap",
-                "per_network.count（{network}）は overall.count（{overall}）より小さくしてください"
+                "1 つのネットワークが overall の {hours} 時間に使える数（per_network.count "
+                "{network} × {windows}）は overall.count（{overall}）より小さくしてください"
                 "（同じか大きいと、1 つのネットワークからの大量の申込みで全体の枠が尽き、"
                 "ほかの利用者に返信できなくなります）",
-                {"network": self.per_network.count, "overall": self.overall.count},
+                {
+                    "hours": self.overall.window_hours,
+                    "network": self.per_network.count,
+                    "windows": windows,
+                    "overall": self.overall.count,
+                },
             )
         return self
 
