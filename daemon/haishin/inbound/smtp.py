@@ -82,7 +82,8 @@ def _peer_ip(session: Session) -> str | None:
 
 
 def _forwarded_ip(value: str) -> tuple[bool, str | None]:
-    """ADDR's value: (valid?, the address normalised, or None when Postfix had none)."""
+    """ADDR's value: (valid?, the address normalised, or None when Postfix had none: the
+    mail then counts as the front end's own, like mail submitted on that host)."""
     if value in _UNAVAILABLE:
         return True, None
     if value[:5].upper() == "IPV6:":  # Postfix writes IPv6 clients as IPv6:2001:db8::1
