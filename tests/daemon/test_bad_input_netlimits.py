@@ -128,6 +128,7 @@ def test_xforward_from_an_untrusted_client_is_refused_and_changes_nothing(
     127.0.1.0/24's share (nor escape its own cap) by naming another client."""
     with client(daemon, "127.0.0.2") as c:
         assert "xforward" not in ehlo_keywords(c)
+        assert b"XFORWARD" not in c.help()
         for i in range(NETWORK_CAP + 2):
             code, text = c.docmd("XFORWARD", f"ADDR=127.0.1.{i + 1} NAME=resident.example.net")
             assert code == XFORWARD_REFUSED, text
@@ -154,6 +155,7 @@ def test_xforward_from_the_trusted_front_end(daemon: helpers.Daemon, engine: sa.
     with client(daemon, "127.0.0.1") as c:
         assert "xforward" in ehlo_keywords(c)
         assert c.esmtp_features["xforward"].split() == ["NAME", "ADDR", "PROTO", "HELO"]
+        assert b"XFORWARD" in c.help()
         # Postfix's own form: xtext-encoded values (RFC 3461 §4), several commands
         code, _ = c.docmd("XFORWARD", "NAME=mx.example.net ADDR=198.51.100.23 PROTO=ESMTP")
         assert code == XFORWARD_OK

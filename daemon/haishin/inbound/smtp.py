@@ -105,7 +105,9 @@ class _XForward(SMTP):
         super()._set_post_data_state()  # type: ignore[no-untyped-call]
         self.forwarded_client = None
 
+    @property
     def trusts_forwarder(self) -> bool:
+        """Is the peer a listed front end? (Then, and only then, HELP shows XFORWARD.)"""
         handler = self.event_handler
         session = self.session
         return (
@@ -114,12 +116,12 @@ class _XForward(SMTP):
             and handler.trusts_forwarder(session)
         )
 
-    @syntax("XFORWARD attribute=value ...")
+    @syntax("XFORWARD attribute=value ...", when="trusts_forwarder")
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         await self.push(self._xforward(arg or ""))  # aiosmtpd passes None for no argument
 
     def _xforward(self, arg: str) -> str:
-        if not self.trusts_forwarder():
+        if not self.trusts_forwarder:
             return XFORWARD_REFUSED
         if self.envelope is not None and self.envelope.mail_from is not None:
             return XFORWARD_IN_TRANSACTION
