@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -40,13 +41,20 @@ def client_network(source: str, address: str | None, settings: ClientNetworks) -
         return IMAP
     if address is None:
         return UNKNOWN
+    return _network(address, settings.ipv4_prefix, settings.ipv6_prefix)
+
+
+@functools.lru_cache(maxsize=4096)
+def _network(address: str, ipv4_prefix: int, ipv6_prefix: int) -> str:
+    # cached: parsing the address and building the network is a few percent of the
+    # router's time per message (bench/inbound_subscribe.py), and clients repeat
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return UNKNOWN
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # a dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d
-    prefix = settings.ipv4_prefix if ip.version == 4 else settings.ipv6_prefix
+    prefix = ipv4_prefix if ip.version == 4 else ipv6_prefix
     return str(ipaddress.ip_network((ip, prefix), strict=False))
 
 
