@@ -79,11 +79,9 @@ def main() -> None:
     config = tmp / "config"
     shutil.copytree(ROOT / "config", config)
     service = config / "service.yaml"
-    service.write_text(
-        re.sub(
-            r"confirmations_per_hour: \d+", "confirmations_per_hour: 10000000", service.read_text()
-        )
-    )
+    # the per-network and overall caps of limits.confirmations (and auto_replies)
+    text = re.sub(r"per_network: \{count: \d+", "per_network: {count: 9999999", service.read_text())
+    service.write_text(re.sub(r"overall: \{count: \d+", "overall: {count: 10000000", text))
     url = args.db or f"sqlite:///{tmp / 'haishin.db'}"
     took = fill(url, args.subscribers)
     size = (tmp / "haishin.db").stat().st_size if url.startswith("sqlite") else 0

@@ -3,8 +3,10 @@
 10,000 subscribe requests from 20 concurrent SMTP clients (smtplib, one connection each)
 to `haishin serve` (a subprocess, SQLite in WAL mode with synchronous=FULL, in a temporary
 folder). The clock stops when the 10,000th confirmation request is in the outbound queue
-(committed). The sample registry is copied with the global confirmation rate limit raised,
-since 10,000 requests an hour is exactly what the limit exists to refuse.
+(committed). The sample registry is copied with the per-network and overall confirmation
+limits raised, since 10,000 requests an hour is exactly what the limits exist to refuse.
+Each client connects from its own loopback /24 (127.0.n.1), so the per-network counts
+are taken for 20 networks, as with real clients.
 
     .venv/bin/python bench/inbound_subscribe.py [--requests N] [--clients C] [--db URL]
 """
@@ -43,11 +45,9 @@ def main() -> None:
     config = tmp / "config"
     shutil.copytree(ROOT / "config", config)
     service = config / "service.yaml"
-    service.write_text(
-        re.sub(
-            r"confirmations_per_hour: \d+", "confirmations_per_hour: 10000000", service.read_text()
-        )
-    )
+    # the per-network and overall caps of limits.confirmations (and auto_replies)
+    text = re.sub(r"per_network: \{count: \d+", "per_network: {count: 9999999", service.read_text())
+    service.write_text(re.sub(r"overall: \{count: \d+", "overall: {count: 10000000", text))
     db = args.db or f"sqlite:///{tmp / 'haishin.db'}"
     cmd = [
         str(Path(sys.executable).with_name("haishin")),
@@ -76,7 +76,7 @@ def main() -> None:
         errors: list[str] = []
 
         def client(n: int) -> None:
-            with smtplib.SMTP("127.0.0.1", port) as c:
+            with smtplib.SMTP("127.0.0.1", port, source_address=(f"127.0.{n + 1}.1", 0)) as c:
                 for i in range(per_client):
                     who = f"bench-{n:02d}-{i:05d}@example.jp"
                     rcpt = f"{CHANNELS[i % len(CHANNELS)]}-subscribe@{DOMAIN}"

@@ -406,6 +406,82 @@ def test_bad_tokens_and_strangers_get_no_mail_through_postfix(
         engine.dispose()
 
 
+@pytest.mark.slow
+def test_the_daemon_sees_the_client_postfix_saw(
+    postfix_ready: None, tmp_path: Path, sink: Sink
+) -> None:
+    """Issue 11, item 3, through Postfix: the snippet's `lmtp_send_xforward_command` passes
+    each mail's client to the daemon (XFORWARD over LMTP), so the per-network limit counts
+    the citizen's network and not Postfix's own 127.0.0.1. A flood from 127.0.2.0/24 past
+    the cap leaves a resident writing from 127.0.1.5 with its confirmation."""
+    cap = 3
+    config = tmp_path / "config"
+    shutil.copytree(helpers.CONFIG, config)
+    service = config / "service.yaml"
+    old = "per_network: {count: 200, window_hours: 1}"
+    assert service.read_text(encoding="utf-8").count(old) == 1
+    service.write_text(
+        service.read_text(encoding="utf-8").replace(
+            old, f"per_network: {{count: {cap}, window_hours: 1}}"
+        ),
+        encoding="utf-8",
+    )
+    db_url = f"sqlite:///{tmp_path / 'haishin.db'}"
+    smtpd_port = postfix.free_port()
+    d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, config=config, extra=["--lmtp"])
+    engine = sa.create_engine(db_url)
+    subscribe = f"{SLUG}-subscribe@{DOMAIN}"
+    victims = [f"victim{i}@example.net" for i in range(cap + 3)]
+
+    def send(source: str, sender: str) -> None:
+        with smtplib.SMTP(
+            "127.0.0.1", pf.port, timeout=helpers.WAIT, source_address=(source, 0)
+        ) as client:
+            client.sendmail(sender, [subscribe], f"From: {sender}\r\n\r\n".encode())
+
+    def stored(sender: str) -> str | None:
+        with engine.connect() as c:
+            value: str | None = c.execute(
+                sa.text("SELECT client_address FROM inbound WHERE mail_from = :s"), {"s": sender}
+            ).scalar()
+            return value
+
+    try:
+        with postfix.instance(
+            lmtp=d.smtp, relayhost=("127.0.0.1", sink.port), port=smtpd_port
+        ) as pf:
+            for victim in victims:
+                send("127.0.2.9", victim)
+            postfix.wait_until(
+                lambda: all(stored(v) for v in victims),
+                "the flood in the spool",
+                explain=pf.explain,
+            )
+            postfix.wait_until(lambda: helpers.drained(engine), "the daemon's queues to drain")
+            send("127.0.1.5", CITIZEN)
+            postfix.wait_until(
+                lambda: sink.to(CITIZEN), "the resident's confirmation", explain=pf.explain
+            )
+            assert stored(CITIZEN) == "127.0.1.5"  # not 127.0.0.1, where Postfix connects from
+            assert {stored(v) for v in victims} == {"127.0.2.9"}
+            postfix.wait_until(lambda: helpers.drained(engine), "the daemon's queues to drain")
+            assert sum(len(sink.to(v)) for v in victims) == cap
+            with engine.connect() as c:
+                networks = dict(
+                    c.execute(
+                        sa.text("SELECT client_network, count(*) FROM confirmations GROUP BY 1")
+                    ).all()
+                )
+            assert networks == {"127.0.2.0/24": cap, "127.0.1.0/24": 1}
+            assert re.search(r"postfix/lmtp\[\d+\]: \w+: to=<.*status=sent", pf.log())
+            assert pf.problems() == []
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+
+
 DEPLOY = postfix.ROOT / "deploy"
 
 

@@ -293,7 +293,7 @@ CASES: list[Case] = [
             f"kenshin-info-subscribe@{DOMAIN}",
             f"kaigo-yobou-subscribe@{DOMAIN}",
         ],
-        replies=CONFIRM * 3,  # limits.confirmations_per_address_per_day = 3: the 4th is not sent
+        replies=CONFIRM * 3,  # limits.confirmations.per_address = 3 a day: the 4th is not sent
     ),
     # --- refused at the SMTP level ----------------------------------------------------------
     Case("unknown-recipient", rcpts=[f"nobody@{DOMAIN}"], code=550, replies=NO_MAIL),

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from haishin.commands import membership
 from haishin.commands.context import Context, Outcome
 from haishin.registry import Located, load_valid
+from haishin.registry.model import AnswerLimits, Cap
 from haishin.router.addresses import Directory
 from haishin.router.worker import process_batch
 from haishin.store import open_store, spool
@@ -21,7 +22,7 @@ from haishin.tokens import Keyring, Purpose
 from .helpers import CONFIG
 
 
-def context(**limits: int) -> Context:
+def context(**limits: object) -> Context:
     reg = load_valid(CONFIG)
     assert reg.service is not None
     service = reg.service.value
@@ -31,7 +32,13 @@ def context(**limits: int) -> Context:
 
 
 def test_global_hourly_limit(sqlite_url: str) -> None:
-    ctx = context(confirmations_per_hour=3)
+    ctx = context(
+        confirmations=AnswerLimits(
+            per_address=Cap(count=3, window_hours=24),
+            per_network=Cap(count=2),
+            overall=Cap(count=3),
+        )
+    )
     engine = open_store(sqlite_url)
     outcomes = []
     for i in range(5):  # separate transactions, and then within one
@@ -112,7 +119,13 @@ def test_inquiry_goes_to_the_general_manager_with_the_sender_for_reply(sqlite_ur
 def test_forged_mail_cannot_flood_a_stranger(sqlite_url: str) -> None:
     """Answers that need no confirmation (not subscribed, help, expired…) are limited per
     address too: 40 forged requests in a stranger's name give them at most the limit."""
-    ctx = context(auto_replies_per_address_per_day=4)
+    ctx = context(
+        auto_replies=AnswerLimits(
+            per_address=Cap(count=4, window_hours=24),
+            per_network=Cap(count=300),
+            overall=Cap(count=5000),
+        )
+    )
     engine = open_store(sqlite_url)
     domain = "mail.city.kawasaki.example.jp"
     victim = "victim@example.jp"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from dataclasses import dataclass
@@ -45,6 +46,13 @@ class Context:
     directory: Directory
     keyring: Keyring
     public_url: str  # where the confirm and unsubscribe pages are, ending in "/"
+    network: str | None = None
+    """The client network of the message being answered (ratelimit.client_network); None
+    when no client asked (an import by staff, a web page acting on a received token)."""
+
+    def from_network(self, network: str | None) -> Context:
+        """The same context for answering one message from `network` (style.md 7: clone)."""
+        return dataclasses.replace(self, network=network)
 
     @property
     def registry(self) -> Registry:

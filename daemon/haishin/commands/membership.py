@@ -60,7 +60,7 @@ def _request(
         # the pending row only once a request really goes out: a refused or forged
         # request leaves no address behind (第4条(3))
         subscribers.ensure_pending(conn, slug, address)
-    pending = confirmations.create(conn, slug, address, action, ctx.ttl, origin)
+    pending = confirmations.create(conn, slug, address, action, ctx.ttl, origin, ctx.network)
     token = ctx.keyring.make(Purpose.CONFIRM, pending.id, pending.expires_at)
     about = ctx.about(slug)
     ttl_hours = ctx.service.limits.token_ttl_hours

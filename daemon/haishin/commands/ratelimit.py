@@ -1,70 +1,193 @@
-"""Confirmation requests, and every other automatic answer, are limited per address per
-day and overall per hour (service.yaml `limits`), so the service cannot be used to flood
-a stranger's mailbox with forged mail."""
+"""Confirmation requests, and every other automatic answer, are limited per address, per
+client network and overall, each in its own window (service.yaml `limits`): forged mail
+cannot flood a stranger's mailbox, and one client sending a flood of forged requests
+uses up only its own network's share, never the residents' (issue 11, item 3).
+
+The client network is the connecting address (behind Postfix, the one Postfix saw and
+passed by XFORWARD, inbound/smtp.py) grouped by prefix: an attacker owns a whole /24 or
+/56 as easily as one address. IMAP-ingested mail has no client: it is a bucket of its
+own. Requests from no client at all (an import by staff, the web pages, which act only
+on a token the address received) are not counted per network.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import functools
+import ipaddress
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..registry.model import AnswerLimits, Cap, ClientNetworks
 from ..store import autoreplies, confirmations
 from ..store.clock import utcnow
 from .context import Context
 
+log = logging.getLogger(__name__)
 
-def _within(
-    conn: sa.Connection,
-    to_address_today: int,
-    per_day: int,
-    sent_last_hour: Callable[[int], int],
-    hourly: int,
-    cache_key: str,
-) -> bool:
-    """One rule for both limits. The hourly count is taken once per transaction (a worker
-    batch), then kept up to date here: the batch holds the write lock, so nobody else
-    adds to it meanwhile."""
-    if to_address_today >= per_day:
-        return False
-    cached = conn.info.get(cache_key)
-    if cached is not None and cached[0] is conn.get_transaction():
-        count = cached[1]
+IMAP = "imap"
+"""The bucket of mail taken from the IMAP mailbox: its client is not known to us."""
+UNKNOWN = "unknown"
+"""A message whose client was not recorded (stored before migration 0009)."""
+
+
+def client_network(source: str, address: str | None, settings: ClientNetworks) -> str:
+    """The network a message's client belongs to, as counted by the per-network caps."""
+    if source == IMAP:
+        return IMAP
+    if address is None:
+        return UNKNOWN
+    return _network(address, settings.ipv4_prefix, settings.ipv6_prefix)
+
+
+@functools.lru_cache(maxsize=4096)
+def _network(address: str, ipv4_prefix: int, ipv6_prefix: int) -> str:
+    # cached: parsing the address and building the network is a few percent of the
+    # router's time per message (bench/inbound_subscribe.py), and clients repeat
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return UNKNOWN
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d
+    prefix = ipv4_prefix if ip.version == 4 else ipv6_prefix
+    return str(ipaddress.ip_network((ip, prefix), strict=False))
+
+
+class Verdict(enum.StrEnum):
+    """May one more answer go out? Which rule said no, for the log (style.md 4)."""
+
+    ALLOWED = "allowed"
+    PER_ADDRESS = "per-address limit"
+    PER_NETWORK = "per-network limit"
+    OVERALL = "overall limit"
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """How one kind of answer is counted: each function counts rows since a time, the
+    windowed ones up to a cap (bounded work per request)."""
+
+    name: str
+    per_address: Callable[[sa.Connection, str, dt.datetime], int]
+    per_network: Callable[[sa.Connection, str, dt.datetime, int], int]
+    overall: Callable[[sa.Connection, dt.datetime, int], int]
+
+
+_CONFIRMATIONS = _Counts(
+    "confirmations",
+    confirmations.sent_to_address_since,
+    confirmations.from_network_since,
+    confirmations.sent_since,
+)
+_AUTO_REPLIES = _Counts(
+    "auto_replies",
+    autoreplies.to_address_since,
+    autoreplies.from_network_since,
+    autoreplies.since,
+)
+
+
+def _since(now: dt.datetime, cap: Cap) -> dt.datetime:
+    return now - dt.timedelta(hours=cap.window_hours)
+
+
+_CACHE = "haishin_answer_counts"
+
+
+def _counts_of(conn: sa.Connection) -> dict[str, int]:
+    """The windowed counts taken in this transaction (a worker batch), kept up to date as
+    answers are allowed: on SQLite the batch holds the write lock, so nobody else adds to
+    them meanwhile (with several daemons on PostgreSQL a batch may overshoot by its own
+    size). One dict per transaction, so the networks seen never pile up on a pooled
+    connection."""
+    transaction = conn.get_transaction()
+    cached = conn.info.get(_CACHE)
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, {})
+        conn.info[_CACHE] = cached
+    counts: dict[str, int] = cached[1]
+    return counts
+
+
+def _cached(conn: sa.Connection, key: str, count: Callable[[], int]) -> int:
+    counts = _counts_of(conn)
+    if key not in counts:
+        counts[key] = count()
+    return counts[key]
+
+
+def _spend(conn: sa.Connection, key: str) -> None:
+    _counts_of(conn)[key] += 1
+
+
+def _check(
+    conn: sa.Connection, counts: _Counts, limits: AnswerLimits, address: str, network: str | None
+) -> Verdict:
+    """The three rules in order; if all pass, the answer is counted as sent now."""
+    now = utcnow()
+    if counts.per_address(conn, address, _since(now, limits.per_address)) >= (
+        limits.per_address.count
+    ):
+        return Verdict.PER_ADDRESS
+    keys = []
+    if network is not None:
+        cap = limits.per_network
+        key = f"haishin_{counts.name}_network_{network}"
+        seen = _cached(
+            conn, key, lambda: counts.per_network(conn, network, _since(now, cap), cap.count)
+        )
+        if seen >= cap.count:
+            return Verdict.PER_NETWORK
+        keys.append(key)
+    overall = limits.overall
+    key = f"haishin_{counts.name}_overall"
+    seen = _cached(conn, key, lambda: counts.overall(conn, _since(now, overall), overall.count))
+    if seen >= overall.count:
+        return Verdict.OVERALL
+    keys.append(key)
+    for k in keys:  # the caller sends one now
+        _spend(conn, k)
+    return Verdict.ALLOWED
+
+
+def confirmation(conn: sa.Connection, ctx: Context, address: str) -> Verdict:
+    """May one more confirmation request go to `address`? (If yes, the caller records
+    it in `confirmations` with `ctx.network`.)"""
+    verdict = _check(conn, _CONFIRMATIONS, ctx.service.limits.confirmations, address, ctx.network)
+    if verdict is not Verdict.ALLOWED:
+        log.info(
+            "confirmation to %s from network %s not sent: %s",
+            ctx.keyring.redact(address),
+            ctx.network or "(none)",
+            verdict,
+        )
+    return verdict
+
+
+def answer(conn: sa.Connection, ctx: Context, address: str) -> Verdict:
+    """May we send one more automatic answer (help, expired, already subscribed…) to
+    `address`? If yes, it is counted now."""
+    verdict = _check(conn, _AUTO_REPLIES, ctx.service.limits.auto_replies, address, ctx.network)
+    if verdict is Verdict.ALLOWED:
+        autoreplies.add(conn, address, utcnow(), ctx.network)
     else:
-        count = sent_last_hour(hourly)
-    if count >= hourly:
-        return False
-    conn.info[cache_key] = (conn.get_transaction(), count + 1)  # the caller sends one now
-    return True
+        log.info(
+            "answer to %s from network %s not sent: %s",
+            ctx.keyring.redact(address),
+            ctx.network or "(none)",
+            verdict,
+        )
+    return verdict
 
 
 def allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
-    """May one more confirmation request go to `address`?"""
-    limits = ctx.service.limits
-    now = utcnow()
-    return _within(
-        conn,
-        confirmations.sent_to_address_since(conn, address, now - dt.timedelta(days=1)),
-        limits.confirmations_per_address_per_day,
-        lambda cap: confirmations.sent_since(conn, now - dt.timedelta(hours=1), cap),
-        limits.confirmations_per_hour,
-        "haishin_confirmations_last_hour",
-    )
+    return confirmation(conn, ctx, address) is Verdict.ALLOWED
 
 
 def answer_allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
-    """May we send one more automatic answer (help, expired, already subscribed…) to
-    `address`? If yes, it is counted now."""
-    limits = ctx.service.limits
-    now = utcnow()
-    if not _within(
-        conn,
-        autoreplies.to_address_since(conn, address, now - dt.timedelta(days=1)),
-        limits.auto_replies_per_address_per_day,
-        lambda cap: autoreplies.since(conn, now - dt.timedelta(hours=1), cap),
-        limits.auto_replies_per_hour,
-        "haishin_auto_replies_last_hour",
-    ):
-        return False
-    autoreplies.add(conn, address, now)
-    return True
+    return answer(conn, ctx, address) is Verdict.ALLOWED

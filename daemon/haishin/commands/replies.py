@@ -34,8 +34,7 @@ def reply(
     """Queue an answer; False if the abuse limit for `to` was reached (then nothing is
     sent: a confirmation request is limited by `ratelimit.allowed` before it gets here)."""
     if kind == "reply" and not ratelimit.answer_allowed(conn, ctx, to):
-        log.info("answer to %s not sent: automatic-answer limit reached", ctx.keyring.redact(to))
-        return False
+        return False  # logged by ratelimit, with the rule that said no
     subject, body = text
     channel = ctx.registry.channels[slug].value
     msg = compose(

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 MAX_GROUP = 128
 
-Item = tuple[bytes, str, list[str], str]
+Item = tuple[bytes, str, list[str], str, str | None]
+"""(raw, mail_from, rcpts, source, client address): as spool.put_many takes it."""
 
 Stored = int | BaseException
 """A row's id, or why it was not stored."""
@@ -74,10 +75,14 @@ class SpoolWriter:
         """Messages waiting for the next group commit."""
         return self._pending.qsize()
 
-    def store_for(self, source: str) -> Callable[[bytes, str, list[str]], asyncio.Future[int]]:
-        def store(raw: bytes, mail_from: str, rcpts: list[str]) -> asyncio.Future[int]:
+    def store_for(
+        self, source: str
+    ) -> Callable[[bytes, str, list[str], str | None], asyncio.Future[int]]:
+        def store(
+            raw: bytes, mail_from: str, rcpts: list[str], client: str | None = None
+        ) -> asyncio.Future[int]:
             future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            self._pending.put_nowait(((raw, mail_from, rcpts, source), future))
+            self._pending.put_nowait(((raw, mail_from, rcpts, source, client), future))
             return future
 
         return store

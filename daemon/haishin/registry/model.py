@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
 from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
@@ -88,13 +89,83 @@ class Policy(Strict):
     footer: Text
 
 
+class Cap(Strict):
+    """At most `count` answers within the last `window_hours`. A window is at most a day:
+    the rows it counts are purged after that (store/retention.py)."""
+
+    count: int = Field(gt=0)
+    window_hours: int = Field(default=1, gt=0, le=24)
+
+
+class AnswerLimits(Strict):
+    """One kind of automatic answer, limited three ways (design.md, reliability promises):
+    per address (nobody's mailbox is flooded by forged requests), per client network (one
+    client cannot use up everyone's share) and overall (the service cannot be made a
+    spam cannon). The per-network cap must stay below the overall one, or one network's
+    flood could again leave every other network unanswered."""
+
+    per_address: Cap
+    per_network: Cap
+    overall: Cap
+
+    @model_validator(mode="after")
+    def _network_bites_first(self) -> AnswerLimits:
+        # the most one network can take within one overall window: its cap once per
+        # per-network window that fits in it
+        windows = -(-self.overall.window_hours // self.per_network.window_hours)
+        most = self.per_network.count * windows
+        if most >= self.overall.count:
+            raise PydanticCustomError(
+                "network_cap",
+                "1 つのネットワークが overall の {hours} 時間に使える数（per_network.count "
+                "{network} × {windows}）は overall.count（{overall}）より小さくしてください"
+                "（同じか大きいと、1 つのネットワークからの大量の申込みで全体の枠が尽き、"
+                "ほかの利用者に返信できなくなります）",
+                {
+                    "hours": self.overall.window_hours,
+                    "network": self.per_network.count,
+                    "windows": windows,
+                    "overall": self.overall.count,
+                },
+            )
+        return self
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_LOOPBACK: tuple[IPNetwork, ...] = (
+    ipaddress.IPv4Network("127.0.0.1/32"),
+    ipaddress.IPv6Network("::1/128"),
+)
+
+
+class ClientNetworks(Strict):
+    """How client addresses are grouped into networks for the per-network caps: one
+    home, office or provider gets a /24 (IPv4) or a /56 (IPv6, a typical end-site
+    allocation in Japan) at once."""
+
+    ipv4_prefix: int = Field(default=24, ge=8, le=32)
+    ipv6_prefix: int = Field(default=56, ge=16, le=128)
+    forwarders: list[IPNetwork] = Field(default_factory=lambda: list(_LOOPBACK))
+    """Front ends (Postfix, deploy/) that may tell, by XFORWARD, which client they saw;
+    from anyone else XFORWARD is refused (Postfix's XFORWARD_README, "access control")."""
+
+
 class Limits(Strict):
-    confirmations_per_address_per_day: int = Field(default=3, gt=0)
-    confirmations_per_hour: int = Field(default=600, gt=0)
-    auto_replies_per_address_per_day: int = Field(default=10, gt=0)
+    confirmations: AnswerLimits = AnswerLimits(
+        per_address=Cap(count=3, window_hours=24),
+        per_network=Cap(count=200, window_hours=1),
+        overall=Cap(count=3000, window_hours=1),
+    )
+    """Confirmation requests (subscribe, unsubscribe): double opt-in mail to an address
+    that asked for nothing if the request was forged."""
+    auto_replies: AnswerLimits = AnswerLimits(
+        per_address=Cap(count=10, window_hours=24),
+        per_network=Cap(count=300, window_hours=1),
+        overall=Cap(count=5000, window_hours=1),
+    )
     """Other automatic answers (help, already subscribed, expired…): forged mail could
     otherwise make the service answer a stranger without end."""
-    auto_replies_per_hour: int = Field(default=2000, gt=0)
+    client_networks: ClientNetworks = ClientNetworks()
     token_ttl_hours: int = Field(default=72, gt=0)
     held_post_ttl_hours: int = Field(default=72, gt=0)
     max_message_kb: int = Field(default=1024, gt=0)

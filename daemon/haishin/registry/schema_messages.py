@@ -119,6 +119,14 @@ def problems_from(exc: ValidationError, doc: Document, model: type[BaseModel]) -
                     f"'{_name(loc)}' は {bound} より大きくしてください",
                 )
             )
+        elif kind in ("less_than", "less_than_equal"):
+            bound = ctx.get("lt", ctx.get("le"))
+            word = "より小さく" if kind == "less_than" else "以下に"
+            out.append(
+                Problem(
+                    doc.at(*loc), "out-of-range", f"'{_name(loc)}' は {bound} {word}してください"
+                )
+            )
         elif kind in _TYPE_WORDS:
             out.append(
                 Problem(

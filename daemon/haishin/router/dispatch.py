@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from ..commands import forward, membership, post, ratelimit
 from ..commands.context import Context, Outcome
+from ..commands.ratelimit import client_network
 from ..commands.replies import reply
 from ..commands.request import Command, parse
 from ..delivery import bounce_record
@@ -202,6 +203,10 @@ HANDLERS: dict[Kind, Handler] = {
 
 def dispatch(conn: sa.Connection, ctx: Context, row: spool.Spooled) -> tuple[str, str]:
     """Process one spooled message; returns (spool state, outcome for the audit)."""
+    # every answer to this message counts against its client's network (issue 11, item 3)
+    ctx = ctx.from_network(
+        client_network(row.source, row.client_address, ctx.service.limits.client_networks)
+    )
     incoming = read(row.raw, row.mail_from)
     no_answer = why_not_answer(incoming.msg, row.mail_from, incoming.sender, ctx.domain)
     mail = Mail(row.id, row.raw, incoming, no_answer)

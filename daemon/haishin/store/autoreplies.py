@@ -1,4 +1,5 @@
-"""The daemon's automatic answers, counted per address and overall (abuse limits)."""
+"""The daemon's automatic answers, counted per address, per client network and overall
+(abuse limits, commands/ratelimit.py)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,29 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from .schema import auto_replies
+from .schema import UTCDateTime, auto_replies
 from .subscribers import address_key
 
 _PER_ADDRESS = sa.select(sa.func.count()).where(
     auto_replies.c.address_key == sa.bindparam("b_key"),
-    auto_replies.c.at >= sa.bindparam("b_since"),
+    auto_replies.c.at >= sa.bindparam("b_since", type_=UTCDateTime()),
 )
 _RECENT = sa.select(sa.func.count()).select_from(
     sa.select(auto_replies.c.id)
-    .where(auto_replies.c.at >= sa.bindparam("b_since"))
+    .where(auto_replies.c.at >= sa.bindparam("b_since", type_=UTCDateTime()))
     .limit(sa.bindparam("b_limit"))
     .subquery()
 )
+_PER_NETWORK = sa.select(sa.func.count()).select_from(
+    sa.select(auto_replies.c.id)
+    .where(
+        auto_replies.c.client_network == sa.bindparam("b_network"),
+        auto_replies.c.at >= sa.bindparam("b_since", type_=UTCDateTime()),
+    )
+    .limit(sa.bindparam("b_limit"))
+    .subquery()
+)
+_INSERT = auto_replies.insert()
 
 
 def to_address_since(conn: sa.Connection, address: str, since: dt.datetime) -> int:
@@ -32,8 +43,17 @@ def since(conn: sa.Connection, when: dt.datetime, limit: int) -> int:
     return int(conn.execute(_RECENT, {"b_since": when, "b_limit": limit}).scalar_one())
 
 
-def add(conn: sa.Connection, address: str, at: dt.datetime) -> None:
-    conn.execute(auto_replies.insert().values(address_key=address_key(address), at=at))
+def from_network_since(conn: sa.Connection, network: str, when: dt.datetime, limit: int) -> int:
+    """Answers to mail from one client network, counted up to `limit`
+    (ix_auto_replies_network_at)."""
+    params = {"b_network": network, "b_since": when, "b_limit": limit}
+    return int(conn.execute(_PER_NETWORK, params).scalar_one())
+
+
+def add(conn: sa.Connection, address: str, at: dt.datetime, network: str | None = None) -> None:
+    conn.execute(
+        _INSERT, {"address_key": address_key(address), "at": at, "client_network": network}
+    )
 
 
 def forget_before(conn: sa.Connection, when: dt.datetime) -> int:

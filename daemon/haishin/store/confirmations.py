@@ -1,8 +1,9 @@
 """Pending actions waiting for proof that the address reads its mail (double opt-in).
 
-The rows also carry the rate limits: how many requests an address got today and how many
-went out in the last hour, so that nobody can use the service to flood a stranger's
-mailbox (subscription bombing).
+The rows also carry the rate limits: how many requests an address got, how many were asked
+from one client network and how many went out overall, each in its window, so that nobody
+can use the service to flood a stranger's mailbox (subscription bombing) or use up the
+share of everyone else.
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ class Pending:
 
 
 def create(
-    conn: sa.Connection, channel: str, address: str, action: Action, ttl: dt.timedelta, origin: str
+    conn: sa.Connection,
+    channel: str,
+    address: str,
+    action: Action,
+    ttl: dt.timedelta,
+    origin: str,
+    network: str | None = None,
 ) -> Pending:
     now = utcnow()
     result = conn.execute(
@@ -48,6 +55,7 @@ def create(
             "created_at": now,
             "expires_at": now + ttl,
             "origin": origin[:500],
+            "client_network": network,
         },
     )
     assert result.inserted_primary_key is not None
@@ -93,6 +101,15 @@ _RECENT = sa.select(sa.func.count()).select_from(
     .limit(sa.bindparam("b_limit"))
     .subquery()
 )
+_PER_NETWORK = sa.select(sa.func.count()).select_from(
+    sa.select(confirmations.c.id)
+    .where(
+        confirmations.c.client_network == sa.bindparam("b_network"),
+        confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
+    )
+    .limit(sa.bindparam("b_limit"))
+    .subquery()
+)
 
 
 def sent_to_address_since(conn: sa.Connection, address: str, since: dt.datetime) -> int:
@@ -103,3 +120,10 @@ def sent_to_address_since(conn: sa.Connection, address: str, since: dt.datetime)
 def sent_since(conn: sa.Connection, since: dt.datetime, limit: int) -> int:
     """How many went out since `since`, counted up to `limit` (bounded work per request)."""
     return int(conn.execute(_RECENT, {"b_since": since, "b_limit": limit}).scalar_one())
+
+
+def from_network_since(conn: sa.Connection, network: str, since: dt.datetime, limit: int) -> int:
+    """How many were asked from one client network since `since`, counted up to `limit`
+    (ix_confirmations_network_created)."""
+    params = {"b_network": network, "b_since": since, "b_limit": limit}
+    return int(conn.execute(_PER_NETWORK, params).scalar_one())

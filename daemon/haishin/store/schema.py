@@ -58,6 +58,10 @@ inbound = sa.Table(
     # IMAP may offer the same message again after a crash or a UIDVALIDITY change: its
     # content hash makes the second store a no-op. SMTP leaves it NULL (a resend is new).
     sa.Column("dedupe_key", sa.String(64), nullable=True),
+    # The client that handed the message over: the connecting address, or behind Postfix
+    # the one Postfix saw (XFORWARD). The limits on automatic answers count per client
+    # network from it (commands/ratelimit.py). NULL for IMAP, which has no client.
+    sa.Column("client_address", sa.String(64), nullable=True),
     sa.Index("ix_inbound_state_id", "state", "id"),
     sa.Index("uq_inbound_dedupe_key", "dedupe_key", unique=True),
 )
@@ -98,9 +102,13 @@ confirmations = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Column("used_at", UTCDateTime(), nullable=True),
     sa.Column("origin", sa.Text, nullable=True),  # how it was requested (inbound id, import)
-    # rate limits count rows per address per day and overall per hour
+    # the client network the request came from (ratelimit.client_network), NULL when it
+    # came from no client (an import by staff)
+    sa.Column("client_network", sa.String(64), nullable=True),
+    # rate limits count rows per address, per client network and overall, in a window
     sa.Index("ix_confirmations_address_created", "address_key", "created_at"),
     sa.Index("ix_confirmations_created", "created_at"),
+    sa.Index("ix_confirmations_network_created", "client_network", "created_at"),
 )
 
 outbound_messages = sa.Table(
@@ -229,8 +237,10 @@ auto_replies = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("address_key", sa.String(320), nullable=False),
     sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("client_network", sa.String(64), nullable=True),  # as in `confirmations`
     sa.Index("ix_auto_replies_address_at", "address_key", "at"),
     sa.Index("ix_auto_replies_at", "at"),
+    sa.Index("ix_auto_replies_network_at", "client_network", "at"),
 )
 
 bounce_scores = sa.Table(

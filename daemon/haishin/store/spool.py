@@ -68,6 +68,8 @@ class Spooled:
     rcpts: list[str]
     raw: bytes
     attempts: int
+    client_address: str | None = None
+    """Who handed it over (SMTP/LMTP peer, or the client Postfix saw); None for IMAP."""
 
 
 def put(
@@ -119,21 +121,25 @@ class Spool:
         return spool_id
 
 
+Item = tuple[bytes, str, list[str], str] | tuple[bytes, str, list[str], str, str | None]
+"""(raw, mail_from, rcpts, source[, client address])"""
+
+
 def put_many(
     engine: sa.Engine,
-    items: Sequence[tuple[bytes, str, list[str], str]],
+    items: Sequence[Item],
     keys: Sequence[str | None] | None = None,
 ) -> list[int]:
     """Store several messages in one transaction (group commit: one fsync for all)."""
-    for _, mail_from, rcpts, _ in items:
-        if (reason := unstorable(mail_from, rcpts)) is not None:
+    for item in items:
+        if (reason := unstorable(item[1], item[2])) is not None:
             raise Unstorable(reason)
     now = utcnow()
     ids: list[int] = []
     with engine.begin() as conn:
-        for (raw, mail_from, rcpts, source), key in zip(
-            items, keys or [None] * len(items), strict=True
-        ):
+        for item, key in zip(items, keys or [None] * len(items), strict=True):
+            raw, mail_from, rcpts, source = item[:4]
+            client = item[4] if len(item) > 4 else None
             result = conn.execute(
                 _INSERT,
                 {
@@ -144,6 +150,7 @@ def put_many(
                     "raw": raw,
                     "state": NEW,
                     "dedupe_key": key,
+                    "client_address": client,
                 },
             )
             assert result.inserted_primary_key is not None
@@ -164,6 +171,7 @@ def _row(r: sa.Row[tuple[object, ...]]) -> Spooled:
         rcpts=json.loads(m["rcpts"]),
         raw=bytes(m["raw"]),
         attempts=m["attempts"],
+        client_address=m["client_address"],
     )
 
 
