@@ -40,7 +40,8 @@ def context(confirm: AnswerLimits | None = None, answers: AnswerLimits | None = 
         update["auto_replies"] = answers
     changed = service.model_copy(update={"limits": service.limits.model_copy(update=update)})
     reg = dataclasses.replace(reg, service=Located(changed, reg.service.doc))
-    return Context(Directory(reg), Keyring(b"k" * 32), "http://t/")
+    key = Keyring(b"k" * 32)
+    return Context(Directory(reg, key), key, "http://t/")
 
 
 def caps(network: int, overall: int, per_address: int = 3) -> AnswerLimits:
