@@ -191,6 +191,20 @@ def start(
     )
 
 
+@contextmanager
+def running(tmp: Path, db_url: str, **start_args: Any) -> Iterator[tuple[Daemon, sa.Engine]]:
+    """A daemon (`start`) and an engine on its database; the daemon must stop cleanly."""
+    d = start(tmp, db_url, **start_args)
+    engine = sa.create_engine(db_url)
+    try:
+        yield d, engine
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+
+
 def wait_until(check: Any, timeout: float = WAIT, what: str = "condition") -> Any:
     """Poll a condition on the database (the daemon is another process)."""
     deadline = time.monotonic() + timeout

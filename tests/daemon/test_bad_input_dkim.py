@@ -117,17 +117,9 @@ HOSTILE: list[tuple[str, Callable[[Keys], bytes], str]] = [
 def daemon(
     tmp_path: Path, db_url: str, sink: Sink, dns: DnsServer
 ) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
-    d = helpers.start(
-        tmp_path, db_url, smarthost=sink.port, extra=serve_args(tmp_path, dns.address)
-    )
-    engine = sa.create_engine(db_url)
-    try:
-        yield d, engine
-        assert d.stop() == 0
-    finally:
-        if d.proc.poll() is None:
-            d.kill()
-        engine.dispose()
+    extra = serve_args(tmp_path, dns.address)
+    with helpers.running(tmp_path, db_url, smarthost=sink.port, extra=extra) as de:
+        yield de
 
 
 def post_of(engine: sa.Engine, subject: str) -> dict[str, object] | None:

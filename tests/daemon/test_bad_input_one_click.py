@@ -146,15 +146,8 @@ def make_subscriber(engine: sa.Engine, name: str) -> tuple[int, str]:
 
 @pytest.fixture
 def daemon(tmp_path: Path, db_url: str) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
-    d = helpers.start(tmp_path, db_url)
-    engine = sa.create_engine(db_url)
-    try:
-        yield d, engine
-        assert d.stop() == 0
-    finally:
-        if d.proc.poll() is None:
-            d.kill()
-        engine.dispose()
+    with helpers.running(tmp_path, db_url) as de:
+        yield de
     log = "".join(p.read_text() for p in tmp_path.glob("daemon-*.log"))
     assert "Traceback" not in log, log
 

@@ -45,15 +45,8 @@ def daemon(
     tmp_path: Path, db_url: str, sink: Sink, config: Path
 ) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
     extra = ["--archive", str(tmp_path / "archive"), "--release-poll", "0.1"]
-    d = helpers.start(tmp_path, db_url, smarthost=sink.port, config=config, extra=extra)
-    engine = sa.create_engine(db_url)
-    try:
-        yield d, engine
-        assert d.stop() == 0
-    finally:
-        if d.proc.poll() is None:
-            d.kill()
-        engine.dispose()
+    with helpers.running(tmp_path, db_url, smarthost=sink.port, config=config, extra=extra) as de:
+        yield de
 
 
 def reload(d: helpers.Daemon, engine: sa.Engine) -> None:

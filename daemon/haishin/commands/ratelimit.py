@@ -160,12 +160,7 @@ def confirmation(conn: sa.Connection, ctx: Context, address: str) -> Verdict:
     it in `confirmations` with `ctx.network`.)"""
     verdict = _check(conn, _CONFIRMATIONS, ctx.service.limits.confirmations, address, ctx.network)
     if verdict is not Verdict.ALLOWED:
-        log.info(
-            "confirmation to %s from network %s not sent: %s",
-            ctx.keyring.redact(address),
-            ctx.network or "(none)",
-            verdict,
-        )
+        _not_sent("confirmation", ctx, address, verdict)
     return verdict
 
 
@@ -176,13 +171,18 @@ def answer(conn: sa.Connection, ctx: Context, address: str) -> Verdict:
     if verdict is Verdict.ALLOWED:
         autoreplies.add(conn, address, utcnow(), ctx.network)
     else:
-        log.info(
-            "answer to %s from network %s not sent: %s",
-            ctx.keyring.redact(address),
-            ctx.network or "(none)",
-            verdict,
-        )
+        _not_sent("answer", ctx, address, verdict)
     return verdict
+
+
+def _not_sent(what: str, ctx: Context, address: str, verdict: Verdict) -> None:
+    log.info(
+        "%s to %s from network %s not sent: %s",
+        what,
+        ctx.keyring.redact(address),
+        ctx.network or "(none)",
+        verdict,
+    )
 
 
 def allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
