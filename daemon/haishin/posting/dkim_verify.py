@@ -63,7 +63,6 @@ SIGNED_HEADERS = (
     b"cc",
     b"reply-to",
     b"date",
-    b"message-id",
     b"mime-version",
     b"content-type",
     b"content-transfer-encoding",
@@ -73,7 +72,9 @@ SIGNED_HEADERS = (
 )
 """The headers the post path reads (commands/post.py, mailtext/incoming.py): an unsigned
 instance of one, e.g. a second Subject put on top of a signed mail, would be what the
-post shows while dkimpy verifies the signed one (RFC 6376 §5.4.2: the bottom-most)."""
+post shows while dkimpy verifies the signed one (RFC 6376 §5.4.2: the bottom-most).
+Message-ID is not among them: it only threads our answers, and an MTA on the way adds
+one when the mail has none (RFC 5321 §6.4), after the signature."""
 
 _BARE_CR = re.compile(rb"\r(?!\n)")
 
