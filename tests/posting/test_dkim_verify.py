@@ -268,35 +268,23 @@ def test_a_bare_cr_hiding_a_from_in_one_dkimpy_header_is_not_authenticated(world
     assert v.result is Result.NONE and "単独の CR" in v.detail
 
 
+ONCE = [b"from", b"to", b"subject", b"date", b"mime-version", b"content-type"]
+ONCE += [b"content-transfer-encoding"]  # each header of post() named once in h=
+
+
 def test_an_unsigned_subject_above_a_signed_mail_is_not_authenticated(world: World) -> None:
     """h=subject signs the bottom-most Subject (RFC 6376 §5.4.2); the post path reads the
-    top one. Every instance must be signed, so an oversigned h= leaves none to add."""
+    top one. Every instance must be signed (§8.15)."""
     prepended = "Subject: 【重要】攻撃者の件名\r\n".encode()
-    for signed in (
-        world.good.sign(post(), include_headers=[b"from", b"to", b"subject", b"date"]),
-        world.good.sign(post()),  # OpenDKIM-like oversigning: the added one breaks it
-    ):
-        assert check(world, signed).result is Result.PASS or b"content-type" not in signed
-        v = check(world, prepended + signed)
-        assert v.result in (Result.NONE, Result.FAIL), v
-    v = check(
-        world,
-        prepended
-        + world.good.sign(
-            post(),
-            include_headers=[
-                b"from",
-                b"to",
-                b"subject",
-                b"date",
-                b"mime-version",
-                b"content-type",
-                b"content-transfer-encoding",
-            ],
-        ),
-    )
+    once = world.good.sign(post(), include_headers=ONCE)
+    assert check(world, once).result is Result.PASS
+    v = check(world, prepended + once)
     assert v.result is Result.NONE
     assert "Subject ヘッダーのすべてに署名していません" in v.detail
+    # oversigned as OpenDKIM does (h= names subject twice): the added one breaks the hash
+    oversigned = world.good.sign(post())
+    assert check(world, oversigned).result is Result.PASS
+    assert check(world, prepended + oversigned).result is Result.FAIL
 
 
 def test_a_header_the_post_path_reads_must_be_signed(world: World) -> None:
