@@ -349,3 +349,36 @@ def test_a_signed_mail_dressed_up_as_a_post_never_approves(
     assert row["approval_method"] == "authenticated:dkim"
     assert all(post_of(engine, s)["state"] == "held" for _, s, _ in cases)  # type: ignore[index]
     assert_no_traceback(tmp_path)
+
+
+def test_our_own_signed_fan_out_resent_with_a_hidden_from_never_approves(
+    tmp_path: Path, sqlite_url: str, sink: Sink, keys: Keys, dns: DnsServer
+) -> None:
+    """The attacker review's replay: a subscriber takes a post as the daemon delivered it
+    (signed d=<mail domain>, aligned with the city's From) and resends it to the channel
+    with the listed sender's From hidden behind bare CRs. Held; nothing more is sent."""
+    own = p.dkim_keys(tmp_path)
+    dns.publish(f"rsa._domainkey.{DOMAIN}", own.rsa.public_txt())
+    dns.publish(f"ed._domainkey.{DOMAIN}", own.ed.public_txt())
+    extra = serve_args(tmp_path, dns.address) + own.args
+    d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port, extra=extra)
+    engine = sa.create_engine(sqlite_url)
+    rcpt = f"{SLUG}@{DOMAIN}"
+    try:
+        p.populate(engine, SLUG)
+        p.send_to(d, rcpt, keys.good.sign(raw_post("正規の投稿")), SENDER)
+        got = helpers.wait_until(lambda: p.delivered(sink, SLUG), what="the post delivered")
+        received = got[0].raw
+        assert f"d={DOMAIN}".encode() in received  # the daemon's own signature
+        helpers.wait_until(lambda: helpers.drained(engine), what="queue drained")
+        before = len(p.delivered(sink, SLUG))
+        end = raw_smtp(d, rcpt, bare_cr_smuggled(received), "subscriber@example.net")
+        assert end.startswith(DATA_OK)
+        assert_refused_approval(engine, sink, "【重要】市からのお知らせ", "単独の CR", 1)
+        assert len(p.delivered(sink, SLUG)) == before
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+    assert_no_traceback(tmp_path)
