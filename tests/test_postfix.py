@@ -278,7 +278,7 @@ def test_authenticated_posts_through_postfix(
     both Subjects on); a post signed with the key on a loopback DNS server (`serve --dns`)
     goes out."""
     from daemon import posting as p
-    from daemon.test_bad_input_dkim import CITY, FORGED_AR, SENDER, Keys, raw_post, signed_once
+    from daemon.test_bad_input_dkim import CITY, FORGED_AR, SENDER, raw_post, signed_once
     from daemon.test_bad_input_dkim import SLUG as AUTH_SLUG
     from dnsserver import dns_server, make_key
 
@@ -307,9 +307,8 @@ def test_authenticated_posts_through_postfix(
                 assert not p.delivered(sink, AUTH_SLUG)
 
                 # the attacker review's finding 2: h=subject signs the bottom-most Subject
-                only = Keys(key, key, key, key)
                 doubled = "Subject: 【重要】PF経由の攻撃者の件名\r\n".encode() + signed_once(
-                    only, raw_post("Re: お問い合わせ")
+                    key, raw_post("Re: お問い合わせ")
                 )
                 with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
                     client.sendmail("attacker@evil.example", rcpt_to, doubled)

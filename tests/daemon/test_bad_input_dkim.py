@@ -154,10 +154,10 @@ def bare_cr_smuggled(signed: bytes) -> bytes:
     return hidden.encode() + text.encode() + signed
 
 
-def signed_once(keys: Keys, raw: bytes) -> bytes:
+def signed_once(key: SigningKey, raw: bytes) -> bytes:
     """Signed as a signer that does not oversign: each header present named once in h=."""
     present = [b"from", b"to", b"subject", b"date", b"mime-version", b"content-type"]
-    return keys.good.sign(raw, include_headers=[*present, b"content-transfer-encoding"])
+    return key.sign(raw, include_headers=[*present, b"content-transfer-encoding"])
 
 
 @pytest.fixture
@@ -325,7 +325,7 @@ def test_a_signed_mail_dressed_up_as_a_post_never_approves(
         #    verifies the bottom-most, the post path reads the top one)
         (
             "Subject: 【重要】攻撃者の件名\r\n".encode()
-            + signed_once(keys, reply.as_bytes(policy=policy.SMTP)),
+            + signed_once(keys.good, reply.as_bytes(policy=policy.SMTP)),
             "【重要】攻撃者の件名",
             "Subject ヘッダーのすべてに署名していません",
         ),
@@ -341,7 +341,7 @@ def test_a_signed_mail_dressed_up_as_a_post_never_approves(
         assert_refused_approval(engine, sink, subject, reason, n)
         assert not p.delivered(sink, SLUG), subject
     # the same mail as case 2 without the added Subject: approved, so the signing is right
-    p.send_to(d, rcpt, signed_once(keys, raw_post("重複のない署名")), SENDER)
+    p.send_to(d, rcpt, signed_once(keys.good, raw_post("重複のない署名")), SENDER)
     row = helpers.wait_until(
         lambda: (r := post_of(engine, "重複のない署名")) and r["state"] == "sent" and r,
         what="sent",
