@@ -94,14 +94,21 @@ class SigningKey:
         return f"{self.selector}._domainkey.{self.domain}"
 
     def sign(self, raw: bytes, **kw: Any) -> bytes:
-        """`raw` with this key's DKIM-Signature on top (relaxed/relaxed, From signed)."""
+        """`raw` with this key's DKIM-Signature on top (relaxed/relaxed). By default as an
+        OpenDKIM with `OversignHeaders` would: each RFC 6376 §5.4.1 header present is
+        signed once more than it occurs, so none can be added above it (§8.15)."""
+        include = kw.pop("include_headers", None)
+        if include is None:
+            parsed = dkim.DKIM(raw)
+            parsed.add_frozen(dkim.DKIM.SHOULD)
+            include = parsed.default_sign_headers()
         signature: bytes = dkim.sign(
             raw,
             self.selector.encode(),
             self.domain.encode(),
             self.private_pem,
             canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=kw.pop("include_headers", [b"from", b"to", b"subject", b"date"]),
+            include_headers=include,
             **kw,
         )
         return signature + raw

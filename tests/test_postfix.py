@@ -274,9 +274,11 @@ def test_authenticated_posts_through_postfix(
 ) -> None:
     """Issue 11 item 1 behind Postfix (deploy/ adds no header rule: the mail arrives as the
     sender wrote it): a forged Authentication-Results with our exact authserv-id approves
-    nothing; a post signed with the key on a loopback DNS server (`serve --dns`) goes out."""
+    nothing; nor does an unsigned Subject put above a genuine signed mail (Postfix passes
+    both Subjects on); a post signed with the key on a loopback DNS server (`serve --dns`)
+    goes out."""
     from daemon import posting as p
-    from daemon.test_bad_input_dkim import CITY, FORGED_AR, SENDER, raw_post
+    from daemon.test_bad_input_dkim import CITY, FORGED_AR, SENDER, raw_post, signed_once
     from daemon.test_bad_input_dkim import SLUG as AUTH_SLUG
     from dnsserver import dns_server, make_key
 
@@ -302,6 +304,18 @@ def test_authenticated_posts_through_postfix(
                 assert "DKIM 署名がありません" in p.body(request)
                 assert p.post_row(engine) is not None
                 assert p.post_row(engine)["state"] == "held"  # type: ignore[index]
+                assert not p.delivered(sink, AUTH_SLUG)
+
+                # the attacker review's finding 2: h=subject signs the bottom-most Subject
+                doubled = "Subject: 【重要】PF経由の攻撃者の件名\r\n".encode() + signed_once(
+                    key, raw_post("Re: お問い合わせ")
+                )
+                with smtplib.SMTP("127.0.0.1", pf.port, timeout=helpers.WAIT) as client:
+                    client.sendmail("attacker@evil.example", rcpt_to, doubled)
+                request = p.wait_mail(sink, SENDER, "投稿の確認", count=2)
+                assert "Subject ヘッダーのすべてに署名していません" in p.body(request)
+                assert p.post_row(engine)["state"] == "held"  # type: ignore[index]
+                assert "攻撃者の件名" in str(p.post_row(engine)["subject"])  # type: ignore[index]
                 assert not p.delivered(sink, AUTH_SLUG)
 
                 signed = key.sign(raw_post("正しい署名", Authentication_Results=FORGED_AR))

@@ -11,6 +11,7 @@ and delivered. At the end, the daemon's log holds no traceback.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def raw_post(subject: str, text: str = "講座のご案内です。\n", **header
 
 HOSTILE_SIGNATURE = (
     b"DKIM-Signature: v=1; a=rsa-sha256; d=city.kawasaki.example.jp; s=se\x00l\x01;"
-    b" h=from; bh=x; b=x\r\n"
+    b" h=from:to:subject:date:mime-version:content-type:content-transfer-encoding; bh=x; b=x\r\n"
 )
 
 
@@ -111,6 +112,52 @@ HOSTILE: list[tuple[str, Callable[[Keys], bytes], str]] = [
         "se?l?._domainkey.city.kawasaki.example.jp に鍵がありません",
     ),
 ]
+
+
+OTHER = "tanaka@city.kawasaki.example.jp"  # a city employee who is not a listed sender
+DATA_OK = b"250"
+
+
+def raw_smtp(d: helpers.Daemon, rcpt: str, raw: bytes, sender: str) -> bytes:
+    """The attacker's bytes as they are (smtplib would turn a bare CR into CRLF); the
+    answer to the end of DATA."""
+    with socket.create_connection(d.smtp, timeout=helpers.WAIT) as s:
+        replies = s.makefile("rb")
+
+        def say(line: bytes | None) -> bytes:
+            if line is not None:
+                s.sendall(line)
+            reply = replies.readline()
+            while reply[3:4] == b"-":
+                reply = replies.readline()
+            return reply
+
+        assert say(None).startswith(b"220")
+        assert say(b"EHLO attacker.example\r\n").startswith(b"250")
+        assert say(f"MAIL FROM:<{sender}>\r\n".encode()).startswith(b"250")
+        assert say(f"RCPT TO:<{rcpt}>\r\n".encode()).startswith(b"250")
+        assert say(b"DATA\r\n").startswith(b"354")
+        body = raw.replace(b"\r\n.", b"\r\n..")  # RFC 5321 §4.5.2 dot-stuffing
+        end = say(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        say(b"QUIT\r\n")
+        return end
+
+
+def bare_cr_smuggled(signed: bytes) -> bytes:
+    """The attacker's finding: dkimpy reads `X-B` as one header up to the CRLF, Python's
+    parser ends a line at each bare CR and reads the From, Subject and text in it."""
+    hidden = (
+        f"X-B: a\rFrom: {SENDER}\rSubject: 【重要】市からのお知らせ\rMIME-Version: 1.0\r"
+        "Content-Type: text/plain; charset=utf-8\rX-A: b\r\r\n"
+    )
+    text = " 【緊急】給付金の受け取りは https://evil.example/ で口座を登録してください\r\n"
+    return hidden.encode() + text.encode() + signed
+
+
+def signed_once(key: SigningKey, raw: bytes) -> bytes:
+    """Signed as a signer that does not oversign: each header present named once in h=."""
+    present = [b"from", b"to", b"subject", b"date", b"mime-version", b"content-type"]
+    return key.sign(raw, include_headers=[*present, b"content-transfer-encoding"])
 
 
 @pytest.fixture
@@ -239,6 +286,88 @@ def test_a_slow_key_lookup_holds_up_no_other_mail(
         row = post_of(engine, "遅い DNS")
         assert row is not None and row["note"] == VERIFYING  # still waiting on DNS
         assert_refused_approval(engine, sink, "遅い DNS", "時間切れ", 1)
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+    assert_no_traceback(tmp_path)
+
+
+def test_a_signed_mail_dressed_up_as_a_post_never_approves(
+    daemon: tuple[helpers.Daemon, sa.Engine], sink: Sink, keys: Keys, tmp_path: Path
+) -> None:
+    """The attacker review: a genuine city-signed mail with what the post shows put on
+    top, sent over raw SMTP. Each is held, the listed sender asked and told why."""
+    d, engine = daemon
+    p.populate(engine, SLUG)
+    rcpt = f"{SLUG}@{DOMAIN}"
+    employee = p.post_message("ご質問への回答", "回答です。\n", sender=OTHER, slug=SLUG)
+    reply = p.post_message("Re: お問い合わせ", "回答です。\n", sender=SENDER, slug=SLUG)
+    elsewhere = p.post_message("Re: お問い合わせ", "回答です。\n", sender=SENDER)
+    elsewhere.replace_header("To", "someone@example.net")
+    cases = [
+        # 1. bare CR: a From hidden in one dkimpy header (the check runs before both parsers)
+        (
+            bare_cr_smuggled(keys.good.sign(employee.as_bytes(policy=policy.SMTP))),
+            "【重要】市からのお知らせ",
+            "単独の CR",
+        ),
+        # 2. an unsigned Subject above the signed one (h= names subject once: dkimpy
+        #    verifies the bottom-most, the post path reads the top one)
+        (
+            "Subject: 【重要】攻撃者の件名\r\n".encode()
+            + signed_once(keys.good, reply.as_bytes(policy=policy.SMTP)),
+            "【重要】攻撃者の件名",
+            "Subject ヘッダーのすべてに署名していません",
+        ),
+        # 3. the listed sender's genuine signed mail to someone else, resent as a post
+        (
+            keys.good.sign(elsewhere.as_bytes(policy=policy.SMTP)),
+            "Re: お問い合わせ",
+            "投稿アドレス",
+        ),
+    ]
+    for n, (raw, subject, reason) in enumerate(cases, start=1):
+        assert raw_smtp(d, rcpt, raw, "attacker@evil.example").startswith(DATA_OK)
+        assert_refused_approval(engine, sink, subject, reason, n)
+        assert not p.delivered(sink, SLUG), subject
+    # the same mail as case 2 without the added Subject: approved, so the signing is right
+    p.send_to(d, rcpt, signed_once(keys.good, raw_post("重複のない署名")), SENDER)
+    row = helpers.wait_until(
+        lambda: (r := post_of(engine, "重複のない署名")) and r["state"] == "sent" and r,
+        what="sent",
+    )
+    assert row["approval_method"] == "authenticated:dkim"
+    assert all(post_of(engine, s)["state"] == "held" for _, s, _ in cases)  # type: ignore[index]
+    assert_no_traceback(tmp_path)
+
+
+def test_our_own_signed_fan_out_resent_with_a_hidden_from_never_approves(
+    tmp_path: Path, sqlite_url: str, sink: Sink, keys: Keys, dns: DnsServer
+) -> None:
+    """The attacker review's replay: a subscriber takes a post as the daemon delivered it
+    (signed d=<mail domain>, aligned with the city's From) and resends it to the channel
+    with the listed sender's From hidden behind bare CRs. Held; nothing more is sent."""
+    own = p.dkim_keys(tmp_path)
+    dns.publish(f"rsa._domainkey.{DOMAIN}", own.rsa.public_txt())
+    dns.publish(f"ed._domainkey.{DOMAIN}", own.ed.public_txt())
+    extra = serve_args(tmp_path, dns.address) + own.args
+    d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port, extra=extra)
+    engine = sa.create_engine(sqlite_url)
+    rcpt = f"{SLUG}@{DOMAIN}"
+    try:
+        p.populate(engine, SLUG)
+        p.send_to(d, rcpt, keys.good.sign(raw_post("正規の投稿")), SENDER)
+        got = helpers.wait_until(lambda: p.delivered(sink, SLUG), what="the post delivered")
+        received = got[0].raw
+        assert f"d={DOMAIN}".encode() in received  # the daemon's own signature
+        helpers.wait_until(lambda: helpers.drained(engine), what="queue drained")
+        before = len(p.delivered(sink, SLUG))
+        end = raw_smtp(d, rcpt, bare_cr_smuggled(received), "subscriber@example.net")
+        assert end.startswith(DATA_OK)
+        assert_refused_approval(engine, sink, "【重要】市からのお知らせ", "単独の CR", 1)
+        assert len(p.delivered(sink, SLUG)) == before
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:

@@ -13,11 +13,20 @@ from email.message import EmailMessage
 import pytest
 
 from dnsserver import DnsServer, SigningKey, dns_server, make_key
-from haishin.posting.dkim_verify import MAX_SIGNATURES, Result, Verification, verify
+from haishin.posting.dkim_verify import (
+    MAX_AGE,
+    MAX_SIGNATURES,
+    Addressed,
+    Result,
+    Verification,
+    verify,
+)
 from haishin.posting.dnskeys import DnsSettings, KeyLookup
 
 SENDER = "shogai@city.kawasaki.example.jp"
 DOMAIN = "city.kawasaki.example.jp"
+MAIL_DOMAIN = f"mail.{DOMAIN}"  # the service's: the daemon signs its fan-out with it
+TO = Addressed(f"shogai-gakushu@{MAIL_DOMAIN}", MAIL_DOMAIN)
 FORGED_AR = "mx.city.kawasaki.example.jp; dkim=pass header.d=city.kawasaki.example.jp"
 
 
@@ -26,6 +35,7 @@ class World:
     dns: DnsServer
     good: SigningKey  # published for the city's domain
     sub: SigningKey  # a subdomain of the city: aligned (relaxed)
+    own: SigningKey  # the service's mail domain: the daemon's own signature
     evil: SigningKey  # published for another organization
     revoked: SigningKey  # its record has an empty p=
     missing: SigningKey  # never published (NXDOMAIN)
@@ -42,14 +52,15 @@ def world() -> Iterator[World]:
         w = World(
             dns,
             make_key(DOMAIN),
-            make_key(f"mail.{DOMAIN}", "s2026"),
+            make_key(f"kouhou.{DOMAIN}", "s2026"),
+            make_key(MAIL_DOMAIN, "rsa"),
             make_key("attacker.example.org"),
             make_key(DOMAIN, "revoked"),
             make_key(DOMAIN, "missing"),
             make_key(DOMAIN, "slow"),
             make_key(DOMAIN, "broken"),
         )
-        for key in (w.good, w.sub, w.evil):
+        for key in (w.good, w.sub, w.own, w.evil):
             dns.publish(key.name, key.public_txt)
         dns.publish(w.revoked.name, b"v=DKIM1; k=rsa; p=")  # RFC 6376 §3.6.1: revoked
         dns.zone.silent.add(w.slow.name)
@@ -57,10 +68,15 @@ def world() -> Iterator[World]:
         yield w
 
 
-def post(sender: str = SENDER, body: str = "講座のご案内です。\n", **headers: str) -> bytes:
+def post(
+    sender: str = SENDER,
+    body: str = "講座のご案内です。\n",
+    to: str = TO.post_address,
+    **headers: str,
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = sender
-    msg["To"] = "shogai-gakushu@mail.city.kawasaki.example.jp"
+    msg["To"] = to
     msg["Subject"] = "講座のご案内"
     msg["Date"] = "Tue, 01 Dec 2026 10:00:00 +0900"
     for name, value in headers.items():
@@ -69,8 +85,14 @@ def post(sender: str = SENDER, body: str = "講座のご案内です。\n", **he
     return msg.as_bytes(policy=policy.SMTP)
 
 
-def check(world: World, raw: bytes, sender: str = SENDER, lifetime: float = 1.0) -> Verification:
-    return asyncio.run(verify(raw, sender, world.keys(lifetime)))
+def check(
+    world: World,
+    raw: bytes,
+    sender: str = SENDER,
+    lifetime: float = 1.0,
+    now: float | None = None,
+) -> Verification:
+    return asyncio.run(verify(raw, sender, world.keys(lifetime), TO, now))
 
 
 def test_a_signature_with_the_published_key_passes(world: World) -> None:
@@ -174,7 +196,7 @@ def test_a_signature_that_does_not_sign_from_does_not_count(world: World) -> Non
     raw = raw.replace(b"h=from : subject;", b"h=subject;", 1)
     v = check(world, raw)
     assert v.result is Result.NONE
-    assert "From ヘッダーに署名していません" in v.detail
+    assert "From ヘッダーのすべてに署名していません" in v.detail
 
 
 def test_any_aligned_valid_signature_is_enough(world: World) -> None:
@@ -225,3 +247,78 @@ def test_hostile_signatures_are_results(world: World, signature: str) -> None:
     v = check(world, raw)
     assert v.result in (Result.NONE, Result.FAIL)
     assert v.detail.isprintable() and len(v.detail) <= 600
+
+
+def test_a_bare_cr_hiding_a_from_in_one_dkimpy_header_is_not_authenticated(world: World) -> None:
+    """The attacker's finding: Python's parser ends a line at a bare CR, dkimpy does not.
+    Put above a genuine city-signed mail of an employee who is not a listed sender, one
+    dkimpy header `X-B` holds the From, Subject and text Python reads."""
+    signed = world.good.sign(post(sender=f"tanaka@{DOMAIN}"))
+    smuggled = (
+        f"X-B: a\rFrom: {SENDER}\rSubject: 【重要】市からのお知らせ\rX-A: b\r\r\n".encode()
+        + " 【緊急】https://evil.example/ で口座を登録してください\r\n".encode()
+        + signed
+    )
+    v = check(world, smuggled, sender=SENDER)
+    assert v.result is Result.NONE, v
+    assert "単独の CR" in v.detail
+    # a bare CR anywhere, the body too, is refused: the check runs before either parser
+    in_body = world.good.sign(post()).replace(b"\r\n\r\n", b"\r\n\r\nA\rB\r\n", 1)
+    v = check(world, in_body)
+    assert v.result is Result.NONE and "単独の CR" in v.detail
+
+
+ONCE = [b"from", b"to", b"subject", b"date", b"mime-version", b"content-type"]
+ONCE += [b"content-transfer-encoding"]  # each header of post() named once in h=
+
+
+def test_an_unsigned_subject_above_a_signed_mail_is_not_authenticated(world: World) -> None:
+    """h=subject signs the bottom-most Subject (RFC 6376 §5.4.2); the post path reads the
+    top one. Every instance must be signed (§8.15)."""
+    prepended = "Subject: 【重要】攻撃者の件名\r\n".encode()
+    once = world.good.sign(post(), include_headers=ONCE)
+    assert check(world, once).result is Result.PASS
+    v = check(world, prepended + once)
+    assert v.result is Result.NONE
+    assert "Subject ヘッダーのすべてに署名していません" in v.detail
+    # oversigned as OpenDKIM does (h= names subject twice): the added one breaks the hash
+    oversigned = world.good.sign(post())
+    assert check(world, oversigned).result is Result.PASS
+    assert check(world, prepended + oversigned).result is Result.FAIL
+
+
+def test_a_header_the_post_path_reads_must_be_signed(world: World) -> None:
+    # Content-Type decides how the signed body reads: unsigned, it could be replaced
+    v = check(world, world.good.sign(post(), include_headers=[b"from", b"to", b"subject"]))
+    assert v.result is Result.NONE
+    assert "ヘッダーのすべてに署名していません" in v.detail
+    # Subject is always signed, even when absent (RFC 6376 §5.4: h= may name a missing one)
+    no_subject = post().replace(b"Subject:", b"X-Subject:", 1)
+    v = check(world, world.good.sign(no_subject, include_headers=[b"from", b"to"]))
+    assert v.result is Result.NONE and "Subject ヘッダー" in v.detail
+
+
+def test_the_services_own_signature_is_not_the_senders(world: World) -> None:
+    """d=<mail domain> is aligned with the city's From, but it is the daemon's fan-out
+    signature: a subscriber resending a post cannot make it a sender's."""
+    v = check(world, world.own.sign(post()))
+    assert v.result is Result.NONE
+    assert f"d={MAIL_DOMAIN} は配信サービス自身の署名" in v.detail
+
+
+def test_a_signed_mail_to_someone_else_is_no_post(world: World) -> None:
+    v = check(world, world.good.sign(post(to="someone@example.net")))
+    assert v.result is Result.NONE
+    assert f"投稿アドレス {TO.post_address} がありません" in v.detail
+    # Cc naming the channel is a post too
+    raw = post(to="someone@example.net", Cc=f"広報 <{TO.post_address}>")
+    assert check(world, world.good.sign(raw)).result is Result.PASS
+
+
+def test_an_old_signature_is_a_replay(world: World) -> None:
+    raw = world.good.sign(post())
+    assert b"t=" in raw.split(b"\r\n\r\n")[0]
+    assert check(world, raw, now=time.time() + MAX_AGE - 3600).result is Result.PASS
+    v = check(world, raw, now=time.time() + MAX_AGE + 3600)
+    assert v.result is Result.NONE
+    assert "日以上前のものです（t=）" in v.detail

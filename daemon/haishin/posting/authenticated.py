@@ -31,7 +31,7 @@ from ..store.posts import PostState
 from ..store.schema import inbound
 from ..store.schema import posts as posts_table
 from . import decisions
-from .dkim_verify import Result, Verification, verify
+from .dkim_verify import Addressed, Result, Verification, verify
 from .dnskeys import KeyLookup
 
 log = logging.getLogger(__name__)
@@ -42,17 +42,18 @@ BATCH = 16
 METHOD = "authenticated:dkim"
 
 
-def pending(engine: sa.Engine, limit: int = BATCH) -> list[tuple[int, str, bytes]]:
-    """Held posts waiting for verification: (id, sender, the raw mail as received)."""
+def pending(engine: sa.Engine, limit: int = BATCH) -> list[tuple[int, str, str, bytes]]:
+    """Held posts waiting for verification: (id, sender, channel, the raw mail as received)."""
     query = (
-        sa.select(posts_table.c.id, posts_table.c.sender, inbound.c.raw)
+        sa.select(posts_table.c.id, posts_table.c.sender, posts_table.c.channel, inbound.c.raw)
         .select_from(posts_table.outerjoin(inbound, inbound.c.id == posts_table.c.spool_id))
         .where(posts_table.c.state == PostState.HELD, posts_table.c.note == VERIFYING)
         .order_by(posts_table.c.id)
         .limit(limit)
     )
     with engine.connect() as conn:
-        return [(int(i), str(s), bytes(r or b"")) for i, s, r in conn.execute(query)]
+        rows = conn.execute(query)
+        return [(int(i), str(s), str(c), bytes(r or b"")) for i, s, c, r in rows]
 
 
 def conclude(engine: sa.Engine, ctx: Context, post_id: int, verification: Verification) -> bool:
@@ -87,13 +88,22 @@ def conclude(engine: sa.Engine, ctx: Context, post_id: int, verification: Verifi
 
 
 async def _one(
-    engine: sa.Engine, ctx: Context, keys: KeyLookup, post_id: int, sender: str, raw: bytes
+    engine: sa.Engine,
+    ctx: Context,
+    keys: KeyLookup,
+    post_id: int,
+    sender: str,
+    channel: str,
+    raw: bytes,
 ) -> None:
+    domain = ctx.service.mail_domain
+    # a post is a mail to the channel's post address; d=<mail domain> is our own fan-out
+    to = Addressed(post_address=f"{channel}@{domain}", own_domain=domain)
     if not raw:  # emptied by the retention purge
         verification = Verification(Result.NONE, "受信したメールが残っていません")
     else:
         try:
-            verification = await verify(raw, sender, keys)
+            verification = await verify(raw, sender, keys, to)
         except Exception as exc:  # a bug must not leave the post pending for ever
             log.error("post#%d: DKIM verification failed: %s", post_id, type(exc).__name__)
             verification = Verification(Result.NONE, "署名を検証できませんでした")

@@ -8,10 +8,16 @@ The rules, in order (each a reason in Japanese for the sender and the audit):
 
 | check | source | outcome when it fails |
 |---|---|---|
+| no bare CR (a \\r not followed by \\n) anywhere: Python's parser ends a line there, dkimpy's does not, so one dkimpy header could hide a From the post path reads | RFC 5322 §2.3, RFC 5321 §2.3.8 | none |
+| Python's parser and dkimpy's see the same header fields in the same order | (the same differential, guarded in general) | none |
 | exactly one From header with one address, the listed sender | RFC 7489 §6.6.1 | none |
+| To or Cc names the channel's post address `<slug>@<mail domain>` (an old signed mail to someone else is no post) | RFC 5322 §3.6.3 | none |
 | a DKIM-Signature whose d= is aligned with the From domain | RFC 7489 §3.1.1 (relaxed) | none |
+| d= is not the service's own mail domain (the daemon signs its fan-out with it: that is our signature, not the sender's) | RFC 6376 §3.5 (d= names the signer) | none |
 | not rsa-sha1 | RFC 8301 §3.1 | none |
-| its h= includes From | RFC 6376 §5.4 (dkimpy checks it only when signing) | none |
+| its h= includes From and Subject | RFC 6376 §5.4 (dkimpy checks From only when signing) | none |
+| every instance of each header the post path reads (SIGNED_HEADERS) is signed: as many in h= as in the message ("oversigning") | RFC 6376 §5.4.2, §8.15 | none |
+| t=, when given, no older than MAX_AGE (x= is dkimpy's) | RFC 6376 §3.5 t=, §8.6 replay | none |
 | no l= shorter than the body (else text could be appended unsigned) | RFC 6376 §8.2 | fail |
 | the key from DNS exists and is not revoked (empty p=) | RFC 6376 §3.6.1 | fail |
 | the key lookup answered at all | RFC 6376 §6.1.2 TEMPFAIL | temporary |
@@ -28,10 +34,13 @@ import asyncio
 import enum
 import logging
 import re
+import time
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import AddressHeader
+from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 
 import dkim
@@ -42,6 +51,32 @@ from .dnskeys import Found, KeyLookup, KeyRecord
 from .senders import aligned, same_address
 
 MAX_SIGNATURES = 5
+
+MAX_AGE = 7 * 24 * 3600
+"""Seconds a signature's t= may lie in the past: a post is sent when written, and an old
+signed mail resent to the channel is a replay (RFC 6376 §8.6)."""
+
+SIGNED_HEADERS = (
+    b"from",
+    b"subject",
+    b"to",
+    b"cc",
+    b"reply-to",
+    b"date",
+    b"mime-version",
+    b"content-type",
+    b"content-transfer-encoding",
+    b"x-haishin-send-at",
+    b"in-reply-to",
+    b"references",
+)
+"""The headers the post path reads (commands/post.py, mailtext/incoming.py): an unsigned
+instance of one, e.g. a second Subject put on top of a signed mail, would be what the
+post shows while dkimpy verifies the signed one (RFC 6376 §5.4.2: the bottom-most).
+Message-ID is not among them: it only threads our answers, and an MTA on the way adds
+one when the mail has none (RFC 5321 §6.4), after the signature."""
+
+_BARE_CR = re.compile(rb"\r(?!\n)")
 
 _quiet = logging.getLogger("haishin.dkim")  # dkimpy logs each failure at error level
 _quiet.addHandler(logging.NullHandler())
@@ -68,6 +103,14 @@ class Verification:
 
 
 @dataclass(frozen=True)
+class Addressed:
+    """What a post must be addressed to, and whose signature is not the sender's."""
+
+    post_address: str  # <slug>@<mail domain>: a post is a mail to the channel
+    own_domain: str  # the service's mail domain, d= of the daemon's own fan-out
+
+
+@dataclass(frozen=True)
 class _Candidate:
     index: int
     domain: str
@@ -75,8 +118,7 @@ class _Candidate:
     name: str
 
 
-def _from_domain(raw: bytes, sender: str) -> str | Verification:
-    head = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+def _from_domain(head: EmailMessage, sender: str) -> str | Verification:
     values = head.get_all("From") or []
     if len(values) != 1:
         return Verification(Result.NONE, f"From ヘッダーが {len(values)} 個あります")
@@ -93,9 +135,37 @@ def _from_domain(raw: bytes, sender: str) -> str | Verification:
     return address.rpartition("@")[2].lower()
 
 
-def _candidates(signer: dkim.DKIM, from_domain: str) -> tuple[list[_Candidate], list[str]]:
+def _addressed(head: EmailMessage, post_address: str) -> Verification | None:
+    """None when To or Cc names the channel's post address."""
+    for name in ("To", "Cc"):
+        for header in head.get_all(name) or []:
+            addresses = header.addresses if isinstance(header, AddressHeader) else ()
+            if any(a.addr_spec.lower() == post_address.lower() for a in addresses):
+                return None
+    return Verification(
+        Result.NONE, f"宛先（To/Cc）にチャンネルの投稿アドレス {post_address} がありません"
+    )
+
+
+def _unsigned(tags: dict[bytes, bytes], present: Counter[bytes]) -> str | None:
+    """The first header read by the post path that the signature leaves open, if any."""
+    signed = Counter(h.strip().lower() for h in tags.get(b"h", b"").split(b":"))
+    for name in (b"from", b"subject"):
+        if not signed[name]:
+            return name.decode()
+    for name in SIGNED_HEADERS:
+        if present[name] > signed[name]:
+            return name.decode()
+    return None
+
+
+def _candidates(
+    signer: dkim.DKIM, from_domain: str, to: Addressed, now: float
+) -> tuple[list[_Candidate], list[str]]:
     found: list[_Candidate] = []
     reasons: list[str] = []
+    present = Counter(k.strip().lower() for k, _ in signer.headers)
+    own = to.own_domain.lower().rstrip(".")
     headers = [v for k, v in signer.headers if k.lower() == b"dkim-signature"]
     for index, value in enumerate(headers[:MAX_SIGNATURES]):
         try:
@@ -108,13 +178,23 @@ def _candidates(signer: dkim.DKIM, from_domain: str) -> tuple[list[_Candidate], 
         if not aligned(domain, from_domain):
             reasons.append(f"署名のドメイン d={domain} が From のドメインと揃っていません")
             continue
+        if domain == own or domain.endswith("." + own):
+            # the daemon's own fan-out carries this; resent, it proves nothing of the sender
+            reasons.append(f"d={domain} は配信サービス自身の署名で、送信者の署名ではありません")
+            continue
         if tags.get(b"a", b"").strip().lower() == b"rsa-sha1":
             # RFC 8301 §3.1: rsa-sha1 MUST NOT be used for verifying
             reasons.append(f"d={domain} の署名は使えない方式（rsa-sha1）です")
             continue
-        signed = [h.strip().lower() for h in re.split(rb":", tags.get(b"h", b""))]
-        if b"from" not in signed:
-            reasons.append(f"d={domain} の署名は From ヘッダーに署名していません（h=）")
+        unsigned = _unsigned(tags, present)
+        if unsigned is not None:
+            reasons.append(
+                f"d={domain} の署名は {unsigned.title()} ヘッダーのすべてに署名していません（h=）"
+            )
+            continue
+        stamp = tags.get(b"t", b"").strip()
+        if stamp.isdigit() and int(stamp) < now - MAX_AGE:
+            reasons.append(f"d={domain} の署名は {MAX_AGE // 86400} 日以上前のものです（t=）")
             continue
         found.append(_Candidate(index, domain, selector, f"{selector}._domainkey.{domain}"))
     return found, reasons
@@ -151,13 +231,32 @@ def _revoked(txt: bytes) -> bool:
     return b"p" in tags and not tags[b"p"].strip()
 
 
-def _prepare(raw: bytes, sender: str) -> tuple[list[_Candidate], list[str]] | Verification:
-    """The From check and the signatures worth a lookup. Thread context."""
+def _prepare(
+    raw: bytes, sender: str, to: Addressed, now: float
+) -> tuple[list[_Candidate], list[str]] | Verification:
+    """The message checks and the signatures worth a lookup. Thread context."""
+    if _BARE_CR.search(raw):
+        # RFC 5322 §2.3, RFC 5321 §2.3.8: CR only in CRLF. Checked before either parser
+        # reads the mail: they split lines differently at a bare CR.
+        return Verification(
+            Result.NONE, "メールに改行（CRLF）でない単独の CR が含まれています（RFC 5322 §2.3）"
+        )
     try:
-        from_domain = _from_domain(raw, sender)
+        head = BytesHeaderParser(policy=policy.default).parsebytes(raw)
+        assert isinstance(head, EmailMessage)  # policy.default's message factory
+        signer = dkim.DKIM(raw, logger=_quiet)
+        ours = [k.lower() for k in head]
+        theirs = [k.decode("ascii", "surrogateescape").strip().lower() for k, _ in signer.headers]
+        if ours != theirs:
+            # what dkimpy verifies must be the header block the post path reads
+            return Verification(Result.NONE, "ヘッダーの区切りを一通りに読み取れません")
+        from_domain = _from_domain(head, sender)
         if isinstance(from_domain, Verification):
             return from_domain
-        return _candidates(dkim.DKIM(raw, logger=_quiet), from_domain)
+        wrong = _addressed(head, to.post_address)
+        if wrong is not None:
+            return wrong
+        return _candidates(signer, from_domain, to, now)
     except Exception as exc:  # email and dkimpy raise many kinds on hostile headers
         return Verification(Result.NONE, f"署名を読み取れません（{type(exc).__name__}）")
 
@@ -169,14 +268,19 @@ def _clean(text: str, limit: int = 600) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-async def verify(raw: bytes, sender: str, keys: KeyLookup) -> Verification:
-    """The daemon's own verdict on `raw` posted by `sender` (a listed sender)."""
-    found = await _verify(raw, sender, keys)
+async def verify(
+    raw: bytes, sender: str, keys: KeyLookup, to: Addressed, now: float | None = None
+) -> Verification:
+    """The daemon's own verdict on `raw` posted by `sender` (a listed sender) to the
+    channel `to` names; `now` (epoch seconds) bounds t=."""
+    found = await _verify(raw, sender, keys, to, time.time() if now is None else now)
     return Verification(found.result, _clean(found.detail), _clean(found.domain, 255))
 
 
-async def _verify(raw: bytes, sender: str, keys: KeyLookup) -> Verification:
-    prepared = await asyncio.to_thread(_prepare, raw, sender)  # parsing: off the loop
+async def _verify(
+    raw: bytes, sender: str, keys: KeyLookup, to: Addressed, now: float
+) -> Verification:
+    prepared = await asyncio.to_thread(_prepare, raw, sender, to, now)  # parsing: off the loop
     if isinstance(prepared, Verification):
         return prepared
     candidates, reasons = prepared
