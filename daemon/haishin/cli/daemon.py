@@ -121,7 +121,7 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
     multiple=True,
     metavar="ADDRESS",
     help="a front-end MTA's address, held only to --max-sessions (repeatable; "
-    "with --lmtp default 127.0.0.1 and ::1)",
+    "default 127.0.0.1 and ::1)",
 )
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
 @click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
@@ -227,8 +227,8 @@ def serve(
         sessions=SessionLimits(
             per_address=max_sessions_per_address,
             overall=max_sessions,
-            # behind --lmtp every session is the front end's: Postfix on loopback
-            exempt=frozenset(frontends) if frontends else (LOOPBACK if lmtp else frozenset()),
+            # a client on this machine is the front end (Postfix on loopback behind --lmtp)
+            exempt=frozenset(frontends) if frontends else LOOPBACK,
         ),
     )
     if imap_url:

@@ -36,7 +36,7 @@ PER_ADDRESS = 20
 most by default, `default_destination_concurrency_limit`)."""
 OVERALL = 500
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
-"""The front end's addresses behind `--lmtp` (deploy/: Postfix delivers over loopback)."""
+"""The default front end: the machine itself (deploy/: Postfix delivers over loopback)."""
 
 FD_RESERVE = 200
 """File descriptors kept for everything but SMTP sessions: the database pool, the
