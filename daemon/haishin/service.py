@@ -27,7 +27,7 @@ from .commands.context import Context
 from .delivery import bounce_alarm, bounce_digest, bounce_record
 from .delivery.bounce_score import settings_of
 from .errors import HaishinError
-from .inbound import smtp
+from .inbound import sessions, smtp
 from .inbound.envelope import envelope
 from .inbound.imap import ImapIngester, ImapSettings
 from .inbound.writer import SpoolWriter
@@ -78,6 +78,8 @@ class Settings:
     """IMAP ingestion into the same spool (`--imap URL`), beside SMTP/LMTP."""
     dns: DnsSettings = field(default_factory=DnsSettings)
     """The resolver for DKIM keys (`--dns HOST:PORT`; default: the system's)."""
+    sessions: sessions.SessionLimits = field(default_factory=sessions.SessionLimits)
+    """Concurrent SMTP/LMTP sessions per client address and overall (inbound/sessions.py)."""
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -187,12 +189,16 @@ class Daemon:
             "lmtp" if s.lmtp else "smtp",
             s.keyring.redact,
         )
+        # the soft file limit up to the hard one, and the session cap below it: accept()
+        # must never fail for want of a descriptor (inbound/sessions.py)
+        caps = sessions.fit(s.sessions, sessions.raise_fd_limit())
         make = smtp.factory(
             handler,
             lmtp=s.lmtp,
             size_limit=limits.max_message_kb * 1024,
             hostname=s.hostname,
             tls=tls,
+            capped=sessions.Sessions(caps),
         )
         smtp_server = await smtp.serve(make, *s.smtp)
         smtp_bound = smtp_server.sockets[0].getsockname()[:2]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -154,6 +155,7 @@ def start(
     config: Path = CONFIG,
     extra: list[str] | None = None,
     stderr: Any = None,
+    fd_limit: int | None = None,
 ) -> Daemon:
     args = [
         str(HAISHIN),
@@ -175,8 +177,18 @@ def start(
         args += ["--smarthost", f"127.0.0.1:{smarthost}"]
     env = dict(os.environ, HAISHIN_SECRET="test-secret-0123456789abcdef")
     log = stderr if stderr is not None else open(tmp / f"daemon-{uuid.uuid4().hex[:6]}.log", "w")  # noqa: SIM115
+
+    def limit() -> None:  # the daemon's file limit, soft and hard (inbound/sessions.py)
+        if fd_limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
     proc = subprocess.Popen(
-        args + (extra or []), stdout=subprocess.PIPE, stderr=log, text=True, env=env
+        args + (extra or []),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=env,
+        preexec_fn=limit if fd_limit is not None else None,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -101,6 +101,28 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
     show_default=True,
     help="seconds a DKIM key lookup may take in all; longer is a temporary failure",
 )
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="SMTP/LMTP sessions at once; more are answered 421 4.3.2 (kept below the file limit)",
+)
+@click.option(
+    "--max-sessions-per-address",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="sessions at once from one client address; more are answered 421 4.7.0",
+)
+@click.option(
+    "--frontend",
+    "frontends",
+    multiple=True,
+    metavar="ADDRESS",
+    help="a front-end MTA's address, held only to --max-sessions (repeatable; "
+    "default 127.0.0.1 and ::1)",
+)
 @click.option("--retry-base", type=float, default=60.0, hidden=True)
 @click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
 @click.option("--release-poll", type=float, default=1.0, hidden=True)
@@ -132,6 +154,9 @@ def serve(
     archive_dir: Path,
     dns_servers: tuple[str, ...],
     dns_timeout: float,
+    max_sessions: int,
+    max_sessions_per_address: int,
+    frontends: tuple[str, ...],
     retry_base: float,
     housekeeping_after: float,
     release_poll: float,
@@ -147,6 +172,7 @@ def serve(
 
     from ..delivery.dkim import DkimKey
     from ..inbound.imap import ImapSettings
+    from ..inbound.sessions import LOOPBACK, SessionLimits
     from ..outbound.sender import SendSettings
     from ..posting.dnskeys import DnsSettings
     from ..posting.release import ReleaseSettings
@@ -197,6 +223,12 @@ def serve(
             nameservers=tuple(parse_hostport(d) for d in dns_servers),
             timeout=min(2.0, dns_timeout),
             lifetime=dns_timeout,
+        ),
+        sessions=SessionLimits(
+            per_address=max_sessions_per_address,
+            overall=max_sessions,
+            # a client on this machine is the front end (Postfix on loopback behind --lmtp)
+            exempt=frozenset(frontends) if frontends else LOOPBACK,
         ),
     )
     if imap_url:

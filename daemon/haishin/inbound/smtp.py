@@ -32,7 +32,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from ..router.addresses import Directory, Refusal
 from ..store.spool import Unstorable
-from . import paths
+from . import paths, sessions
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +153,51 @@ class _XForward(SMTP):
         return XFORWARD_OK
 
 
-class _SMTP(_PlainPathFirst, _XForward):
+class _Capped:
+    """A session over a cap of `sessions.Sessions` is answered 421 as its greeting and
+    closed (RFC 5321 §3.1, §4.2.2) before aiosmtpd starts it: no timer, no reader task.
+    aiosmtpd calls `connection_made` again after STARTTLS; only the first one counts."""
+
+    sessions: sessions.Sessions | None = None
+    _counted: str | None = None
+    _refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.sessions is not None and self._counted is None:
+            key, verdict = self.sessions.admit(transport.get_extra_info("peername"))
+            if verdict is not sessions.Admission.ADMITTED:
+                self._refused = True
+                reply = sessions.REPLIES[verdict].format(host=self.hostname)  # type: ignore[attr-defined]
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(f"{reply}\r\n".encode())
+                transport.close()
+                return
+            self._counted = key
+        super().connection_made(transport)  # type: ignore[misc]
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:  # a refused client's words are not read
+            super().data_received(data)  # type: ignore[misc]
+
+    def eof_received(self) -> bool | None:
+        if self._refused:
+            return False
+        return super().eof_received()  # type: ignore[misc, no-any-return]
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # aiosmtpd never started this session
+        if self.sessions is not None and self._counted is not None:
+            self.sessions.release(self._counted)
+            self._counted = None
+        super().connection_lost(error)  # type: ignore[misc]
+
+
+class _SMTP(_PlainPathFirst, _Capped, _XForward):
     pass
 
 
-class _LMTP(_PlainPathFirst, _XForward, LMTP):
+class _LMTP(_PlainPathFirst, _Capped, _XForward, LMTP):
     pass
 
 
@@ -288,11 +328,12 @@ def factory(
     size_limit: int,
     hostname: str,
     tls: ssl.SSLContext | None,
+    capped: sessions.Sessions | None = None,
 ) -> Callable[[], Any]:
     cls = _LMTP if lmtp else _SMTP
 
     def make() -> SMTP:
-        return cls(
+        protocol = cls(
             handler,
             data_size_limit=size_limit,
             hostname=hostname,
@@ -301,6 +342,8 @@ def factory(
             timeout=60,
             loop=asyncio.get_running_loop(),
         )
+        protocol.sessions = capped
+        return protocol
 
     return make
 

@@ -12,7 +12,7 @@ import dataclasses
 from email.message import Message
 
 from . import decide
-from .mail import Mail, command_in, read
+from .mail import DIAGNOSTIC_LIMIT, MAX_RECIPIENTS, Mail, command_in, read
 from .model import BounceClass, Classified, Found, Judged
 from .parsers import PARSERS, flufl
 
@@ -65,13 +65,19 @@ def _classify(mail: Mail) -> Classified:
             continue
         if found is None:
             continue
+        found = found[:MAX_RECIPIENTS]
         if len(found) == 1 and found[0].command is None:
             # one recipient: a command named anywhere in the report is about it
             found = [dataclasses.replace(found[0], command=command_in(mail.text))]
         if name in _WITH_FLUFL:
-            found = found + _also_flufl(mail, found)
+            found = (found + _also_flufl(mail, found))[:MAX_RECIPIENTS]
         judged = _unique(
-            decide.judge(dataclasses.replace(f, parser=f.parser or name)) for f in found
+            decide.judge(
+                dataclasses.replace(
+                    f, parser=f.parser or name, diagnostic=f.diagnostic[:DIAGNOSTIC_LIMIT]
+                )
+            )
+            for f in found
         )
         return Classified(judged, name, mail.defects)
     return Classified(parser="none", defects=mail.defects)

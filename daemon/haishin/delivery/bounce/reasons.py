@@ -8,6 +8,7 @@ new pattern in its row; nothing else changes.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -582,7 +583,11 @@ def status_key(status: str) -> str:
     return "X" + status[1:]
 
 
+@functools.lru_cache(maxsize=128)
 def by_text(text: str) -> Reason | None:
+    """The first reason whose wording the text has. Cached: the recipients of one report
+    often share their diagnostic (one line naming several), and the table is the costly
+    part of judging one."""
     for reason in REASONS:
         if reason.regex is not None and reason.regex.search(text):
             return reason

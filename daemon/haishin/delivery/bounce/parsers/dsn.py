@@ -13,7 +13,7 @@ import dataclasses
 import re
 from email.message import Message
 
-from ..mail import DSN_TYPES, Mail, header, part_text, reply_in, squash, status_in
+from ..mail import DSN_TYPES, MAX_RECIPIENTS, Mail, header, part_text, reply_in, squash, status_in
 from ..model import Found
 
 _DIAGNOSTIC_TYPE_RE = re.compile(r"^[A-Za-z][\w-]*\s*;\s*")
@@ -131,6 +131,8 @@ def parse(mail: Mail) -> list[Found] | None:
         m = re.search(r"^Reporting-MTA:[^;\n]*;\s*(\S+)", text, re.I | re.M)
         reporter = m.group(1).strip("[]") if m else None
         for fields in recipient_blocks(text):
+            if len(found) >= MAX_RECIPIENTS:
+                break  # the rest are not judged (bounce.MAX_RECIPIENTS): not read either
             address = _address(fields)
             if address is None and "@" in fields.get("final-recipient", ""):
                 # "Final-Recipient: rfc822; @host": the local part lost; the copy says whom

@@ -10,7 +10,7 @@ import logging
 
 from flufl.bounce import all_failures
 
-from ..mail import ADDRESS_RE, Mail, is_robot
+from ..mail import ADDRESS_RE, MAX_RECIPIENTS, Mail, is_robot
 from ..model import Found
 from .dsn import context
 
@@ -34,6 +34,8 @@ def parse(mail: Mail) -> list[Found] | None:
         return None
     found: list[Found] = []
     for raw in sorted(temporary | permanent):
+        if len(found) >= MAX_RECIPIENTS:
+            break  # the rest are not judged (bounce.MAX_RECIPIENTS): no context either
         address = raw.decode("utf-8", "replace").strip("<>")
         # success DSNs and Amazon SES notices make some detectors yield fragments of JSON
         if not ADDRESS_RE.fullmatch(address) or is_robot(address):

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 import re
 
-from ..mail import ADDRESS_RE, Mail, header, is_robot, reply_in, squash, status_in
+from ..mail import (
+    ADDRESS_RE,
+    DIAGNOSTIC_LIMIT,
+    MAX_RECIPIENTS,
+    Mail,
+    header,
+    is_robot,
+    reply_in,
+    squash,
+    status_in,
+)
 from ..model import Found
 
 _SKIP_LINE_RE = re.compile(
@@ -91,8 +101,11 @@ def extract(mail: Mail, text: str | None = None) -> list[Found]:
                 continue
             seen.add(low)
             starts.append((i, address))
+        if len(starts) > MAX_RECIPIENTS:
+            break  # one more than are judged: it ends the last one's block
+    starts = starts[: MAX_RECIPIENTS + 1]
     found: list[Found] = []
-    for n, (i, address) in enumerate(starts):
+    for n, (i, address) in enumerate(starts[:MAX_RECIPIENTS]):
         end = starts[n + 1][0] if n + 1 < len(starts) else len(lines)
         if len(starts) == 1:  # one recipient: the whole report is about it
             block = lines[max(0, i - 3) : i + 40]
@@ -106,7 +119,7 @@ def extract(mail: Mail, text: str | None = None) -> list[Found]:
             block = [lines[i]]  # Sendmail's "554 <addr>... reason": the line is the verdict
         if n + 1 < len(starts) and starts[n + 1][0] == i:
             block = [lines[i]]  # two addresses on one line: the line is all we know of each
-        diagnostic = squash("\n".join(_session(lines, i) + block))
+        diagnostic = squash("\n".join(_session(lines, i) + block))[:DIAGNOSTIC_LIMIT]
         found.append(
             Found(
                 address,
