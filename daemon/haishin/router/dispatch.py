@@ -201,13 +201,17 @@ HANDLERS: dict[Kind, Handler] = {
 }
 
 
-def dispatch(conn: sa.Connection, ctx: Context, row: spool.Spooled) -> tuple[str, str]:
-    """Process one spooled message; returns (spool state, outcome for the audit)."""
+def dispatch(
+    conn: sa.Connection, ctx: Context, row: spool.Spooled, incoming: Incoming | None = None
+) -> tuple[str, str]:
+    """Process one spooled message; returns (spool state, outcome for the audit).
+    `incoming`: the message as the worker already read it (read once, not twice)."""
     # every answer to this message counts against its client's network (issue 11, item 3)
     ctx = ctx.from_network(
         client_network(row.source, row.client_address, ctx.service.limits.client_networks)
     )
-    incoming = read(row.raw, row.mail_from)
+    if incoming is None:
+        incoming = read(row.raw, row.mail_from)
     no_answer = why_not_answer(incoming.msg, row.mail_from, incoming.sender, ctx.domain)
     mail = Mail(row.id, row.raw, incoming, no_answer)
     results: list[str] = []

@@ -66,7 +66,7 @@ def handle(
         return spool.FAILED, f"set aside: {Unreadable.OVER_BUDGET} ({took:.2f} s)"
     if incoming.unreadable is not None:
         return unreadable.handle(conn, ctx, row.id, row.rcpts, row.mail_from, incoming)
-    state, outcome = dispatch(conn, ctx, row)
+    state, outcome = dispatch(conn, ctx, row, incoming)
     took = time.monotonic() - started
     if took > limits.budget_seconds:
         # the budget covers the whole row, reading and dispatch: its effects are done and
