@@ -274,9 +274,15 @@ def test_cli_classify_json_one_line_per_file(tmp_path: Path) -> None:
     assert by_file["rfc3834-01.eml"] == [] and by_file["broken.eml"] == []  # no failure
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason=f"the shared bounce corpus is not at {SHARED}")
 def test_cli_classify_json_over_the_whole_corpus() -> None:
-    files = sorted((SHARED / "samples").glob("*.eml"))
+    """Every file of the shared corpus where this checkout can see it (../shared, or
+    HAISHIN_BOUNCE_CORPUS), else every sample copied here and every other bounce file of
+    the tests: one JSON line each, exit 0 (issue 12, Done when)."""
+    if SHARED.exists():
+        files = sorted((SHARED / "samples").glob("*.eml"))
+    else:
+        files = sorted(p for p in DATA.rglob("*") if p.is_file() and p.suffix != ".jsonl")
+    assert len(files) > 20
     cmd = [sys.executable, "-m", "haishin", "bounces", "classify", "--json", *map(str, files)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -85,7 +85,7 @@ def test_a_real_report_within_the_bounds_is_read_whole() -> None:
 def test_a_row_over_the_budget_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     limits = dataclasses.replace(LIMITS, budget_seconds=0.2)
 
-    def slow_dispatch(conn: object, ctx: object, row: object) -> tuple[str, str]:
+    def slow_dispatch(conn: object, ctx: object, row: object, incoming: object) -> tuple[str, str]:
         # a step the input limits did not foresee: the clock is what the worker measures
         until = time.monotonic() + 0.3
         while time.monotonic() < until:
