@@ -30,7 +30,9 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from ..commands import ratelimit
 from ..commands.context import Context
+from ..commands.ratelimit import client_network
 from ..mailtext.incoming import read
 from ..mailtext.limits import LIMITS, MimeLimits, Unreadable
 from ..store import spool
@@ -94,6 +96,10 @@ def process_batch(
     try:
         with engine.begin() as conn:
             started = time.monotonic()
+            settings = ctx.service.limits.client_networks
+            ratelimit.prefetch(
+                conn, ctx, {client_network(r.source, r.client_address, settings) for r in rows}
+            )
             taken: list[tuple[int, str, str]] = []
             for row in rows:
                 taken.append((row.id, *handle(conn, ctx, row, limits)))

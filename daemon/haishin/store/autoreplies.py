@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 import sqlalchemy as sa
 
@@ -41,6 +42,20 @@ def to_address_since(conn: sa.Connection, address: str, since: dt.datetime) -> i
 def since(conn: sa.Connection, when: dt.datetime, limit: int) -> int:
     """Counted up to `limit`: bounded work per answer."""
     return int(conn.execute(_RECENT, {"b_since": when, "b_limit": limit}).scalar_one())
+
+
+def from_networks_since(
+    conn: sa.Connection, networks: Collection[str], when: dt.datetime
+) -> dict[str, int]:
+    """`from_network_since` for several networks in one query (a worker batch's clients)."""
+    c = auto_replies.c
+    rows = conn.execute(
+        sa.select(c.client_network, sa.func.count())
+        .where(c.client_network.in_(list(networks)), c.at >= when)
+        .group_by(c.client_network)
+    ).all()
+    found = {str(r[0]): int(r[1]) for r in rows}
+    return {n: found.get(n, 0) for n in networks}
 
 
 def from_network_since(conn: sa.Connection, network: str, when: dt.datetime, limit: int) -> int:
