@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "daemon"))
 
 from flufl.bounce import all_failures  # noqa: E402
 
-from haishin.delivery.bounce import classify  # noqa: E402
+from haishin.bounces.classify import classify  # noqa: E402
 
 CARRIER_RE = re.compile(
     r"ezweb|kddi|docomo|softbank|biglobe|au\.com|dion\.ne\.jp|auone|i\.softbank|vodafone",

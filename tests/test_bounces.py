@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from haishin.delivery.bounce import BounceClass, Judged, classify, classify_reply
-from haishin.delivery.bounce.verp import VerpAddress, mask, mask_addresses, parse_verp
-from haishin.delivery.bounce_score import DEFAULTS, BounceScore, BounceSettings, apply, current
+from haishin.bounces.classify import BounceClass, Judged, classify, classify_reply
+from haishin.bounces.classify.verp import VerpAddress, mask, mask_addresses, parse_verp
+from haishin.bounces.score import DEFAULTS, BounceScore, BounceSettings, apply, current
 
 DATA = Path(__file__).parent / "data" / "bounces"
 CORPUS = DATA / "corpus"

@@ -23,9 +23,12 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp import web
 
-from .commands.context import Context
-from .delivery import bounce_alarm, bounce_digest, bounce_record
-from .delivery.bounce_score import settings_of
+from .bounces import alarm as bounce_alarm
+from .bounces import digest as bounce_digest
+from .bounces import record as bounce_record
+from .bounces.score import settings_of
+from .context import Context
+from .directory import Directory
 from .errors import HaishinError
 from .inbound import sessions, smtp
 from .inbound.envelope import envelope
@@ -42,7 +45,6 @@ from .posting.dnskeys import DnsSettings, KeyLookup
 from .posting.release import ReleaseSettings
 from .registry import load_valid
 from .router import worker
-from .router.addresses import Directory
 from .store import open_store
 from .store.queue import Claimed
 from .store.retention import purge

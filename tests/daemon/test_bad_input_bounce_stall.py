@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from haishin.delivery import bounce
-from haishin.delivery.bounce.mail import MAX_RECIPIENTS, PART_LIMIT
+from haishin.bounces import classify as bounce
+from haishin.bounces.classify.mail import MAX_RECIPIENTS, PART_LIMIT
 from haishin.mailtext.limits import LIMITS
 from haishin.router import worker
 from haishin.store import spool

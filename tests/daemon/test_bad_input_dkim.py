@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from dnsserver import DnsServer, SigningKey, dns_server, make_key
-from haishin.commands.post import VERIFYING
+from haishin.posting.approval import VERIFYING
 
 from . import helpers
 from . import posting as p

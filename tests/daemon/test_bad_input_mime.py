@@ -531,7 +531,7 @@ def test_a_hostile_from_at_the_bounce_address_logs_no_traceback(
 ) -> None:
     """An encoded CR/LF in From, at the bounce address: the classifier (and flufl.bounce's
     detectors inside it) read it as nothing, with no exception logged."""
-    from haishin.delivery.bounce import classify
+    from haishin.bounces.classify import classify
 
     raw = b"From: =?utf-8?q?a=0D=0AX-Evil:_1?= <x@example.jp>\r\nSubject: s\r\n\r\nbody\r\n"
     with caplog.at_level("DEBUG"):

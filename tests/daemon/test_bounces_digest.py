@@ -11,9 +11,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from haishin.delivery import bounce_digest
-from haishin.delivery.bounce_digest import digests, week_of
-from haishin.delivery.bounce_record import from_mail
+from haishin.bounces import digest as bounce_digest
+from haishin.bounces.digest import digests, week_of
+from haishin.bounces.record import from_mail
 from haishin.registry import load_valid
 from haishin.registry.model import JST
 from haishin.store import open_store

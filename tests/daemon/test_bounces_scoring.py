@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from haishin.delivery.bounce_record import Recorded, from_mail, from_smtp, service_day
-from haishin.delivery.bounce_score import settings_of
+from haishin.bounces.record import Recorded, from_mail, from_smtp, service_day
+from haishin.bounces.score import settings_of
 from haishin.registry import check, load_valid
 from haishin.registry.model import JST
 from haishin.store import bounces as stored

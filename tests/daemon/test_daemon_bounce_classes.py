@@ -21,10 +21,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from haishin.delivery.bounce_record import service_day
+from haishin.bounces.record import service_day
+from haishin.clock import utcnow
 from haishin.store import bounces as stored
 from haishin.store import open_store, queue, subscribers
-from haishin.store.clock import utcnow
 
 from . import helpers
 from .helpers import CONFIG, DOMAIN, HAISHIN, Sink

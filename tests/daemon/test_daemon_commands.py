@@ -10,10 +10,10 @@ from email.parser import BytesParser
 import sqlalchemy as sa
 
 from haishin.commands import membership
-from haishin.commands.context import Context, Outcome
+from haishin.context import Context, Outcome
+from haishin.directory import Directory
 from haishin.registry import Located, load_valid
 from haishin.registry.model import AnswerLimits, Cap
-from haishin.router.addresses import Directory
 from haishin.router.worker import process_batch
 from haishin.store import open_store, spool
 from haishin.store.schema import outbound, outbound_messages

@@ -15,10 +15,10 @@ from pathlib import Path
 import sqlalchemy as sa
 import trustme
 
+from haishin.directory import Directory
 from haishin.inbound import smtp as inbound_smtp
 from haishin.inbound.writer import SpoolWriter
 from haishin.registry import load_valid
-from haishin.router.addresses import Directory
 from haishin.store import open_store
 from haishin.tokens import Keyring
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from haishin.commands.request import Command, parse, strip_reply_prefix
+from haishin.directory import UNKNOWN, Directory, Kind, Refusal, Target
 from haishin.mailtext.charsets import decode_header, decode_iso2022jp, decode_text
 from haishin.mailtext.incoming import read
 from haishin.mailtext.mailbox import mailbox
 from haishin.registry import load_valid
-from haishin.router.addresses import UNKNOWN, Directory, Kind, Refusal, Target
 from haishin.router.loops import why_not_answer
 from haishin.tokens import (
     TOKEN_LEN,

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from haishin.directory import Directory
 from haishin.inbound import smtp as inbound_smtp
 from haishin.inbound.writer import GIVE_UP_AFTER, SpoolWriter
 from haishin.registry import load_valid
-from haishin.router.addresses import Directory
 from haishin.store import open_store
 from haishin.tokens import Keyring
 

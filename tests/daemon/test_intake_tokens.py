@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from haishin.commands.context import Context
+from haishin.context import Context
 from haishin.delivery.fanout import VERP_TOKEN_TTL
+from haishin.directory import PURPOSES, Directory, Kind, Refusal, Target, TokenFault
 from haishin.outbound.sender import SendSettings
 from haishin.registry import load_valid
-from haishin.router.addresses import PURPOSES, Directory, Kind, Refusal, Target, TokenFault
 from haishin.router.dispatch import dispatch
 from haishin.store import open_store, spool
 from haishin.tokens import Keyring, Purpose

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from haishin.commands.context import Context
+from haishin.context import Context
+from haishin.directory import Directory
 from haishin.posting.release import ReleaseSettings, release_due
 from haishin.registry import load_valid
-from haishin.router.addresses import Directory
 from haishin.tokens import Keyring
 
 from . import helpers

@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from haishin.commands import membership, ratelimit
-from haishin.commands.context import Context, Outcome
+from haishin.context import Context, Outcome
+from haishin.directory import Directory
 from haishin.registry import Located, load_valid
 from haishin.registry.model import AnswerLimits, Cap, ClientNetworks
-from haishin.router.addresses import Directory
 from haishin.router.worker import process_batch
 from haishin.store import open_store, spool
 from haishin.store.schema import auto_replies, confirmations, outbound
@@ -104,7 +104,7 @@ def test_a_flood_from_one_network_leaves_another_served(
     engine = open_store(db_url)
     for i in range(12):
         put(engine, f"victim{i}@example.jp", f"127.0.0.{2 + i % 3}")
-    with caplog.at_level(logging.INFO, logger="haishin.commands.ratelimit"):
+    with caplog.at_level(logging.INFO, logger="haishin.outbound.ratelimit"):
         run(engine, ctx, batch=4)
         put(engine, "resident@example.jp", "127.0.1.9")
         run(engine, ctx)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from haishin.clock import utcnow
 from haishin.registry.model import Limits
 from haishin.store import confirmations, queue, spool, subscribers
-from haishin.store.clock import utcnow
 from haishin.store.engine import open_store
 from haishin.store.retention import pseudonym, purge
 from haishin.store.schema import metadata

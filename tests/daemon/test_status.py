@@ -12,10 +12,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from haishin.clock import utcnow
 from haishin.operations.metrics import Metrics
 from haishin.operations.status import snapshot
 from haishin.store import confirmations, queue, subscribers
-from haishin.store.clock import utcnow
 from haishin.store.engine import open_store
 from haishin.store.schema import outbound
 

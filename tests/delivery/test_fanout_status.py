@@ -8,9 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from haishin.cli import cli
+from haishin.clock import utcnow
 from haishin.operations.status import progress
 from haishin.store import open_store, queue
-from haishin.store.clock import utcnow
 
 
 def test_progress_of_one_post(tmp_path: Path) -> None:

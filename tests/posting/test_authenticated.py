@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from haishin.commands.context import Context
-from haishin.commands.post import VERIFYING
+from haishin.context import Context
+from haishin.directory import Directory
 from haishin.posting import decisions
+from haishin.posting.approval import VERIFYING
 from haishin.posting.authenticated import METHOD, conclude, pending
 from haishin.posting.dkim_verify import Result, Verification
 from haishin.registry import load_valid
-from haishin.router.addresses import Directory
 from haishin.store import open_store, posts
 from haishin.store.posts import PostState
 from haishin.tokens import Keyring

@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from haishin.commands import post as post_command
-from haishin.commands.context import Context
+from haishin.context import Context
 from haishin.delivery import fanout
+from haishin.directory import Directory
 from haishin.mailtext.incoming import read
 from haishin.posting import archive, decisions
 from haishin.posting.release import ReleaseSettings, hold_reason, release_due
 from haishin.registry import load_valid
-from haishin.router.addresses import Directory
 from haishin.site import archive as site_archive
 from haishin.site import view as site_view
 from haishin.store import open_store, posts

@@ -57,14 +57,14 @@ def bounces_report(
     on: dt.datetime | None,
 ) -> None:
     """Scores above zero, disables and bounces by kind over the last DAYS days."""
-    from ..delivery.bounce.verp import mask
-    from ..delivery.bounce_record import service_day
-    from ..delivery.bounce_score import settings_of
-    from ..delivery.bounce_summary import summarize
+    from ..bounces.classify.verp import mask
+    from ..bounces.record import service_day
+    from ..bounces.score import settings_of
+    from ..bounces.summary import summarize
+    from ..clock import utcnow
     from ..registry import load_valid
     from ..store import open_store
     from ..store.audit import record_now
-    from ..store.clock import utcnow
     from ..store.engine import reading
 
     registry = load_valid(config_dir)
@@ -111,13 +111,13 @@ def bounces_digest(
     config_dir: Path, db_url: str, send: bool, show_addresses: bool, on: dt.datetime | None
 ) -> None:
     """The weekly digest to each channel's 情報管理者 (once per channel per week)."""
-    from ..delivery.bounce.verp import mask_addresses
-    from ..delivery.bounce_digest import digests
-    from ..delivery.bounce_record import service_day
+    from ..bounces.classify.verp import mask_addresses
+    from ..bounces.digest import digests
+    from ..bounces.record import service_day
+    from ..clock import utcnow
     from ..registry import load_valid
     from ..store import open_store
     from ..store.audit import record_now
-    from ..store.clock import utcnow
 
     registry = load_valid(config_dir)
     today = on.date() if on else service_day(utcnow())
@@ -146,7 +146,7 @@ def bounces_classify(as_json: bool, files: tuple[Path, ...]) -> None:
     recipient its class, reason and status. Never fails on a file's content; exit 0."""
     import json
 
-    from ..delivery.bounce import BounceClass, Classified, classify
+    from ..bounces.classify import BounceClass, Classified, classify
 
     for path in files:
         try:

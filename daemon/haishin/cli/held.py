@@ -16,7 +16,7 @@ import click
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from ..commands.context import Context
+    from ..context import Context
 
 from .base import SECRET_DEFAULT, cli, config_option, db_option
 
@@ -41,9 +41,9 @@ def _engine(db_url: str) -> sa.Engine:
 
 
 def _context(config_dir: Path, secret_file: Path, public_url: str | None) -> Context:
-    from ..commands.context import Context
+    from ..context import Context
+    from ..directory import Directory
     from ..registry import load_valid
-    from ..router.addresses import Directory
     from ..tokens import load_keyring
 
     registry = load_valid(config_dir)

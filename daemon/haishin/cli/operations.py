@@ -214,8 +214,8 @@ def backup_key(path: Path) -> None:
 @click.option("--days", type=int, default=30, show_default=True)
 def audit_cmd(db_url: str, days: int) -> None:
     """The audit log of administrative actions (第4条(3)): when, who, what."""
+    from ..clock import utcnow
     from ..store.audit import entries
-    from ..store.clock import utcnow
     from ..store.engine import open_store
 
     engine = open_store(prepare_db(db_url))

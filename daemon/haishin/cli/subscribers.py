@@ -148,10 +148,10 @@ def subscribers_import(
 ) -> None:
     """One address per line: each gets a confirmation request, none becomes active."""
     from ..commands import membership
-    from ..commands.context import Context
+    from ..context import Context
+    from ..directory import Directory
     from ..mailtext.mailbox import mailbox
     from ..registry import load_valid
-    from ..router.addresses import Directory
     from ..store import open_store
     from ..store.audit import record_now
     from ..tokens import load_keyring

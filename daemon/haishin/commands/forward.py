@@ -8,12 +8,12 @@ import re
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from ..context import Context, Outcome
 from ..mailtext.compose import compose
 from ..mailtext.incoming import Incoming
 from ..mailtext.texts import forward_note
 from ..registry.model import Role
 from ..store import queue
-from .context import Context, Outcome
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 

@@ -8,21 +8,19 @@ List-Unsubscribe) already proves receipt, so it acts at once (RFC 8058).
 
 from __future__ import annotations
 
-import datetime as dt
-
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from ..clock import utcnow
+from ..context import Context, Outcome
 from ..mailtext import texts
+from ..outbound import ratelimit
+from ..outbound.replies import reply
 from ..registry import State
 from ..store import confirmations, subscribers
-from ..store.clock import utcnow
 from ..store.confirmations import Action
 from ..store.subscribers import Status
 from ..tokens import Purpose, Verdict
-from . import ratelimit
-from .context import Context, Outcome
-from .replies import reply
 
 
 def confirm_url(ctx: Context, token: str) -> str:
@@ -31,14 +29,6 @@ def confirm_url(ctx: Context, token: str) -> str:
 
 def unsubscribe_url(ctx: Context, token: str) -> str:
     return f"{ctx.public_url}unsubscribe/{token}"
-
-
-UNSUBSCRIBE_TOKEN_TTL = dt.timedelta(days=400)
-
-
-def unsubscribe_token(ctx: Context, sub_id: int) -> str:
-    # Long-lived: it sits in every post's List-Unsubscribe (RFC 8058) and must keep working.
-    return ctx.keyring.make(Purpose.UNSUBSCRIBE, sub_id, utcnow() + UNSUBSCRIBE_TOKEN_TTL)
 
 
 def _served_state(ctx: Context, slug: str) -> State:
@@ -164,7 +154,7 @@ def confirm(
             reply(conn, ctx, slug, pending.address, texts.already_subscribed(about))
             return Outcome.ALREADY_SUBSCRIBED
         sub = subscribers.activate(conn, slug, pending.address, method=method, evidence=evidence)
-        link = unsubscribe_url(ctx, unsubscribe_token(ctx, sub.id))
+        link = unsubscribe_url(ctx, ctx.unsubscribe_token(sub.id))
         reply(conn, ctx, slug, pending.address, texts.welcome(about, link), in_reply_to=in_reply_to)
         return Outcome.SUBSCRIBED
     existing = subscribers.find(conn, slug, pending.address)

@@ -21,30 +21,26 @@ from email.message import EmailMessage
 
 import sqlalchemy as sa
 
-from .. import addresses as contract
+from ..clock import utcnow
+from ..context import Context, Outcome
 from ..mailtext import posts as texts
 from ..mailtext.charsets import decode_text
 from ..mailtext.incoming import Incoming
+from ..outbound.replies import reply
 from ..posting import decisions, senders
+from ..posting.approval import VERIFYING, ask_approval, warnings_of
 from ..posting.policy import evaluate
 from ..posting.policy.base import Finding, Verdict
 from ..posting.schedule import HEADER, requested
 from ..posting.view import view_of
 from ..registry.model import Approval
 from ..store import posts
-from ..store.clock import utcnow
 from ..store.posts import Post, PostState
 from ..tokens import Purpose
 from ..tokens import Verdict as TokenVerdict
-from .context import Context, Outcome
-from .replies import reply
 
 CORRECTION_MARK = "【訂正】"
 """第5条(1) 修正: a subject starting with this corrects the channel's latest post."""
-
-
-def post_url(ctx: Context, token: str) -> str:
-    return f"{ctx.public_url}post/{token}"
 
 
 def _text_of(part: EmailMessage) -> str:
@@ -145,67 +141,6 @@ def receive(
         return Outcome.POST_VERIFYING
     ask_approval(conn, ctx, post, warnings=warnings_of(post))
     return Outcome.APPROVAL_REQUESTED
-
-
-VERIFYING = "DKIM 署名を検証中"
-"""The note of an `authenticated` post until the daemon's own verification decides."""
-
-
-def warnings_of(post: Post) -> str:
-    """The 第3条(2) warnings recorded with the post, for the approval request."""
-    found = post.findings
-    return "\n".join(f"- {f['message']}" for f in found if f["verdict"] == Verdict.WARN)
-
-
-def ask_approval(
-    conn: sa.Connection, ctx: Context, post: Post, *, warnings: str, note: str = ""
-) -> None:
-    """Ask the channel's approver (the sender for `confirm`, and for an `authenticated`
-    post that did not verify; the 情報管理者 for `manager`) to approve a held post."""
-    slug, sender, subject, mid = post.channel, post.sender, post.subject, post.message_id
-    channel = ctx.registry.channels[slug].value
-    about = ctx.about(slug)
-    to_manager = channel.approval is Approval.MANAGER
-    approver = sender
-    if to_manager:
-        department = ctx.registry.departments.get(channel.department)
-        assert department is not None, "load_valid guarantees the department"
-        approver = department.manager.address
-        withdraw_token = ctx.keyring.make(Purpose.POST_WITHDRAW, post.id, post.expires_at)
-        reply(
-            conn,
-            ctx,
-            slug,
-            sender,
-            texts.held_for_manager(about, subject, post_url(ctx, withdraw_token)),
-            reply_to=ctx.address(slug, contract.CONFIRM, withdraw_token),
-            in_reply_to=mid,
-            kind="confirm",
-        )
-    token = ctx.keyring.make(Purpose.POST_APPROVE, post.id, post.expires_at)
-    request = texts.approval_request(
-        about,
-        subject=subject,
-        text=post.text,
-        sender=sender,
-        token=token,
-        url=post_url(ctx, token),
-        ttl_hours=ctx.service.limits.held_post_ttl_hours,
-        send_at=post.send_at,
-        warnings=warnings,
-        for_manager=to_manager,
-        note=note,
-    )
-    reply(
-        conn,
-        ctx,
-        slug,
-        approver,
-        request,
-        reply_to=ctx.address(slug, contract.CONFIRM, token),
-        in_reply_to=None if to_manager else mid,
-        kind="confirm",
-    )
 
 
 def open_token(ctx: Context, token: str) -> tuple[Purpose, int] | None:

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .. import addresses as contract
-from ..commands.context import Context
-from ..commands.membership import unsubscribe_token
+from ..clock import utcnow
+from ..context import Context
 from ..registry.model import JST
 from ..store import posts, queue
-from ..store.clock import utcnow
 from ..store.engine import reading
 from ..store.posts import Post, PostState
 from ..store.schema import outbound_messages, subscribers
@@ -163,7 +162,7 @@ def next_batch(
             (
                 ctx.address(post.channel, contract.BOUNCES, verp),
                 address,
-                rendered.personal(address, unsubscribe_token(ctx, sub_id)),
+                rendered.personal(address, ctx.unsubscribe_token(sub_id)),
             )
         )
     assert post.outbound_message is not None

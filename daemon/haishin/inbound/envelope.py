@@ -9,8 +9,8 @@ import re
 from email import policy
 from email.parser import BytesHeaderParser
 
+from ..directory import Directory, Target
 from ..mailtext.mailbox import mailbox
-from ..router.addresses import Directory, Target
 
 _ADDR_RE = re.compile(r"[^\s<>(),;:\"]+@[^\s<>(),;:\"]+")
 _DELIVERY = ("Delivered-To", "X-Original-To", "Envelope-To")

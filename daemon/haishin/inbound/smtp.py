@@ -30,7 +30,7 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
-from ..router.addresses import Directory, Refusal
+from ..directory import Directory, Refusal
 from ..store.spool import Unstorable
 from . import paths, sessions
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from ..store.clock import utcnow
+from ..clock import utcnow
 from ..store.engine import reading
 from ..store.schema import UTCDateTime, confirmations, inbound, outbound, subscribers
 

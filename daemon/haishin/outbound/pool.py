@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from ..clock import utcnow
 from ..store import queue
-from ..store.clock import utcnow
 from .client import Connection, Outgoing, SMTPError, stuff
 from .pacing import DEFAULT, Limit, Limits, TokenBucket
 from .redact import redact

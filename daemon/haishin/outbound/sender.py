@@ -19,9 +19,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from ..clock import utcnow
 from ..registry.model import Delivery
 from ..store import queue
-from ..store.clock import utcnow
 from . import maildir
 from .pacing import Limits
 from .pool import Pool, Sendable

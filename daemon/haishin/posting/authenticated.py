@@ -24,13 +24,13 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from ..commands.context import Context
-from ..commands.post import VERIFYING, ask_approval, warnings_of
+from ..context import Context
 from ..store import posts
 from ..store.posts import PostState
 from ..store.schema import inbound
 from ..store.schema import posts as posts_table
 from . import decisions
+from .approval import VERIFYING, ask_approval, warnings_of
 from .dkim_verify import Addressed, Result, Verification, verify
 from .dnskeys import KeyLookup
 

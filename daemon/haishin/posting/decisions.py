@@ -12,12 +12,12 @@ import enum
 
 import sqlalchemy as sa
 
-from ..commands.context import Context
-from ..commands.replies import reply
+from ..clock import utcnow
+from ..context import Context
 from ..mailtext import posts as texts
 from ..mailtext.texts import Text
+from ..outbound.replies import reply
 from ..store import posts
-from ..store.clock import utcnow
 from ..store.posts import PENDING, Post, PostState
 
 

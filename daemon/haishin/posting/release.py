@@ -19,12 +19,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ..commands.context import Context
+from ..clock import utcnow
+from ..context import Context
 from ..delivery import fanout
 from ..delivery.dkim import DkimKey
 from ..registry import State, outages_in_force
 from ..store import posts
-from ..store.clock import utcnow
 from ..store.engine import reading
 from ..store.posts import PostState
 from . import archive, decisions

@@ -3,10 +3,10 @@
 It imports nothing of the daemon, so the site build and the CLI can use it alone.
 """
 
-from .load import Located, Registry, load, load_valid
+from .load import Located, Registry, load
 from .problems import Pos, Problem, Severity
-from .rules import check
 from .state import ChannelState, State, channel_state, channel_states, outages_in_force
+from .validate import check, load_valid
 
 __all__ = [
     "ChannelState",

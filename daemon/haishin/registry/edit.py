@@ -23,8 +23,9 @@ from ruamel.yaml import YAML
 from ..errors import RegistryEditError
 from .load import APPLICATIONS_DIR, load
 from .model import ROLE_NAMES, Role
-from .rules import APPROVER, check
+from .rules_common import APPROVER
 from .state import today
+from .validate import check
 
 FORM2_HEADER = "# 第2号様式 電子メール配信サービス利用等承認書"
 

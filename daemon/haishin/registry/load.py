@@ -13,7 +13,6 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import RegistryInvalid
 from .model import Application, Channel, Department, Departments, Outage, Service
 from .problems import Pos, Problem
 from .schema_messages import problems_from
@@ -181,14 +180,3 @@ def load(root: Path, overrides: Overrides | None = None) -> tuple[Registry, list
     reg.applications = _folder(root, APPLICATIONS_DIR, Application, "number", problems, overrides)
     reg.outages = _folder(root, OUTAGES_DIR, Outage, "id", problems, overrides)
     return reg, problems
-
-
-def load_valid(root: Path) -> Registry:
-    """The registry, or `RegistryInvalid` with every error: what the site and daemon use."""
-    from .rules import check
-
-    reg, problems = check(root)
-    errors = [p for p in problems if p.is_error]
-    if errors:
-        raise RegistryInvalid(errors)
-    return reg

@@ -11,20 +11,21 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..commands import forward, membership, post, ratelimit
-from ..commands.context import Context, Outcome
-from ..commands.ratelimit import client_network
-from ..commands.replies import reply
+from ..bounces import record as bounce_record
+from ..bounces.score import settings_of
+from ..clock import utcnow
+from ..commands import forward, membership, post
 from ..commands.request import Command, parse
-from ..delivery import bounce_record
-from ..delivery.bounce_score import settings_of
+from ..context import Context, Outcome
+from ..directory import Kind, Target, TokenFault
 from ..mailtext import texts
 from ..mailtext.incoming import Incoming, read
+from ..outbound import ratelimit
+from ..outbound.ratelimit import client_network
+from ..outbound.replies import reply
 from ..posting import senders
 from ..store import spool
-from ..store.clock import utcnow
 from ..tokens import Purpose, Verdict
-from .addresses import Kind, Target, TokenFault
 from .loops import why_not_answer
 
 

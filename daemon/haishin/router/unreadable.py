@@ -14,14 +14,14 @@ import logging
 
 import sqlalchemy as sa
 
-from ..commands.context import Context
-from ..commands.replies import reply
+from ..context import Context
+from ..directory import Kind, Target
 from ..mailtext import texts
 from ..mailtext.incoming import Incoming
 from ..mailtext.limits import Unreadable
+from ..outbound.replies import reply
 from ..posting.senders import is_sender
 from ..store import spool
-from .addresses import Kind, Target
 from .loops import why_not_answer
 
 log = logging.getLogger(__name__)

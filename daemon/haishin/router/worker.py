@@ -30,11 +30,11 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from ..commands import ratelimit
-from ..commands.context import Context
-from ..commands.ratelimit import client_network
+from ..context import Context
 from ..mailtext.incoming import read
 from ..mailtext.limits import LIMITS, MimeLimits, Unreadable
+from ..outbound import ratelimit
+from ..outbound.ratelimit import client_network
 from ..store import spool
 from . import unreadable
 from .dispatch import dispatch

@@ -26,7 +26,7 @@ def build_site(
     from pelican import Pelican
     from pelican.settings import read_settings
 
-    from .plugin import IN_PROCESS_KEY, SETTINGS_KEY
+    from .loaded import IN_PROCESS_KEY, SETTINGS_KEY
 
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)

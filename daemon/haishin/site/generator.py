@@ -12,7 +12,7 @@ from pelican.generators import Generator
 
 from .archive import Post, read_posts, unknown_folders
 from .feeds import notice_items
-from .plugin import SETTINGS_KEY, Loaded
+from .loaded import SETTINGS_KEY, Loaded
 from .qr import write_qr
 from .sitemap import write_sitemap
 from .view import NOTICES_FEED, NOTICES_URL, ChannelView

@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RegistryInvalid
-from ..registry import Registry, load_valid
-from . import view
 from .errors import SiteRegistryInvalid
+from .generator import RegistryGenerator
 from .jpformat import FILTERS
-from .options import SiteOptions, from_settings
-
-SETTINGS_KEY = "HAISHIN_SITE"
-"""Where `load_registry` leaves the loaded data for the generator (Pelican's settings are
-the one object every generator receives; no module globals)."""
-
-
-IN_PROCESS_KEY = "HAISHIN_IN_PROCESS"
-"""Set by `haishin site build`, which maps the exception itself."""
-
-
-@dataclass(frozen=True)
-class Loaded:
-    options: SiteOptions
-    registry: Registry
-    site: view.SiteView
-
-
-def load(options: SiteOptions) -> Loaded:
-    """The registry, validated as `haishin check` does, and the site's view of it."""
-    try:
-        reg = load_valid(options.config)
-    except RegistryInvalid as exc:
-        raise SiteRegistryInvalid(exc.problems) from None
-    return Loaded(options, reg, view.build(reg, options.now))
+from .loaded import IN_PROCESS_KEY, SETTINGS_KEY, Loaded, load
+from .options import from_settings
 
 
 def load_registry(pelican: Any) -> None:
@@ -61,8 +35,6 @@ def load_registry(pelican: Any) -> None:
 
 def add_generator(pelican: Any) -> type:
     """`get_generators`: our pages are made by a generator of our own."""
-    from .generator import RegistryGenerator
-
     return RegistryGenerator
 
 

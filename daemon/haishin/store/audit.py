@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .clock import utcnow
+from ..clock import utcnow
 from .engine import reading
 from .schema import audit_log
 

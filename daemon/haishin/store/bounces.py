@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .clock import utcnow
+from ..clock import utcnow
 from .schema import bounce_alarms, bounce_digests, bounce_events, bounce_scores, subscribers
 
 

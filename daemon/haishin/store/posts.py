@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .clock import utcnow
+from ..clock import utcnow
 from .schema import archive, posts
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .clock import utcnow
+from ..clock import utcnow
 from .engine import reading
 from .schema import UTCDateTime, outbound, outbound_messages, senders
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..clock import utcnow
 from ..registry.model import Limits
 from . import autoreplies
-from .clock import utcnow
 from .schema import confirmations, inbound, outbound, outbound_messages, subscribers
 from .spool import DONE, FAILED
 from .subscribers import Status

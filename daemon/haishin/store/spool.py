@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..clock import utcnow
 from ..errors import HaishinError
-from .clock import utcnow
 from .engine import reading
 from .schema import UTCDateTime, inbound
 

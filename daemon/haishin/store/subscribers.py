@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..clock import utcnow
 from . import bounces
-from .clock import utcnow
 from .schema import subscribers
 
 

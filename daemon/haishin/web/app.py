@@ -21,12 +21,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from aiohttp import web
 
+from ..clock import utcnow
 from ..commands import membership
-from ..commands.context import Context, Outcome
+from ..context import Context, Outcome
 from ..operations.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..operations.metrics import Metrics
 from ..store import confirmations, queue, spool
-from ..store.clock import utcnow
 from ..store.engine import reading
 from ..tokens import TOKEN_LEN, Purpose, Verdict
 from . import posts as post_pages

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from ..commands import post as post_command
-from ..commands.context import Context
+from ..context import Context
 from ..posting import decisions
 from ..store import posts
 from ..store.engine import reading

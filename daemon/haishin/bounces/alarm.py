@@ -18,9 +18,9 @@ from ..mailtext.compose import compose
 from ..store import bounces as stored
 from ..store import queue
 from ..store.engine import reading
-from .bounce import Judged
-from .bounce.verp import domain_of
-from .bounce_score import BounceSettings
+from .classify import Judged
+from .classify.verp import domain_of
+from .score import BounceSettings
 
 log = logging.getLogger(__name__)
 

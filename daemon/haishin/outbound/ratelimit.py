@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from ..clock import utcnow
+from ..context import Context
 from ..registry.model import AnswerLimits, Cap, ClientNetworks
 from ..store import autoreplies, confirmations
-from ..store.clock import utcnow
-from .context import Context
 
 log = logging.getLogger(__name__)
 

@@ -26,19 +26,19 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from ..clock import utcnow
 from ..registry.model import JST
 from ..store import bounces as stored
 from ..store import subscribers
 from ..store.bounces import Outcome, Source
-from ..store.clock import utcnow
 from ..store.queue import BOUNCED, Claimed
 from ..store.schema import outbound
 from ..store.subscribers import Status
 from ..tokens import Keyring, Purpose, Verdict
-from . import bounce_alarm
-from .bounce import BounceClass, Classified, Judged, classify, classify_reply
-from .bounce.verp import domain_of, mask_addresses
-from .bounce_score import DEFAULTS, BounceScore, BounceSettings, apply
+from . import alarm as bounce_alarm
+from .classify import BounceClass, Classified, Judged, classify, classify_reply
+from .classify.verp import domain_of, mask_addresses
+from .score import DEFAULTS, BounceScore, BounceSettings, apply
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from .. import addresses as contract
-from ..mailtext.mailbox import mailbox
-from ..registry import ChannelState, Registry, channel_states
-from ..registry.model import JST, Service
-from ..store.clock import utcnow
-from ..tokens import Keyring, Purpose, Verdict
+from . import addresses as contract
+from .clock import utcnow
+from .mailtext.mailbox import mailbox
+from .registry import ChannelState, Registry, channel_states
+from .registry.model import JST, Service
+from .tokens import Keyring, Purpose, Verdict
 
 
 class Kind(enum.StrEnum):

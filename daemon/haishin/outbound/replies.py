@@ -11,11 +11,11 @@ import logging
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from ..context import Context
 from ..mailtext.compose import compose
 from ..mailtext.texts import Text
 from ..store import queue
 from . import ratelimit
-from .context import Context
 
 log = logging.getLogger(__name__)
 

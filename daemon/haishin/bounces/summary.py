@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..store import bounces as stored
-from .bounce_score import DEFAULTS, BounceScore, BounceSettings, current
+from .score import DEFAULTS, BounceScore, BounceSettings, current
 
 KINDS = ("permanent", "temporary", "refused", "complaint", "unmatched")
 """The order in which counts are shown."""

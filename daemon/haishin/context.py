@@ -7,11 +7,12 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from ..mailtext.texts import About
-from ..registry import Registry
-from ..registry.model import Service
-from ..router.addresses import Directory
-from ..tokens import Keyring
+from .clock import utcnow
+from .directory import Directory
+from .mailtext.texts import About
+from .registry import Registry
+from .registry.model import Service
+from .tokens import Keyring, Purpose
 
 
 class Outcome(enum.StrEnum):
@@ -39,6 +40,11 @@ class Outcome(enum.StrEnum):
     POST_APPROVED = "post-approved"
     POST_WITHDRAWN = "post-withdrawn"
     POST_REJECTED = "post-rejected"
+
+
+UNSUBSCRIBE_TOKEN_TTL = dt.timedelta(days=400)
+"""Long-lived: the token sits in every post's List-Unsubscribe (RFC 8058) and must keep
+working as long as a subscriber may keep a post."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,12 @@ class Context:
         plus = f"+{token}" if token else ""
         return f"{slug}{suffix}{plus}@{self.domain}"
 
+    def unsubscribe_token(self, sub_id: int) -> str:
+        """The per-subscriber token of List-Unsubscribe and `<slug>-unsubscribe+token@`."""
+        return self.keyring.make(Purpose.UNSUBSCRIBE, sub_id, utcnow() + UNSUBSCRIBE_TOKEN_TTL)
+
     def about(self, slug: str) -> About:
-        from .. import addresses as contract
+        from . import addresses as contract
 
         service = self.service
         channel = self.registry.channels[slug].value

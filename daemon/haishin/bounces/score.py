@@ -26,7 +26,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from ..registry.model import CARRIER_DOMAINS, Role, Service
-from .bounce.model import BounceClass
+from .classify.model import BounceClass
 
 ABOUT_US = ("authfailure", "requireptr", "badreputation", "blocked", "spamdetected")
 """Refusals whose reason is our own sending (issue 12, item 3)."""

@@ -20,16 +20,16 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from ..clock import utcnow
 from ..mailtext.bounce_digest import DigestFacts, DisabledLine, bounce_digest
 from ..mailtext.compose import compose
 from ..registry import Registry
 from ..store import bounces as stored
 from ..store import queue
-from ..store.clock import utcnow
 from ..store.engine import reading
-from .bounce_record import service_day
-from .bounce_score import BounceSettings, settings_of
-from .bounce_summary import Summary, summarize
+from .record import service_day
+from .score import BounceSettings, settings_of
+from .summary import Summary, summarize
 
 log = logging.getLogger(__name__)
 
