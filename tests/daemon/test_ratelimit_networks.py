@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from haishin.commands import membership, ratelimit
+from haishin.commands import membership
 from haishin.context import Context, Outcome
 from haishin.directory import Directory
+from haishin.outbound import ratelimit
 from haishin.registry import Located, load_valid
 from haishin.registry.model import AnswerLimits, Cap, ClientNetworks
 from haishin.router.worker import process_batch
