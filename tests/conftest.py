@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
-from dovecot import DOVECOT, Dovecot
+from support import helpers, smarthost
+from support.dovecot import DOVECOT, Dovecot
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -34,3 +36,25 @@ def dovecot() -> Iterator[Dovecot]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'haishin.db'}"
+        return
+    if not helpers.pg_available():
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+    with helpers.pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'haishin.db'}"
+
+
+@pytest.fixture
+def sink() -> Iterator[smarthost.Sink]:
+    with smarthost.sink() as s:
+        yield s

@@ -18,12 +18,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from daemon import helpers
 from haishin.outbound.pool import CHAIN, UNRECORDED_CHAINS, repeat_bound
 from haishin.registry import load_valid
 from haishin.store import open_store, queue
-
-from .fanout_sink import counting_sink
+from support import helpers
+from support.smarthost import counting_sink
 
 TOTAL = 20_000
 BATCH = 2_000
@@ -72,7 +71,7 @@ def test_sigkill_three_times_every_recipient_once_or_in_flight_repeats(
     with counting_sink() as sink:
         d = _serve(tmp_path, db_url, sink.port)
         for at in (4_000, 9_000, 14_000):
-            sink.wait(at)
+            sink.wait_deliveries(at)
             d.kill()  # SIGKILL: no goodbye, no flush of results
             kills += 1
             d = _serve(tmp_path, db_url, sink.port)
@@ -103,7 +102,7 @@ def test_sigterm_during_delivery_then_restart_completes(tmp_path: Path) -> None:
     rcpts = _post(db_url)
     with counting_sink() as sink:
         d = _serve(tmp_path, db_url, sink.port)
-        sink.wait(6_000)
+        sink.wait_deliveries(6_000)
         t0 = time.monotonic()
         assert d.stop() == 0  # SIGTERM: stops taking work, records what was sent
         stopped_in = time.monotonic() - t0
@@ -132,7 +131,7 @@ def test_two_daemons_share_one_post_and_take_over_a_killed_ones_rows(tmp_path: P
         rcpts = _post(db_url)
         a = _serve(tmp_path, db_url, sink.port)
         b = _serve(tmp_path, db_url, sink.port)
-        sink.wait(TOTAL // 2)
+        sink.wait_deliveries(TOTAL // 2)
         before_kill = sink.per_rcpt()
         a.kill()
         engine = sa.create_engine(db_url)
@@ -190,7 +189,7 @@ def test_an_outage_that_starts_mid_fan_out_holds_the_rest_until_it_ends(
         d = helpers.start(
             tmp_path, db_url, smarthost=sink.port, config=config, extra=["--send-batch", "2000"]
         )
-        sink.wait(4_000)
+        sink.wait_deliveries(4_000)
         start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
         outage = config / "outages" / "R9-03-cms.yaml"
         outage.write_text(

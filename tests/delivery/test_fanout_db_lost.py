@@ -18,13 +18,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from daemon import helpers
 from haishin.outbound import sender
 from haishin.outbound.sender import SendSettings
 from haishin.registry.model import Delivery
 from haishin.store import open_store, queue
-
-from .fanout_sink import counting_sink
+from support import smarthost
+from support.smarthost import counting_sink
 
 RCPTS = [f"r{i:03d}@example.net" for i in range(40)]
 WAIT = 20.0
@@ -179,7 +178,7 @@ def test_a_bounce_whose_results_write_failed_is_recorded_when_it_is_written(
         recorded.extend(row.rcpt for row, _ in failures)
 
     failures = _break_once(monkeypatch, "settle", committed=False)
-    with helpers.sink() as sink:
+    with smarthost.sink() as sink:
         for address in refused:
             sink.answers[address] = "550 5.1.1 No such user"
         settings = SendSettings(smarthost=("127.0.0.1", sink.port), maildir=tmp_path / "md")

@@ -21,8 +21,7 @@ from haishin.outbound import sender
 from haishin.outbound.sender import SendSettings
 from haishin.registry.model import Delivery, DomainLimit
 from haishin.store import open_store, queue
-
-from .fanout_sink import counting_sink
+from support.smarthost import counting_sink
 
 CARRIER = 2000
 OTHER = 2000

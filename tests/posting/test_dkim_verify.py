@@ -12,7 +12,6 @@ from email.message import EmailMessage
 
 import pytest
 
-from dnsserver import DnsServer, SigningKey, dns_server, make_key
 from haishin.posting.dkim_verify import (
     MAX_AGE,
     MAX_SIGNATURES,
@@ -22,6 +21,7 @@ from haishin.posting.dkim_verify import (
     verify,
 )
 from haishin.posting.dnskeys import DnsSettings, KeyLookup
+from support.dnsserver import DnsServer, SigningKey, dns_server, make_key
 
 SENDER = "shogai@city.kawasaki.example.jp"
 DOMAIN = "city.kawasaki.example.jp"

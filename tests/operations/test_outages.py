@@ -1,0 +1,262 @@
+"""`haishin outage notify` (第9条): the notice or report is queued for the other party and
+recorded in the outage file, so that `haishin check` sees the rule kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import smtplib
+import subprocess
+import sys
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from haishin.errors import RegistryEditError
+from haishin.operations.outages import HELD_TEXT, OUTAGE_MAIL, SENT_DURING_OUTAGE, notify
+from haishin.registry import check
+from haishin.registry.model import JST
+from haishin.store.engine import open_store
+from haishin.store.schema import outbound, outbound_messages
+from support import helpers, smarthost
+from support import posting as p
+from support.helpers import DOMAIN
+
+SLUG = "gomi-recycle"
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+PLANNED = """id: R9-01-maintenance
+kind: planned
+stopped_by: cloud_admin
+reason: データベースの更新
+start: 2027-01-10 01:00:00+09:00
+end: 2027-01-10 03:00:00+09:00
+"""
+
+EMERGENCY = """# 防災CMS の障害
+id: R8-11-cms
+kind: emergency
+stopped_by: cms_admin
+reason: 防災CMS の緊急保守
+start: 2026-11-20 09:00:00+09:00
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    shutil.copytree(CONFIG, tmp_path / "config")
+    (tmp_path / "config" / "outages" / "R9-01-maintenance.yaml").write_text(PLANNED, "utf-8")
+    (tmp_path / "config" / "outages" / "R8-11-cms.yaml").write_text(EMERGENCY, "utf-8")
+    return tmp_path / "config"
+
+
+def _queued(engine: sa.Engine) -> list[tuple[str, EmailMessage]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(outbound.c.rcpt, outbound_messages.c.raw).join(outbound_messages)
+        ).all()
+    out = []
+    for rcpt, raw in rows:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        assert isinstance(msg, EmailMessage)
+        out.append((rcpt, msg))
+    return out
+
+
+def test_planned_notice_before_the_stop(config: Path, tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'db'}")
+    before = (config / "outages" / "R9-01-maintenance.yaml").read_text("utf-8")
+    sent = notify(config, "R9-01-maintenance", engine, dt.datetime(2026, 12, 20, 10, 0, tzinfo=JST))
+    assert sent.kind == "notice" and sent.to.value == "cms_admin"
+    after = (config / "outages" / "R9-01-maintenance.yaml").read_text("utf-8")
+    assert after == before + (
+        "# 第9条2・4: 事前の通知\nnotice:\n  to: cms_admin\n  at: 2026-12-20 10:00:00+09:00\n"
+    )
+    assert [str(p) for p in check(config)[1]] == []
+    [(rcpt, msg)] = _queued(engine)
+    assert rcpt == "bosai-cms@city.kawasaki.example.jp"
+    assert msg["Subject"].startswith("【事前通知】川崎市電子メール配信サービスの計画停止")
+    assert msg["Reply-To"] == "promo-cloud@city.kawasaki.example.jp"
+    body = msg.get_content()
+    assert "1 停止の期間　2027年1月10日 01:00 〜 2027年1月10日 03:00" in body
+    assert "運営要領第9条" in body
+    with pytest.raises(RegistryEditError, match="済んでいます"):
+        notify(config, "R9-01-maintenance", engine, dt.datetime(2026, 12, 21, tzinfo=JST))
+    assert len(_queued(engine)) == 1
+
+
+def test_emergency_report_after_the_stop(config: Path, tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'db'}")
+    with pytest.raises(RegistryEditError, match="停止の後"):
+        notify(config, "R8-11-cms", engine, dt.datetime(2026, 11, 20, 8, 0, tzinfo=JST))
+    sent = notify(config, "R8-11-cms", engine, dt.datetime(2026, 11, 20, 9, 40, tzinfo=JST))
+    assert (sent.kind, sent.to.value) == ("report", "cloud_admin")
+    [(rcpt, msg)] = _queued(engine)
+    assert rcpt == "promo-cloud@city.kawasaki.example.jp"
+    assert msg["Subject"].startswith("【停止報告】")
+    assert "2 停止の理由　防災CMS の緊急保守" in msg.get_content()
+    assert "report:\n  to: cloud_admin\n  at: 2026-11-20 09:40:00+09:00\n" in (
+        config / "outages" / "R8-11-cms.yaml"
+    ).read_text("utf-8")
+
+
+def test_a_late_notice_is_refused_and_nothing_is_mailed(config: Path, tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'db'}")
+    with pytest.raises(RegistryEditError, match="事前の通知はできません"):
+        notify(config, "R9-01-maintenance", engine, dt.datetime(2027, 1, 10, 2, 0, tzinfo=JST))
+    assert _queued(engine) == []
+    assert "notice" not in (config / "outages" / "R9-01-maintenance.yaml").read_text("utf-8")
+
+
+def test_cli(config: Path, tmp_path: Path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'db'}").dispose()  # the daemon's store exists
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "haishin",
+            "outage",
+            "notify",
+            "R8-11-cms",
+            "--config",
+            str(config),
+            "--db",
+            f"sqlite:///{tmp_path / 'db'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "停止報告を クラウドサービス管理者 宛てに送信待ちにし" in done.stdout
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "haishin",
+            "outage",
+            "notify",
+            "R8-11-cms",
+            "--config",
+            str(config),
+            "--db",
+            f"sqlite:///{tmp_path / 'db'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 1 and "済んでいます" in again.stderr
+
+
+# -- issue 11 item 8: what a stop holds is what the notice says ------------------------
+
+WINDOW = dt.timedelta(seconds=12)
+"""A real window on the clock: long enough to start the daemon and send the requests in
+it, short enough for a test. Its end is seen by the sender without a reload."""
+CITIZEN = "outage-citizen@example.jp"
+IMPORTED = "outage-imported@example.jp"
+HELPED = "outage-help@example.jp"
+
+
+def _planned_now(config: Path, start: dt.datetime, end: dt.datetime) -> None:
+    (config / "outages" / "R9-02-now.yaml").write_text(
+        "id: R9-02-now\nkind: planned\nstopped_by: cloud_admin\nreason: テストの保守\n"
+        f"start: {start.isoformat()}\nend: {end.isoformat()}\n",
+        "utf-8",
+    )
+
+
+def _arrived(sink: smarthost.Sink, rcpt: str, what: str) -> tuple[dt.datetime, EmailMessage]:
+    helpers.wait_until(lambda: sink.to(rcpt), WINDOW.total_seconds() + 30, what)
+    at = dt.datetime.now(dt.UTC)  # within one poll (20 ms) of the arrival
+    return at, sink.to(rcpt)[0].msg
+
+
+def _queued_for(engine: sa.Engine, rcpt: str) -> bool:
+    with engine.connect() as c:
+        n = c.execute(
+            sa.select(sa.func.count()).select_from(outbound).where(outbound.c.rcpt == rcpt)
+        ).scalar_one()
+    return n > 0
+
+
+def test_mail_to_citizens_and_senders_waits_for_the_end_of_the_window(
+    tmp_path: Path, db_url: str, sink: smarthost.Sink
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)  # the sample registry: no stop in force now
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start, end = now - dt.timedelta(minutes=1), now + WINDOW
+    _planned_now(config, start, end)
+    engine = open_store(db_url)
+    # the 第9条2 notice, given the day before, waits in the queue for the daemon
+    notify(config, "R9-02-now", engine, (start - dt.timedelta(days=1)).astimezone(JST))
+    assert [str(p) for p in check(config)[1]] == []
+    d = helpers.start(tmp_path, db_url, smarthost=sink.port, config=config)
+    try:
+        # the notice itself goes out during the stop, and says what the stop holds
+        at, notice = _arrived(sink, "bosai-cms@city.kawasaki.example.jp", "the notice")
+        assert at < end
+        body = notice.get_content().replace("\r\n", "\n")
+        assert HELD_TEXT in body
+        assert "確認メール" in body and "停止が終わってから順に送ります" in body
+
+        # during the window: a subscribe, a post (its approval request), a help request,
+        # and a staff import; each is accepted, processed and its mail queued
+        with smtplib.SMTP(*d.smtp) as client:
+            client.sendmail(CITIZEN, [f"{SLUG}-subscribe@{DOMAIN}"], b"Subject: \r\n\r\n")
+            client.sendmail(HELPED, [f"{SLUG}-request@{DOMAIN}"], b"Subject: help\r\n\r\nhelp\r\n")
+        p.send(d, p.post_message("停止中の投稿", "本文です。\n"))
+        imported = tmp_path / "import.txt"
+        imported.write_text(IMPORTED + "\n", "utf-8")
+        DB_CONFIG = ["--db", db_url, "--config", str(config)]
+        done = subprocess.run(
+            [str(helpers.HAISHIN), "subscribers", "import", SLUG, str(imported), *DB_CONFIG],
+            capture_output=True,
+            text=True,
+            env={"HAISHIN_SECRET": "test-secret-0123456789abcdef", "PATH": "/usr/bin:/bin"},
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        waiting = (CITIZEN, HELPED, p.SENDER, IMPORTED)
+        for rcpt in waiting:
+            helpers.wait_until(lambda r=rcpt: _queued_for(engine, r), what=f"mail for {rcpt}")
+        assert dt.datetime.now(dt.UTC) < end, "the machine was too slow for the window"
+        assert not any(sink.to(r) for r in waiting)  # queued, not sent
+
+        # after the window: each goes out, with nobody reloading anything
+        at, confirmation = _arrived(sink, CITIZEN, "the confirmation")
+        assert at >= end, f"confirmation sent {end - at} before the end of the stop"
+        assert "登録の確認" in str(confirmation["Subject"])
+        for rcpt in (HELPED, p.SENDER, IMPORTED):
+            at, _ = _arrived(sink, rcpt, f"mail for {rcpt}")
+            assert at >= end
+        assert "投稿の確認" in str(sink.to(p.SENDER)[0].msg["Subject"])
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.kill()
+        engine.dispose()
+    log = "".join(f.read_text() for f in tmp_path.glob("daemon-*.log"))
+    assert "Traceback" not in log
+    assert "outage in force" in log and "outage over" in log
+
+
+def test_every_kind_of_mail_has_a_rule_and_the_texts_agree() -> None:
+    """The hold is a table (OUTAGE_MAIL); the notice mail, the public notice on the site
+    and the README state it in words."""
+    import haishin
+
+    assert set(OUTAGE_MAIL) >= {"confirm", "reply", "post", "forward", "digest", "notice"}
+    assert set(SENT_DURING_OUTAGE) == {"notice"}
+    root = Path(haishin.__file__).resolve().parents[2]
+    site = (root / "site_theme" / "templates" / "notices.html").read_text("utf-8")
+    assert "確認のメールや返信、配信メールは送らず" in site and "再開後に順にお送りします" in site
+    readme = (root / "README.md").read_text("utf-8")
+    assert "Outages (第9条)" in readme
+    for kind in OUTAGE_MAIL:
+        assert f"`{kind}`" in readme, kind

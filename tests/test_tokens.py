@@ -1,0 +1,48 @@
+"""Tokens: HMAC-bound to purpose, expiring, case-insensitive in addresses; the keyring from the environment or a file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from haishin.tokens import (
+    TOKEN_LEN,
+    KeyMissing,
+    Keyring,
+    Purpose,
+    Verdict,
+    find_tokens,
+    load_keyring,
+)
+
+NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+KEY = Keyring(b"k" * 32)
+
+
+def test_tokens_round_trip_case_insensitive_and_bounded() -> None:
+    t = KEY.make(Purpose.CONFIRM, 123456789, NOW + dt.timedelta(hours=72))
+    assert len(t) == TOKEN_LEN <= 26 and t == t.lower()
+    assert KEY.open(Purpose.CONFIRM, t.upper(), NOW).ident == 123456789
+    assert KEY.open(Purpose.CONFIRM, t, NOW + dt.timedelta(hours=74)).verdict is Verdict.EXPIRED
+    assert KEY.open(Purpose.UNSUBSCRIBE, t, NOW).verdict is Verdict.INVALID  # purpose in the MAC
+    assert Keyring(b"j" * 32).open(Purpose.CONFIRM, t, NOW).verdict is Verdict.INVALID
+    flipped = ("b" if t[5] != "b" else "c").join((t[:5], t[6:]))
+    assert KEY.open(Purpose.CONFIRM, flipped, NOW).verdict is Verdict.INVALID
+    assert KEY.open(Purpose.CONFIRM, "short", NOW).verdict is Verdict.INVALID
+    assert find_tokens(f"Re: 確認 [confirm {t.upper()}]") == [t]
+
+
+def test_keyring_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HAISHIN_SECRET", raising=False)
+    monkeypatch.delenv("HAISHIN_SECRET_FILE", raising=False)
+    with pytest.raises(KeyMissing, match="がありません"):
+        load_keyring(tmp_path / "secret")  # an admin command never mints a second key
+    assert not (tmp_path / "secret").exists()
+    k1 = load_keyring(tmp_path / "secret", create=True)  # the daemon does, once
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+    assert load_keyring(tmp_path / "secret") == k1
+    monkeypatch.setenv("HAISHIN_SECRET", "x" * 20)
+    assert load_keyring(None).key == b"x" * 20
+    assert KEY.redact("A@b.jp") == KEY.redact("a@B.JP") and "a@b" not in KEY.redact("a@b.jp")
