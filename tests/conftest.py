@@ -27,7 +27,7 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[Dovecot]:
-    """A real Dovecot for the IMAP tests, started once (tests/dovecot.py)."""
+    """A real Dovecot for the IMAP tests, started once (tests/support/dovecot.py)."""
     if not os.access(DOVECOT, os.X_OK):
         pytest.skip(f"Dovecot is not installed ({DOVECOT}); .ci/run installs dovecot-imapd")
     server = Dovecot()

@@ -88,7 +88,7 @@ PURPOSES: dict[Kind, tuple[Purpose, ...]] = {
     # a post's VERP return path (per subscriber) or another message's (per outbound row).
     # VERP tokens live 30 days (delivery/fanout.py VERP_TOKEN_TTL): our sender gives up
     # after about a day and a half, each MTA after it after 4-5 days (RFC 5321 §4.5.4.1),
-    # so a late bounce still finds its address; tests/daemon/test_intake_tokens.py checks
+    # so a late bounce still finds its address; tests/inbound/test_intake_tokens.py checks
     Kind.BOUNCES: (Purpose.VERP, Purpose.BOUNCE),
 }
 

@@ -1,4 +1,4 @@
-"""The weekly bounce digest (delivery/bounce_digest.py) on the real store and registry."""
+"""The weekly bounce digest (bounces/digest.py) on the real store and registry."""
 
 from __future__ import annotations
 

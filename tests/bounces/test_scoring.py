@@ -1,4 +1,4 @@
-"""Bounces in, scores out (delivery/bounce_record.py) on the real store, day by day.
+"""Bounces in, scores out (bounces/record.py) on the real store, day by day.
 
 The days are simulated by passing `now`: the router passes the store clock's `utcnow()`.
 The same path runs inside `haishin serve` in test_daemon_bounces.py.

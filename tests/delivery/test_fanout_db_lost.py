@@ -2,7 +2,7 @@
 
 A broken connection at COMMIT leaves the client unsure: the server may have committed.
 For a claim that meant rows left `sending` under the live sender's id, which `recover`
-never takes back (tests/daemon/test_faults.py saw it 1 run in 4). Here the break is made
+never takes back (tests/service/test_faults.py saw it 1 run in 4). Here the break is made
 deterministic in process: the real statement runs, then the call fails as psycopg does
 when the server's answer is lost. A real SMTP sink (or the maildir) takes the mail.
 """

@@ -278,10 +278,10 @@ def test_authenticated_posts_through_postfix(
     nothing; nor does an unsigned Subject put above a genuine signed mail (Postfix passes
     both Subjects on); a post signed with the key on a loopback DNS server (`serve --dns`)
     goes out."""
-    from daemon import posting as p
-    from daemon.test_bad_input_dkim import CITY, FORGED_AR, SENDER, raw_post, signed_once
-    from daemon.test_bad_input_dkim import SLUG as AUTH_SLUG
-    from dnsserver import dns_server, make_key
+    from posting.test_bad_input_dkim import CITY, FORGED_AR, SENDER, raw_post, signed_once
+    from posting.test_bad_input_dkim import SLUG as AUTH_SLUG
+    from support import posting as p
+    from support.dnsserver import dns_server, make_key
 
     key = make_key(CITY)
     db_url = f"sqlite:///{tmp_path / 'haishin.db'}"

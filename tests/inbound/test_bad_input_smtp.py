@@ -322,6 +322,8 @@ CASES: list[Case] = [
         "long-line-600kb", body=b"z" * 600_000 + b"\r\n", code=500, replies=NO_MAIL
     ),  # RFC 5321 §4.5.3.1.6
 ]
+# the outcomes are keyed by case name: a repeated name would hide a case
+assert len({c.name for c in CASES}) == len(CASES), "case names must be unique"
 
 
 @pytest.fixture(scope="module")
@@ -375,11 +377,6 @@ def outcomes(daemon: tuple[helpers.Daemon, smarthost.Sink, sa.Engine]) -> dict[s
     sent = {c.name: _send(d, c) for c in CASES}
     helpers.wait_until(lambda: helpers.drained(engine), what="drain")
     return sent
-
-
-def test_there_are_at_least_forty_cases() -> None:
-    assert len(CASES) >= 40
-    assert len({c.name for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -11,7 +11,7 @@ half-stored; data that can never be stored gets 554 with the reason. SIZE is adv
 XFORWARD (Postfix's XFORWARD_README): behind Postfix every connection comes from Postfix,
 so the client it saw is passed by `XFORWARD ADDR=...` before each transaction and stored
 with the message; the limits on automatic answers count per client network from it
-(commands/ratelimit.py). Only the front ends listed in service.yaml
+(outbound/ratelimit.py). Only the front ends listed in service.yaml
 (`limits.client_networks.forwarders`, loopback by default) are offered the command and
 may use it: from anyone else it is refused (550), so a direct client cannot pick another
 network to spend its share.

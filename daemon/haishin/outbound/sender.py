@@ -34,7 +34,7 @@ BATCH = 100
 
 OnBounced = Callable[[sa.Connection, list[tuple[queue.Claimed, str]]], None]
 """Told of 5xx replies (row, reply) inside the transaction that records them: service.py
-wires in the bounce score (delivery/bounce_record.py), which stands above this module."""
+wires in the bounce score (bounces/record.py), which stands above this module."""
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ class Limits(Strict):
 
 class Bounces(Strict):
     """Bounce scoring (issue 6): GNU Mailman's threshold and stale period, Mailman 2.1's
-    weights. A weight counts at most once per day; see delivery/bounce_score.py."""
+    weights. A weight counts at most once per day; see bounces/score.py."""
 
     threshold: float = Field(default=5.0, gt=0)
     stale_days: int = Field(default=7, gt=0)

@@ -10,7 +10,7 @@ No message stalls the others (issue 11 item 4). Python cannot stop a thread, so 
 comes first from `mailtext.limits`: a message over them is not parsed (answered as
 unreadable or dropped, `router.unreadable`), and within them reading is linear and small
 (measured worst case 0.02 s to read; the bounce classifier reads at most 100 recipients
-and 128 KB of each part of a report, `delivery.bounce.mail`, so its worst case under
+and 128 KB of each part of a report, `bounces.classify.mail`, so its worst case under
 `max_message_kb` is about 0.3 s where 40,000 recipient lines took 5-7 s before).
 Then a measured budget between steps: a message whose reading took longer than
 `budget_seconds` is set aside (state failed, the raw kept, the reason recorded) before any

@@ -1,5 +1,5 @@
 """The daemon's automatic answers, counted per address, per client network and overall
-(abuse limits, commands/ratelimit.py)."""
+(abuse limits, outbound/ratelimit.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Bounce scores, bounce events and the weekly digests sent (issue 6, item 6).
 
-Plain rows only: the scoring rule lives in `delivery/bounce_score.py`, which this module
+Plain rows only: the scoring rule lives in `bounces/score.py`, which this module
 does not import (the store stands below the daemon). Events never hold an address in
 clear (第4条); they name the subscriber by id, and only the reports that staff may see
 (the 情報管理者's, 第5条(2)) join the address back in.

@@ -60,7 +60,7 @@ inbound = sa.Table(
     sa.Column("dedupe_key", sa.String(64), nullable=True),
     # The client that handed the message over: the connecting address, or behind Postfix
     # the one Postfix saw (XFORWARD). The limits on automatic answers count per client
-    # network from it (commands/ratelimit.py). NULL for IMAP, which has no client.
+    # network from it (outbound/ratelimit.py). NULL for IMAP, which has no client.
     sa.Column("client_address", sa.String(64), nullable=True),
     sa.Index("ix_inbound_state_id", "state", "id"),
     sa.Index("uq_inbound_dedupe_key", "dedupe_key", unique=True),
@@ -246,7 +246,7 @@ auto_replies = sa.Table(
 bounce_scores = sa.Table(
     "bounce_scores",
     metadata,
-    # One subscription's bounce score (delivery/bounce_score.py holds the rule): a row
+    # One subscription's bounce score (bounces/score.py holds the rule): a row
     # only once something bounced; re-subscribing with confirmation deletes it.
     sa.Column(
         "subscriber_id",
@@ -282,7 +282,7 @@ bounce_events = sa.Table(
         nullable=True,  # None: unmatched, or the subscription is gone
     ),
     sa.Column("source", sa.String(16), nullable=False),  # verp | smtp | plain
-    sa.Column("kind", sa.String(16), nullable=False),  # delivery.bounce.BounceClass
+    sa.Column("kind", sa.String(16), nullable=False),  # bounces.classify.BounceClass
     sa.Column("outcome", sa.String(16), nullable=False),  # scored | disabled | unmatched | ...
     sa.Column("status", sa.String(16), nullable=True),  # RFC 3463 code, e.g. 5.1.1
     sa.Column("diagnostic", sa.Text, nullable=True),  # masked
