@@ -30,15 +30,13 @@ from typing import Any
 import pytest
 
 from dovecot import PASSWORD, USER, Dovecot, wait_for
-from haishin.inbound.imap import (
+from haishin.inbound.imap.session import ImapIngester, message_key, scrub
+from haishin.inbound.imap.settings import (
     ImapConfigError,
     ImapEndpoint,
-    ImapIngester,
     ImapSettings,
-    _is_loopback,
-    message_key,
+    is_loopback,
     read_password,
-    scrub,
 )
 
 _folders = itertools.count(1)
@@ -675,8 +673,8 @@ def test_no_password_in_clear_off_loopback(tmp_path: Path, spool: Spool) -> None
             t.join(5)
     assert "no STARTTLS" in ing.stats.last_error
     assert heard and all(b"CAPABILITY" in h.upper() or b"LOGOUT" in h.upper() for h in heard)
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
-    assert not _is_loopback(endpoint.host)
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback(endpoint.host)
 
 
 def test_scrub_hides_addresses() -> None:

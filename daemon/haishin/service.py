@@ -29,7 +29,8 @@ from .delivery.bounce_score import settings_of
 from .errors import HaishinError
 from .inbound import sessions, smtp
 from .inbound.envelope import envelope
-from .inbound.imap import ImapIngester, ImapSettings
+from .inbound.imap.session import ImapIngester
+from .inbound.imap.settings import ImapSettings
 from .inbound.writer import SpoolWriter
 from .operations import outages
 from .operations.metrics import Metrics

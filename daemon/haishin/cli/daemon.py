@@ -171,7 +171,7 @@ def serve(
     import ssl
 
     from ..delivery.dkim import DkimKey
-    from ..inbound.imap import ImapSettings
+    from ..inbound.imap.settings import ImapSettings
     from ..inbound.sessions import LOOPBACK, SessionLimits
     from ..outbound.sender import SendSettings
     from ..posting.dnskeys import DnsSettings
