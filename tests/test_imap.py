@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from dovecot import PASSWORD, USER, Dovecot, wait_for
-from haishin.inbound.imap.session import ImapIngester, message_key, scrub
+from haishin.inbound.imap.session import ImapIngester
 from haishin.inbound.imap.settings import (
     ImapConfigError,
     ImapEndpoint,
@@ -38,6 +38,7 @@ from haishin.inbound.imap.settings import (
     is_loopback,
     read_password,
 )
+from haishin.inbound.imap.wire import message_key, scrub
 
 _folders = itertools.count(1)
 

@@ -34,12 +34,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import logging
 import random
-import re
 import sqlite3
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,11 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imapclient import IMAPClient  # type: ignore[import-untyped]
 from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
 
 from ...errors import HaishinError
-from .settings import ImapConfigError, ImapSettings, is_loopback
+from . import wire
+from .settings import ImapConfigError, ImapSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,31 +65,8 @@ message is marked on the server. After a crash at the wrong instant the same byt
 again: a store should be idempotent on `message_key(raw)` (a UNIQUE column in the spool)."""
 
 
-class SessionTrouble(HaishinError):
-    """The server sent an untagged NO or BYE: start a new session rather than trust this one."""
-
-
 class StoreFailed(HaishinError):
     """store() raised: the message stays unmarked on the server and is offered again later."""
-
-
-def message_key(raw: bytes) -> str:
-    """The dedupe key of a message: SHA-256 of its exact bytes.
-
-    A content hash covers Message-ID and size and more: a copy that reappears after a
-    UIDVALIDITY change has the same bytes (IMAP returns a message's octets unchanged, RFC 3501
-    §2.3.1.1 and §6.4.5), while two different mails that happen to share a Message-ID (a
-    forged one, or a careless mailer reusing one) are not merged.
-    """
-    return hashlib.sha256(raw).hexdigest()
-
-
-_ADDRESS_RE = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
-
-
-def scrub(text: str) -> str:
-    """Text fit for a log line: every mail address replaced (design.md: logs redact them)."""
-    return _ADDRESS_RE.sub("<address>", text)
 
 
 @dataclass
@@ -196,23 +170,10 @@ _RETRYABLE = (
     IMAPClientError,
     OSError,
     ImapConfigError,
-    SessionTrouble,
+    wire.SessionTrouble,
     StoreFailed,
     sqlite3.OperationalError,
 )
-
-
-def _check(responses: list[Any]) -> None:
-    """Raise on an untagged NO or BYE (RFC 3501 §7.1.2, §7.1.5).
-
-    A NO is formally a warning, but Dovecot uses it to say that the selected mailbox was
-    deleted under us: a fresh session then sees the new mailbox and its new UIDVALIDITY.
-    Reconnecting costs little; trusting a broken session could hide new mail indefinitely.
-    """
-    for r in responses:
-        if isinstance(r, tuple) and r and r[0] in (b"NO", b"BYE"):
-            text = r[1].decode(errors="replace") if len(r) > 1 and isinstance(r[1], bytes) else ""
-            raise SessionTrouble(f"server said {r[0].decode()}: {text}")
 
 
 class ImapIngester:
@@ -272,7 +233,7 @@ class ImapIngester:
     def _failed(self, exc: BaseException) -> None:
         self.stats.failures += 1
         cause = exc.__cause__ if isinstance(exc, StoreFailed) and exc.__cause__ else exc
-        self.stats.last_error = scrub(f"{type(cause).__name__}: {cause}")
+        self.stats.last_error = wire.scrub(f"{type(cause).__name__}: {cause}")
         log.warning(
             "IMAP %s: %s%s; retrying within %.1fs",
             self.settings.endpoint,
@@ -281,32 +242,11 @@ class ImapIngester:
             self._backoff,
         )
 
-    def _connect(self) -> Any:
-        ep, s = self.settings.endpoint, self.settings
-        context = s.ssl_context or ssl.create_default_context()
-        client = IMAPClient(
-            ep.host, port=ep.port, ssl=ep.implicit_tls, ssl_context=context, timeout=s.timeout
-        )
-        try:
-            if not ep.implicit_tls:
-                if client.has_capability("STARTTLS"):
-                    client.starttls(context)  # RFC 3501 §6.2.1; verified like imaps
-                elif not is_loopback(ep.host):
-                    raise ImapConfigError(
-                        "the server offers no STARTTLS: refusing to send the password in "
-                        "clear; use imaps://"
-                    )
-            client.login(ep.user, s.password)
-        except BaseException:
-            _close(client)
-            raise
-        return client
-
     def _session(self, state: ImapState, halt: threading.Event) -> None:
         s, ep = self.settings, self.settings.endpoint
         self.stats.activity = "connecting"
         state.prune(s.dedupe_days * 86400)
-        client = self._connect()
+        client = wire.connect(self.settings)
         try:
             self.stats.connects += 1
             if s.processed_folder and not client.folder_exists(s.processed_folder):
@@ -337,13 +277,13 @@ class ImapIngester:
             with contextlib.suppress(*_RETRYABLE):
                 client.logout()
         finally:
-            _close(client)
+            wire.close(client)
 
     def _drain(self, client: Any, state: ImapState, halt: threading.Event) -> bool:
         """Take every message in the mailbox; True when more may have arrived meanwhile."""
         # RFC 3501 §6.1.2: NOOP lets the server announce new mail before we SEARCH.
-        _check(client.noop()[1])
-        _announced(client)  # what NOOP announced, SEARCH will see
+        wire.check_untagged(client.noop()[1])
+        wire.announced(client)  # what NOOP announced, SEARCH will see
         for uid in sorted(client.search(["NOT", "DELETED"])):
             if halt.is_set():
                 return False
@@ -360,7 +300,7 @@ class ImapIngester:
                     "IMAP %s: UID %d gave no body; left on the server", self.settings.endpoint, uid
                 )
                 continue
-            key = message_key(raw)
+            key = wire.message_key(raw)
             if state.has(key):
                 self.stats.duplicates += 1
                 state.record(uid, None)
@@ -372,7 +312,7 @@ class ImapIngester:
                 state.record(uid, key)
                 self.stats.stored += 1
             self._mark(client, uid)
-        return _announced(client)
+        return wire.announced(client)
 
     def _mark(self, client: Any, uid: int) -> None:
         folder = self.settings.processed_folder
@@ -400,7 +340,9 @@ class ImapIngester:
         # are few (a session ended between STORE and EXPUNGE), so fetching them costs little.
         bodies = client.fetch(flagged, ["BODY.PEEK[]"])
         ours = [
-            u for u, d in bodies.items() if b"BODY[]" in d and state.has(message_key(d[b"BODY[]"]))
+            u
+            for u, d in bodies.items()
+            if b"BODY[]" in d and state.has(wire.message_key(d[b"BODY[]"]))
         ]
         if ours:
             client.uid_expunge(ours)
@@ -410,11 +352,11 @@ class ImapIngester:
         client.idle()
         started = time.monotonic()
         while not halt.is_set() and time.monotonic() - started < self.settings.idle_renew:
-            if _buffered(client, self.settings.timeout):
+            if wire.buffered(client, self.settings.timeout):
                 break  # news already read along with an earlier line: DONE returns it
             tick = time.monotonic()
             responses = client.idle_check(timeout=IDLE_TICK)
-            _check(responses)
+            wire.check_untagged(responses)
             if any(not (isinstance(r[0], bytes) and r[0] == b"OK") for r in responses):
                 break  # EXISTS, EXPUNGE, FETCH or BYE: go and look ("OK Still here" is not news)
             if not responses and time.monotonic() - tick < IDLE_TICK / 2:
@@ -422,38 +364,3 @@ class ImapIngester:
                 # DONE below then fails and the session reconnects.
                 break
         client.idle_done()
-
-
-def _announced(client: Any) -> bool:
-    """Whether the server sent EXISTS (new mail) since the last call, and forget it.
-
-    RFC 3501 §7.3.1 lets a server send EXISTS during any command. Dovecot announces a message
-    that arrived while SEARCH ran at the end of that SEARCH, whose result did not include
-    it, and it does not announce the message again in the IDLE that follows: without this
-    check the message would wait for the next renewal of IDLE. imapclient leaves such
-    responses in imaplib's `untagged_responses`, which is where we look.
-    """
-    return client._imap.untagged_responses.pop("EXISTS", None) is not None
-
-
-def _buffered(client: Any, timeout: float) -> bool:
-    """Whether imaplib's reader holds bytes that a poll() on the socket cannot see.
-
-    A message that arrives just before IDLE is announced right after "+ idling", often in
-    the same TCP segment; imaplib's buffered reader then takes both, and imapclient's
-    idle_check(), which polls the socket, would not see the EXISTS until the server next
-    sends something (Dovecot: minutes). Peeking at the buffer without blocking finds it.
-    """
-    sock = client.socket()
-    sock.setblocking(False)
-    try:
-        return bool(client._imap.file.peek(1))
-    except (BlockingIOError, ssl.SSLWantReadError):
-        return False
-    finally:
-        sock.settimeout(timeout)
-
-
-def _close(client: Any) -> None:
-    with contextlib.suppress(Exception):
-        client.shutdown()
