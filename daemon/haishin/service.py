@@ -278,7 +278,7 @@ class Daemon:
                     )
                 )
                 if s.imap is not None:
-                    ingester = ImapIngester(s.imap, self.imap_store)
+                    ingester = ImapIngester(s.imap, self.imap_store, engine)
                     tasks.append(
                         tg.create_task(supervised("imap", lambda: ingester.run(self._stop)))
                     )

@@ -116,8 +116,10 @@ class ImapState:
             )
         self.last_uid = max(self.last_uid, uid)
 
-    def prune(self, before: dt.datetime) -> int:
-        """Forget the keys of messages stored before `before` (of every mailbox)."""
+    def prune(self, older_than: dt.timedelta) -> int:
+        """Forget the keys of messages stored longer ago than `older_than` (every mailbox's:
+        keys of a mailbox no longer read must go too)."""
+        before = utcnow() - older_than
         with self._engine.begin() as conn:
             return conn.execute(imap_seen.delete().where(imap_seen.c.stored_at < before)).rowcount
 

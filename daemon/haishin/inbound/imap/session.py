@@ -2,7 +2,7 @@
 
 Per message, in UID order (RFC 3501 §2.3.1.1: UIDs only ascend within one UIDVALIDITY):
 
-    UID FETCH BODY.PEEK[]  ->  store(raw)  ->  commit (key, UID) to the state file  ->  mark
+    UID FETCH BODY.PEEK[]  ->  store(raw)  ->  commit (key, UID) to the store  ->  mark
 
 and only then is the message marked on the server: MOVEd to a processed folder when one is
 configured (RFC 6851), otherwise flagged \\Seen \\Deleted and removed with UID EXPUNGE
@@ -14,8 +14,9 @@ folder is there for operators who want a server-side trail.
 What a crash leaves behind, and how the next session repairs it:
 
 - after store() and before the state commit: the message is still on the server and is
-  offered again. This window is the only place a message is offered twice; the spool makes
-  it harmless by storing idempotently on `message_key(raw)` (see `Store`).
+  offered again. This window (and a lost reader lock, below) is the only place a message is
+  offered twice; the spool makes it harmless by storing idempotently on `message_key(raw)`
+  (see `Store`).
 - after the commit and before marking: the message's key is recorded, so the next session
   marks it without offering it again.
 - after \\Deleted and before EXPUNGE: SEARCH NOT DELETED skips it; the session start expunges
@@ -24,9 +25,19 @@ What a crash leaves behind, and how the next session repairs it:
   any more, so the last UID is reset and the mailbox rescanned; whatever is still there and
   was already stored is recognised by its key and marked, not stored again.
 
-imapclient is blocking, so the session runs in one dedicated worker thread; `run()` is the
-asyncio entry point the daemon's TaskGroup supervises. Every wait in the worker is at most
-`IDLE_TICK` seconds or a socket timeout, so a stop takes effect promptly.
+The state (UIDVALIDITY, last UID, the keys of stored messages) lives in the store's
+tables (store/imap_state.py), so daemons that share a database share it. They may all be
+given the same mailbox: one reads it while it holds the mailbox's reader lock, the others
+stand by (`standby_interval`) and take over when it stops or dies. A reader checks that the
+lock is still its own before it stores each message; if its database session was lost in
+between, the message may be offered by the next reader too, and the spool's key absorbs it,
+as after a crash. A former state file (`--imap-state`) is imported once before the first
+session, and renamed.
+
+imapclient is blocking, so the session and every database call of the ingester run in one
+dedicated worker thread; `run()` is the asyncio entry point the daemon's TaskGroup
+supervises. Every wait in the worker is at most `IDLE_TICK` seconds, `standby_interval` or
+a socket timeout, so a stop takes effect promptly.
 """
 
 from __future__ import annotations
@@ -34,19 +45,28 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import datetime as dt
 import logging
 import random
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
 
 from ...errors import HaishinError
+from ...store.imap_state import (
+    Check,
+    ImapState,
+    MailboxBusy,
+    ReaderLost,
+    StateFileError,
+    import_state_file,
+    reader_lock,
+)
 from . import wire
 from .settings import ImapConfigError, ImapSettings
 
@@ -80,88 +100,9 @@ class ImapStats:
     mode: str = ""
     """"idle" or "poll" once a session has selected the mailbox."""
     activity: str = "starting"
-    """What the worker does now: connecting, fetching, waiting (for mail), backoff, stopped."""
+    """What the worker does now: connecting, fetching, waiting (for mail), backoff, standby
+    (another ingester reads the mailbox), stopped."""
     last_error: str = ""
-
-
-class ImapState:
-    """UIDVALIDITY, last stored UID and keys of stored messages, in a small SQLite file.
-
-    Each message is one transaction (synchronous=FULL), so a crash leaves the state from
-    before or after that message, never half of it.
-    """
-
-    def __init__(self, path: Path, mailbox_id: str) -> None:
-        self._mailbox = mailbox_id
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS imap_mailbox (
-                mailbox TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS imap_seen (
-                key TEXT PRIMARY KEY, mailbox TEXT NOT NULL, uid INTEGER NOT NULL,
-                stored_at REAL NOT NULL
-            );
-            """
-        )
-        self.uidvalidity: int | None = None
-        self.last_uid = 0
-        row = self._db.execute(
-            "SELECT uidvalidity, last_uid FROM imap_mailbox WHERE mailbox = ?", (mailbox_id,)
-        ).fetchone()
-        if row:
-            self.uidvalidity, self.last_uid = row
-
-    def open_mailbox(self, uidvalidity: int) -> bool:
-        """Note the mailbox's UIDVALIDITY; True when it changed, which resets the last UID."""
-        if uidvalidity == self.uidvalidity:
-            return False
-        changed = self.uidvalidity is not None
-        self._db.execute(
-            "INSERT INTO imap_mailbox VALUES (?, ?, 0) ON CONFLICT (mailbox) DO UPDATE "
-            "SET uidvalidity = excluded.uidvalidity, last_uid = 0",
-            (self._mailbox, uidvalidity),
-        )
-        self.uidvalidity, self.last_uid = uidvalidity, 0
-        return changed
-
-    def has(self, key: str) -> bool:
-        return (
-            self._db.execute("SELECT 1 FROM imap_seen WHERE key = ?", (key,)).fetchone() is not None
-        )
-
-    def record(self, uid: int, key: str | None) -> None:
-        """The message with this UID is stored (key given) or was a duplicate (key None)."""
-        with self._transaction():
-            if key is not None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO imap_seen VALUES (?, ?, ?, ?)",
-                    (key, self._mailbox, uid, time.time()),
-                )
-            self._db.execute(
-                "UPDATE imap_mailbox SET last_uid = max(last_uid, ?) WHERE mailbox = ?",
-                (uid, self._mailbox),
-            )
-        self.last_uid = max(self.last_uid, uid)
-
-    def prune(self, max_age: float) -> None:
-        self._db.execute("DELETE FROM imap_seen WHERE stored_at < ?", (time.time() - max_age,))
-
-    def close(self) -> None:
-        self._db.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
 
 # Failures that end a session and are retried after a backoff; anything else is a bug and
@@ -172,7 +113,12 @@ _RETRYABLE = (
     ImapConfigError,
     wire.SessionTrouble,
     StoreFailed,
-    sqlite3.OperationalError,
+    ReaderLost,
+    StateFileError,
+    # the database away or busy: nothing is fetched without the state
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.TimeoutError,
 )
 
 
@@ -181,19 +127,21 @@ class ImapIngester:
 
     Wiring, in the daemon::
 
-        settings = ImapSettings.from_url(url, state_path=data_dir / "imap-state.sqlite")
-        tg.create_task(ImapIngester(settings, store).run(stop))
+        settings = ImapSettings.from_url(url)
+        tg.create_task(ImapIngester(settings, store, engine).run(stop))
 
     where `store(raw)` (the daemon's `Daemon.imap_store`) puts the message in the spool with
     the envelope of `inbound.envelope` and a content hash as its unique key, and returns
-    once that is committed.
+    once that is committed, and `engine` is the store's, which holds the state.
     """
 
-    def __init__(self, settings: ImapSettings, store: Store) -> None:
+    def __init__(self, settings: ImapSettings, store: Store, engine: sa.Engine) -> None:
         self.settings = settings
         self._store = store
+        self._engine = engine
         self.stats = ImapStats()
         self._backoff = settings.backoff_initial
+        self._state_file = settings.state_file
 
     async def run(self, stop: asyncio.Event) -> None:
         """Ingest until `stop` is set; returns only when no store() call is in flight."""
@@ -214,11 +162,16 @@ class ImapIngester:
 
     def run_blocking(self, halt: threading.Event) -> None:
         """The worker: sessions with reconnects and backoff until `halt` is set."""
-        state = ImapState(self.settings.state_path, self.settings.endpoint.state_id)
+        state = ImapState(self._engine, self.settings.endpoint.state_id)
         try:
             while not halt.is_set():
                 try:
-                    self._session(state, halt)
+                    self._import_state_file()
+                    with reader_lock(self._engine, state.mailbox) as reader:
+                        self._session(state, reader, halt)
+                except MailboxBusy:
+                    self._stand_by(halt)
+                    continue
                 except _RETRYABLE as exc:
                     self._failed(exc)
                 if not halt.is_set():
@@ -228,11 +181,37 @@ class ImapIngester:
                     self._backoff = min(self._backoff * 2, self.settings.backoff_max)
         finally:
             self.stats.activity = "stopped"
-            state.close()
+
+    def _import_state_file(self) -> None:
+        """Before the first session: a former `--imap-state` file's seen-set and UIDs into
+        the store, so that an upgrade offers nothing again (store/imap_state.py)."""
+        if self._state_file is None:
+            return
+        done = import_state_file(self._engine, self._state_file)
+        if done is not None:
+            log.info(
+                "IMAP: took %d mailbox(es) and %d key(s) from %s into the store%s",
+                done.mailboxes,
+                done.keys,
+                self._state_file,
+                f"; the file is now {done.moved_to.name}" if done.moved_to else "",
+            )
+        self._state_file = None
+
+    def _stand_by(self, halt: threading.Event) -> None:
+        if self.stats.activity != "standby":
+            log.info(
+                "IMAP %s: another ingester reads this mailbox; standing by",
+                self.settings.endpoint,
+            )
+        self.stats.activity = "standby"
+        halt.wait(self.settings.standby_interval)
 
     def _failed(self, exc: BaseException) -> None:
         self.stats.failures += 1
         cause = exc.__cause__ if isinstance(exc, StoreFailed) and exc.__cause__ else exc
+        if isinstance(cause, sa.exc.DBAPIError) and cause.orig is not None:
+            cause = cause.orig  # the driver's own words, without SQLAlchemy's help links
         self.stats.last_error = wire.scrub(f"{type(cause).__name__}: {cause}")
         log.warning(
             "IMAP %s: %s%s; retrying within %.1fs",
@@ -242,10 +221,10 @@ class ImapIngester:
             self._backoff,
         )
 
-    def _session(self, state: ImapState, halt: threading.Event) -> None:
+    def _session(self, state: ImapState, reader: Check, halt: threading.Event) -> None:
         s, ep = self.settings, self.settings.endpoint
         self.stats.activity = "connecting"
-        state.prune(s.dedupe_days * 86400)
+        state.prune(dt.timedelta(days=s.dedupe_days))
         client = wire.connect(self.settings)
         try:
             self.stats.connects += 1
@@ -264,7 +243,7 @@ class ImapIngester:
             log.info("IMAP %s: connected, %s mode", ep, self.stats.mode)
             while not halt.is_set():
                 self.stats.activity = "fetching"
-                while self._drain(client, state, halt) and not halt.is_set():
+                while self._drain(client, state, reader, halt) and not halt.is_set():
                     pass  # new mail was announced while we worked: look again before waiting
                 self._backoff = s.backoff_initial  # a whole pass worked: the link is healthy
                 if halt.is_set():
@@ -279,7 +258,7 @@ class ImapIngester:
         finally:
             wire.close(client)
 
-    def _drain(self, client: Any, state: ImapState, halt: threading.Event) -> bool:
+    def _drain(self, client: Any, state: ImapState, reader: Check, halt: threading.Event) -> bool:
         """Take every message in the mailbox; True when more may have arrived meanwhile."""
         # RFC 3501 §6.1.2: NOOP lets the server announce new mail before we SEARCH.
         wire.check_untagged(client.noop()[1])
@@ -305,6 +284,7 @@ class ImapIngester:
                 self.stats.duplicates += 1
                 state.record(uid, None)
             else:
+                reader()  # still the one reader: else another may be storing this one too
                 try:
                     self._store(raw)
                 except Exception as exc:

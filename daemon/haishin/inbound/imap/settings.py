@@ -65,7 +65,8 @@ class ImapEndpoint:
 
     @property
     def state_id(self) -> str:
-        """Names this mailbox in the state file (a hash: the file need not hold the user)."""
+        """Names this mailbox in the store (a hash: the store need not hold the user). The
+        same as in the former state file, whose rows are imported under it."""
         ident = f"{self.host}:{self.port}\0{self.user}\0{self.mailbox}".encode()
         return hashlib.sha256(ident).hexdigest()[:32]
 
@@ -89,7 +90,6 @@ class ImapSettings:
 
     endpoint: ImapEndpoint
     password: str = field(repr=False)
-    state_path: Path
     ssl_context: ssl.SSLContext | None = None
     """None: the system's trust store with hostname checks, i.e. verification on."""
     use_idle: bool = True
@@ -104,17 +104,22 @@ class ImapSettings:
     backoff_max: float = 60.0
     dedupe_days: float = 30.0
     """How long the key of a stored message is remembered for deduplication."""
+    standby_interval: float = 10.0
+    """How often an ingester that another one keeps out of the mailbox looks again: at most
+    this long after the reader stops or dies, a standby reads in its place."""
+    state_file: Path | None = None
+    """A former state file (`--imap-state`, before the state moved into the store): imported
+    once before the first session, then renamed `*.migrated`."""
 
     @classmethod
     def from_url(
         cls,
         url: str,
         *,
-        state_path: Path,
         environ: Mapping[str, str] = os.environ,
         **options: Any,
     ) -> ImapSettings:
-        return cls(ImapEndpoint.parse(url), read_password(environ), state_path, **options)
+        return cls(ImapEndpoint.parse(url), read_password(environ), **options)
 
 
 def is_loopback(host: str) -> bool:

@@ -1,0 +1,172 @@
+"""What the IMAP tests share (tests/test_imap.py, tests/inbound/): a spool that counts
+offers, test mail, fast settings, an ingester in a thread, and an ingester process for the
+SIGKILL tests (`python tests/imapkit.py URL DB_URL SPOOL CAFILE`)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email import policy
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from dovecot import PASSWORD, Dovecot
+from haishin.inbound.imap.session import ImapIngester
+from haishin.inbound.imap.settings import ImapEndpoint, ImapSettings
+from haishin.inbound.imap.wire import message_key
+
+folders = itertools.count(1)
+"""Numbers for the tests' folders: each test reads a fresh one."""
+
+
+class Spool:
+    """The test's spool: a real SQLite file with a UNIQUE key, as the daemon's must have.
+
+    Every store() call is counted in `offers` in the same transaction, so a message offered
+    twice shows even though the UNIQUE key keeps it stored once. Other processes (the
+    SIGKILL test's workers) write to the same file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fail_once: set[str] = set()
+        self.after_store: Callable[[str], None] = lambda key: None
+        with self._db() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, key TEXT UNIQUE, raw BLOB)"
+            )
+            db.execute("CREATE TABLE IF NOT EXISTS offers (key TEXT)")
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            with db:  # one transaction, committed on success
+                yield db
+        finally:
+            db.close()
+
+    def store(self, raw: bytes) -> None:
+        key = message_key(raw)
+        with self._db() as db:
+            db.execute("INSERT INTO offers VALUES (?)", (key,))
+            db.execute("INSERT OR IGNORE INTO spool (key, raw) VALUES (?, ?)", (key, raw))
+        self.after_store(key)
+        if key in self.fail_once:
+            # Stored and committed, then "the process dies" before the message is marked.
+            self.fail_once.discard(key)
+            raise RuntimeError("simulated crash after the spool commit")
+
+    @property
+    def offers(self) -> Counter[str]:
+        with self._db() as db:
+            return Counter(k for (k,) in db.execute("SELECT key FROM offers"))
+
+    def keys(self) -> list[str]:
+        with self._db() as db:
+            return [k for (k,) in db.execute("SELECT key FROM spool ORDER BY id")]
+
+    def has_all(self, messages: list[bytes]) -> Callable[[], bool]:
+        wanted = {message_key(m) for m in messages}
+        return lambda: wanted <= set(self.keys())
+
+
+_serial = itertools.count(1)
+
+
+def mail(subject: str = "") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "citizen@example.net"
+    msg["To"] = "gomi-recycle-subscribe@mail.example.jp"
+    n = next(_serial)
+    msg["Subject"] = subject or f"登録 {n}"
+    msg["Message-ID"] = make_msgid(domain="example.net")
+    msg.set_content(f"message {n}\n")
+    return msg.as_bytes(policy=policy.SMTP)  # CRLF, the form IMAP returns
+
+
+def settings(dovecot: Dovecot, mailbox: str, **options: object) -> ImapSettings:
+    fast: dict[str, object] = {
+        "ssl_context": dovecot.client_context(),
+        "poll_interval": 0.2,
+        "backoff_initial": 0.05,
+        "backoff_max": 0.3,
+        "standby_interval": 0.1,
+        "timeout": 5.0,
+    }
+    return ImapSettings(
+        ImapEndpoint.parse(dovecot.url(mailbox)),
+        PASSWORD,
+        **{**fast, **options},  # type: ignore[arg-type]
+    )
+
+
+@contextmanager
+def running(ingester: ImapIngester) -> Iterator[ImapIngester]:
+    """The ingester's worker in a thread, stopped (and checked to stop) on exit."""
+    halt = threading.Event()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            ingester.run_blocking(halt)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, name="test-imap")
+    thread.start()
+    try:
+        yield ingester
+    finally:
+        halt.set()
+        thread.join(10)
+        assert not thread.is_alive(), "the ingester did not stop within 10 s"
+        assert not errors, f"the ingester died: {errors!r}"
+
+
+def assert_once(spool: Spool, messages: list[bytes]) -> None:
+    """Each message in the spool, and offered to it once."""
+    keys = [message_key(m) for m in messages]
+    assert sorted(spool.keys()) == sorted(keys)
+    offers = spool.offers
+    assert all(offers[k] == 1 for k in keys), "a message was offered twice"
+
+
+def worker_main(url: str, db_url: str, spool_path: str, cafile: str) -> None:
+    """An ingester process, as the daemon runs it (the async entry point, the state in the
+    store at `db_url`): the SIGKILL tests start and kill these; SIGTERM stops one cleanly."""
+    import signal
+    import ssl
+
+    from haishin.store.engine import open_store
+
+    settings = ImapSettings.from_url(
+        url,
+        ssl_context=ssl.create_default_context(cafile=cafile),
+        backoff_initial=0.05,
+        backoff_max=0.3,
+        standby_interval=0.1,
+    )
+    engine = open_store(db_url)
+    ingester = ImapIngester(settings, Spool(Path(spool_path)).store, engine)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await ingester.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    worker_main(*sys.argv[1:])
