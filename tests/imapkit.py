@@ -142,10 +142,14 @@ def assert_once(spool: Spool, messages: list[bytes]) -> None:
 def worker_main(url: str, db_url: str, spool_path: str, cafile: str) -> None:
     """An ingester process, as the daemon runs it (the async entry point, the state in the
     store at `db_url`): the SIGKILL tests start and kill these; SIGTERM stops one cleanly."""
+    import logging
     import signal
     import ssl
 
     from haishin.store.engine import open_store
+
+    # INFO, so that a test can see an ingester stand by or take over
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     settings = ImapSettings.from_url(
         url,
