@@ -139,6 +139,30 @@ def assert_once(spool: Spool, messages: list[bytes]) -> None:
     assert all(offers[k] == 1 for k in keys), "a message was offered twice"
 
 
+def former_state_file(
+    path: Path, mailboxes: list[tuple[str, int, int]], seen: list[tuple[str, str, int, float]]
+) -> None:
+    """A file as `haishin serve --imap-state` wrote it before issue 13 (its DDL verbatim)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS imap_mailbox (
+            mailbox TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS imap_seen (
+            key TEXT PRIMARY KEY, mailbox TEXT NOT NULL, uid INTEGER NOT NULL,
+            stored_at REAL NOT NULL
+        );
+        """
+    )
+    with db:
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO imap_mailbox VALUES (?, ?, ?)", mailboxes)
+        db.executemany("INSERT INTO imap_seen VALUES (?, ?, ?, ?)", seen)
+    db.close()
+
+
 def worker_main(url: str, db_url: str, spool_path: str, cafile: str) -> None:
     """An ingester process, as the daemon runs it (the async entry point, the state in the
     store at `db_url`): the SIGKILL tests start and kill these; SIGTERM stops one cleanly."""

@@ -5,7 +5,6 @@ and a backup that keeps it all."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from haishin.store.imap_state import (
     reader_lock,
 )
 from haishin.store.schema import imap_mailboxes, imap_seen
+from imapkit import former_state_file
 
 BOX, OTHER = "a" * 32, "b" * 32
 
@@ -138,30 +138,6 @@ def test_postgresql_frees_the_lock_when_its_holder_is_gone(pg_url: str) -> None:
 
 
 # -- the former state file -----------------------------------------------------------------
-
-
-def former_state_file(
-    path: Path, mailboxes: list[tuple[str, int, int]], seen: list[tuple[str, str, int, float]]
-) -> None:
-    """A file as `haishin serve --imap-state` wrote it before issue 13 (its DDL verbatim)."""
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.executescript(
-        """
-        CREATE TABLE IF NOT EXISTS imap_mailbox (
-            mailbox TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL
-        );
-        CREATE TABLE IF NOT EXISTS imap_seen (
-            key TEXT PRIMARY KEY, mailbox TEXT NOT NULL, uid INTEGER NOT NULL,
-            stored_at REAL NOT NULL
-        );
-        """
-    )
-    with db:
-        db.execute("BEGIN")
-        db.executemany("INSERT INTO imap_mailbox VALUES (?, ?, ?)", mailboxes)
-        db.executemany("INSERT INTO imap_seen VALUES (?, ?, ?, ?)", seen)
-    db.close()
 
 
 def test_a_former_state_file_is_imported_once_and_renamed(
