@@ -7,9 +7,11 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from support import helpers, smarthost
 from support.dovecot import DOVECOT, Dovecot
+from support.imapkit import Spool, folders
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -58,3 +60,35 @@ def sqlite_url(tmp_path: Path) -> str:
 def sink() -> Iterator[smarthost.Sink]:
     with smarthost.sink() as s:
         yield s
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot) -> str:
+    """A fresh, empty folder of the shared Dovecot, for this test."""
+    name = f"t{next(folders)}"
+    if not dovecot.running:  # a failed restart test must not take the rest down with it
+        dovecot.start()
+    with dovecot.admin() as c:
+        c.create_folder(name)
+    return name
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    """The IMAP tests' spool, which counts every offer (tests/support/imapkit.py)."""
+    return Spool(tmp_path / "spool.sqlite")
+
+
+@pytest.fixture
+def state_url(tmp_path: Path) -> str:
+    """A store (SQLite) for the IMAP ingester's state."""
+    return f"sqlite:///{tmp_path / 'imap-state.db'}"
+
+
+@pytest.fixture
+def state_db(state_url: str) -> Iterator[sa.Engine]:
+    from haishin.store.engine import open_store
+
+    engine = open_store(state_url)
+    yield engine
+    engine.dispose()

@@ -32,7 +32,8 @@ from .directory import Directory
 from .errors import HaishinError
 from .inbound import sessions, smtp
 from .inbound.envelope import envelope
-from .inbound.imap import ImapIngester, ImapSettings
+from .inbound.imap.session import ImapIngester
+from .inbound.imap.settings import ImapSettings
 from .inbound.writer import SpoolWriter
 from .operations import outages
 from .operations.metrics import Metrics
@@ -279,7 +280,7 @@ class Daemon:
                     )
                 )
                 if s.imap is not None:
-                    ingester = ImapIngester(s.imap, self.imap_store)
+                    ingester = ImapIngester(s.imap, self.imap_store, engine)
                     tasks.append(
                         tg.create_task(supervised("imap", lambda: ingester.run(self._stop)))
                     )

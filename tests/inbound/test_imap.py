@@ -8,181 +8,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import os
 import random
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from email import policy
-from email.message import EmailMessage
-from email.utils import make_msgid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from haishin.inbound.imap import (
+from haishin.inbound.imap.session import ImapIngester
+from haishin.inbound.imap.settings import (
     ImapConfigError,
     ImapEndpoint,
-    ImapIngester,
     ImapSettings,
-    _is_loopback,
-    message_key,
+    is_loopback,
     read_password,
-    scrub,
 )
+from haishin.inbound.imap.wire import message_key, scrub
+from support import imapkit
 from support.dovecot import PASSWORD, USER, Dovecot, wait_for
-
-TESTS = Path(__file__).resolve().parents[1]
-
-_folders = itertools.count(1)
-
-
-@pytest.fixture
-def mailbox(dovecot: Dovecot) -> str:
-    """A fresh, empty folder for this test."""
-    name = f"t{next(_folders)}"
-    if not dovecot.running:  # a failed restart test must not take the rest down with it
-        dovecot.start()
-    with dovecot.admin() as c:
-        c.create_folder(name)
-    return name
-
-
-class Spool:
-    """The test's spool: a real SQLite file with a UNIQUE key, as the daemon's must have.
-
-    Every store() call is counted in `offers` in the same transaction, so a message offered
-    twice shows even though the UNIQUE key keeps it stored once. Other processes (the
-    SIGKILL test's workers) write to the same file.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fail_once: set[str] = set()
-        self.after_store: Callable[[str], None] = lambda key: None
-        with self._db() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY, key TEXT UNIQUE, raw BLOB)"
-            )
-            db.execute("CREATE TABLE IF NOT EXISTS offers (key TEXT)")
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:  # one transaction, committed on success
-                yield db
-        finally:
-            db.close()
-
-    def store(self, raw: bytes) -> None:
-        key = message_key(raw)
-        with self._db() as db:
-            db.execute("INSERT INTO offers VALUES (?)", (key,))
-            db.execute("INSERT OR IGNORE INTO spool (key, raw) VALUES (?, ?)", (key, raw))
-        self.after_store(key)
-        if key in self.fail_once:
-            # Stored and committed, then "the process dies" before the message is marked.
-            self.fail_once.discard(key)
-            raise RuntimeError("simulated crash after the spool commit")
-
-    @property
-    def offers(self) -> Counter[str]:
-        with self._db() as db:
-            return Counter(k for (k,) in db.execute("SELECT key FROM offers"))
-
-    def keys(self) -> list[str]:
-        with self._db() as db:
-            return [k for (k,) in db.execute("SELECT key FROM spool ORDER BY id")]
-
-    def has_all(self, messages: list[bytes]) -> Callable[[], bool]:
-        wanted = {message_key(m) for m in messages}
-        return lambda: wanted <= set(self.keys())
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Spool:
-    return Spool(tmp_path / "spool.sqlite")
-
-
-_serial = itertools.count(1)
-
-
-def mail(subject: str = "") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "citizen@example.net"
-    msg["To"] = "gomi-recycle-subscribe@mail.example.jp"
-    n = next(_serial)
-    msg["Subject"] = subject or f"登録 {n}"
-    msg["Message-ID"] = make_msgid(domain="example.net")
-    msg.set_content(f"message {n}\n")
-    return msg.as_bytes(policy=policy.SMTP)  # CRLF, the form IMAP returns
-
-
-def settings(dovecot: Dovecot, mailbox: str, tmp_path: Path, **options: object) -> ImapSettings:
-    fast: dict[str, object] = {
-        "ssl_context": dovecot.client_context(),
-        "poll_interval": 0.2,
-        "backoff_initial": 0.05,
-        "backoff_max": 0.3,
-        "timeout": 5.0,
-    }
-    return ImapSettings(
-        ImapEndpoint.parse(dovecot.url(mailbox)),
-        PASSWORD,
-        tmp_path / "imap-state.sqlite",
-        **{**fast, **options},  # type: ignore[arg-type]
-    )
-
-
-@contextmanager
-def running(ingester: ImapIngester) -> Iterator[ImapIngester]:
-    """The ingester's worker in a thread, stopped (and checked to stop) on exit."""
-    halt = threading.Event()
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            ingester.run_blocking(halt)
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=work, name="test-imap")
-    thread.start()
-    try:
-        yield ingester
-    finally:
-        halt.set()
-        thread.join(10)
-        assert not thread.is_alive(), "the ingester did not stop within 10 s"
-        assert not errors, f"the ingester died: {errors!r}"
-
-
-def assert_once(spool: Spool, messages: list[bytes]) -> None:
-    keys = [message_key(m) for m in messages]
-    assert sorted(spool.keys()) == sorted(keys)
-    offers = spool.offers
-    assert all(offers[k] == 1 for k in keys), "a message was offered twice"
-
+from support.imapkit import Spool, assert_once, folders, mail, running, settings
 
 # -- with a server ------------------------------------------------------------------------
 
 
 def test_ingests_each_message_once_and_empties_the_mailbox(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     before = [mail() for _ in range(5)]
     dovecot.append(mailbox, *before)
-    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)) as ing:
+    with running(ImapIngester(settings(dovecot, mailbox), spool.store, state_db)) as ing:
         wait_for(spool.has_all(before), what="the first five")
         after = [mail() for _ in range(3)]
         dovecot.append(mailbox, *after)
@@ -193,10 +54,12 @@ def test_ingests_each_message_once_and_empties_the_mailbox(
     assert (ing.stats.stored, ing.stats.duplicates, ing.stats.mode) == (8, 0, "idle")
 
 
-def test_idle_wakes_promptly(dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path) -> None:
+def test_idle_wakes_promptly(
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
+) -> None:
     # A poll interval of an hour: only IDLE can bring the message in within the wait.
-    s = settings(dovecot, mailbox, tmp_path, poll_interval=3600.0)
-    with running(ImapIngester(s, spool.store)) as ing:
+    s = settings(dovecot, mailbox, poll_interval=3600.0)
+    with running(ImapIngester(s, spool.store, state_db)) as ing:
         wait_for(lambda: ing.stats.mode == "idle", what="IDLE")
         for _ in range(3):
             m = mail()
@@ -209,7 +72,7 @@ def test_idle_wakes_promptly(dovecot: Dovecot, mailbox: str, spool: Spool, tmp_p
 
 
 def test_mail_arriving_between_search_and_idle_is_not_left_waiting(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     """The two races at the edge of IDLE: mail announced at the end of a command whose
     result missed it, and mail announced together with IDLE's "+ idling"."""
@@ -229,17 +92,17 @@ def test_mail_arriving_between_search_and_idle_is_not_left_waiting(
 
     first = mail()
     dovecot.append(mailbox, first)
-    s = settings(dovecot, mailbox, tmp_path, poll_interval=3600.0, idle_renew=3600.0)
-    with running(Racing(s, store)):
+    s = settings(dovecot, mailbox, poll_interval=3600.0, idle_renew=3600.0)
+    with running(Racing(s, store, state_db)):
         wait_for(spool.has_all([first, during_drain, before_idle]), timeout=5.0)
     assert_once(spool, [first, during_drain, before_idle])
 
 
 def test_polls_when_idle_is_disabled(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
-    s = settings(dovecot, mailbox, tmp_path, use_idle=False, poll_interval=0.2)
-    with running(ImapIngester(s, spool.store)) as ing:
+    s = settings(dovecot, mailbox, use_idle=False, poll_interval=0.2)
+    with running(ImapIngester(s, spool.store, state_db)) as ing:
         wait_for(lambda: ing.stats.mode == "poll", what="polling")
         messages = [mail() for _ in range(3)]
         dovecot.append(mailbox, *messages)
@@ -248,10 +111,10 @@ def test_polls_when_idle_is_disabled(
 
 
 def test_survives_a_dovecot_restart(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     first, while_down, after = [mail() for _ in range(3)], [mail() for _ in range(3)], []
-    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)) as ing:
+    with running(ImapIngester(settings(dovecot, mailbox), spool.store, state_db)) as ing:
         dovecot.append(mailbox, *first)
         wait_for(spool.has_all(first), what="messages before the restart")
         dovecot.stop()
@@ -268,29 +131,29 @@ def test_survives_a_dovecot_restart(
 
 
 def test_restart_of_the_ingester_resumes_from_its_state(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
-    s = settings(dovecot, mailbox, tmp_path)
+    s = settings(dovecot, mailbox)
     first = [mail() for _ in range(3)]
     dovecot.append(mailbox, *first)
-    with running(ImapIngester(s, spool.store)):
+    with running(ImapIngester(s, spool.store, state_db)):
         wait_for(spool.has_all(first))
     later = [mail() for _ in range(3)]
     dovecot.append(mailbox, *later)
-    with running(ImapIngester(s, spool.store)) as ing:
+    with running(ImapIngester(s, spool.store, state_db)) as ing:
         wait_for(spool.has_all(first + later))
     assert_once(spool, first + later)
     assert ing.stats.stored == 3
 
 
 def test_store_failure_leaves_the_message_and_it_is_offered_again(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     messages = [mail() for _ in range(4)]
     crashing = message_key(messages[1])
     spool.fail_once.add(crashing)
     dovecot.append(mailbox, *messages)
-    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)) as ing:
+    with running(ImapIngester(settings(dovecot, mailbox), spool.store, state_db)) as ing:
         wait_for(spool.has_all(messages))
         wait_for(lambda: dovecot.uids(mailbox) == [], what="all marked")
     # Offered again after the "crash" (store raised after its commit) and stored once
@@ -303,7 +166,7 @@ def test_store_failure_leaves_the_message_and_it_is_offered_again(
 
 
 def test_connection_lost_after_store_marks_without_offering_again(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     messages = [mail() for _ in range(3)]
     victim = message_key(messages[1])
@@ -317,7 +180,7 @@ def test_connection_lost_after_store_marks_without_offering_again(
 
     spool.after_store = kill_server
     dovecot.append(mailbox, *messages)
-    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)) as ing:
+    with running(ImapIngester(settings(dovecot, mailbox), spool.store, state_db)) as ing:
         wait_for(server_died.is_set, what="the server to die")
         dovecot.start()
         wait_for(spool.has_all(messages))
@@ -327,7 +190,7 @@ def test_connection_lost_after_store_marks_without_offering_again(
 
 
 def test_a_message_restored_by_another_client_is_still_taken(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     """A UID below the last stored one is not proof that the message was stored."""
     restored, later = mail(), mail()
@@ -335,7 +198,7 @@ def test_a_message_restored_by_another_client_is_still_taken(
     with dovecot.admin() as c:
         c.select_folder(mailbox)
         c.add_flags(c.search(["ALL"])[:1], [b"\\Deleted"])  # someone else deletes it...
-    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)):
+    with running(ImapIngester(settings(dovecot, mailbox), spool.store, state_db)):
         wait_for(spool.has_all([later]))
         with dovecot.admin() as c:
             c.select_folder(mailbox)
@@ -345,7 +208,7 @@ def test_a_message_restored_by_another_client_is_still_taken(
 
 
 def test_after_a_crash_between_store_and_expunge_only_our_messages_are_expunged(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     theirs, ours = mail(), mail()
     dovecot.append(mailbox, theirs, ours)
@@ -369,18 +232,18 @@ def test_after_a_crash_between_store_and_expunge_only_our_messages_are_expunged(
             c.select_folder(mailbox, readonly=True)
             return sorted(c.search(["ALL"]))
 
-    with running(CrashBeforeExpunge(settings(dovecot, mailbox, tmp_path), spool.store)) as ing:
+    with running(CrashBeforeExpunge(settings(dovecot, mailbox), spool.store, state_db)) as ing:
         wait_for(lambda: ing.stats.failures == 1 and ing.stats.activity == "waiting")
         wait_for(lambda: all_uids() == [theirs_uid], what="our leftover to be expunged")
     assert_once(spool, [ours])
 
 
 def test_uidvalidity_change_rescans_without_doubles_or_losses(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     old = [mail() for _ in range(5)]
     dovecot.append(mailbox, *old)
-    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)) as ing:
+    with running(ImapIngester(settings(dovecot, mailbox), spool.store, state_db)) as ing:
         wait_for(spool.has_all(old))
         with dovecot.admin() as c:
             c.select_folder(mailbox)
@@ -401,12 +264,12 @@ def test_uidvalidity_change_rescans_without_doubles_or_losses(
 
 
 def test_moves_to_a_processed_folder_when_configured(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     messages = [mail() for _ in range(2)]
     dovecot.append(mailbox, *messages)
-    s = settings(dovecot, mailbox, tmp_path, processed_folder=f"{mailbox}-done")
-    with running(ImapIngester(s, spool.store)):
+    s = settings(dovecot, mailbox, processed_folder=f"{mailbox}-done")
+    with running(ImapIngester(s, spool.store, state_db)):
         wait_for(spool.has_all(messages))
         wait_for(lambda: dovecot.uids(mailbox) == [], what="the mailbox to empty")
     assert len(dovecot.uids(f"{mailbox}-done")) == 2
@@ -426,16 +289,16 @@ def plain_dovecot(dovecot: Dovecot) -> Iterator[Dovecot]:
 
 @pytest.mark.parametrize("move", [False, True], ids=["delete", "move"])
 def test_plain_imap4rev1_server_polls_and_marks_without_extensions(
-    plain_dovecot: Dovecot, spool: Spool, tmp_path: Path, move: bool
+    plain_dovecot: Dovecot, spool: Spool, state_db: sa.Engine, move: bool
 ) -> None:
-    box = f"plain{next(_folders)}"
+    box = f"plain{next(folders)}"
     processed = f"{box}-done" if move else None
     with plain_dovecot.admin() as c:
         c.create_folder(box)
     messages = [mail() for _ in range(3)]
     plain_dovecot.append(box, *messages)
-    s = settings(plain_dovecot, box, tmp_path, processed_folder=processed, use_idle=True)
-    with running(ImapIngester(s, spool.store)) as ing:
+    s = settings(plain_dovecot, box, processed_folder=processed, use_idle=True)
+    with running(ImapIngester(s, spool.store, state_db)) as ing:
         # The server does not offer IDLE (RFC 2177), so the ingester polls despite use_idle.
         wait_for(lambda: ing.stats.mode == "poll", what="polling")
         wait_for(spool.has_all(messages))
@@ -447,13 +310,13 @@ def test_plain_imap4rev1_server_polls_and_marks_without_extensions(
 
 
 def test_implicit_tls_is_verified(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     m = mail()
     dovecot.append(mailbox, m)
-    s = settings(dovecot, mailbox, tmp_path)
+    s = settings(dovecot, mailbox)
     tls = ImapSettings(ImapEndpoint.parse(dovecot.url(mailbox, tls=True)), **_rest(s))
-    with running(ImapIngester(tls, spool.store)):
+    with running(ImapIngester(tls, spool.store, state_db)):
         wait_for(spool.has_all([m]))
 
 
@@ -461,15 +324,15 @@ def test_an_untrusted_certificate_is_refused_and_nothing_leaks_to_the_log(
     dovecot: Dovecot,
     mailbox: str,
     spool: Spool,
-    tmp_path: Path,
+    state_db: sa.Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     dovecot.append(mailbox, mail())
     log_before = len(dovecot.log)
     # The system trust store does not know the test CA: no login, no password sent.
-    s = settings(dovecot, mailbox, tmp_path, ssl_context=None)
+    s = settings(dovecot, mailbox, ssl_context=None)
     caplog.set_level(logging.DEBUG)
-    with running(ImapIngester(s, spool.store)) as ing:
+    with running(ImapIngester(s, spool.store, state_db)) as ing:
         wait_for(lambda: ing.stats.failures >= 2, what="refusals")
     assert spool.keys() == []
     assert "CERTIFICATE_VERIFY_FAILED" in ing.stats.last_error
@@ -482,7 +345,7 @@ def test_logs_show_no_address_even_at_debug(
     dovecot: Dovecot,
     mailbox: str,
     spool: Spool,
-    tmp_path: Path,
+    state_db: sa.Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """第4条3 and design.md: the login, the messages and a failing store leave no address."""
@@ -490,7 +353,7 @@ def test_logs_show_no_address_even_at_debug(
     spool.fail_once.add(message_key(messages[0]))
     dovecot.append(mailbox, *messages)
     caplog.set_level(logging.DEBUG)
-    with running(ImapIngester(settings(dovecot, mailbox, tmp_path), spool.store)):
+    with running(ImapIngester(settings(dovecot, mailbox), spool.store, state_db)):
         wait_for(spool.has_all(messages))
     assert "store failed" in caplog.text and "connected" in caplog.text
     for address in (USER, "ingest%40", "citizen@example.net", "gomi-recycle-subscribe@"):
@@ -498,11 +361,11 @@ def test_logs_show_no_address_even_at_debug(
 
 
 def test_async_run_stops_promptly_from_idle(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:
     m = mail()
     dovecot.append(mailbox, m)
-    ing = ImapIngester(settings(dovecot, mailbox, tmp_path, poll_interval=3600.0), spool.store)
+    ing = ImapIngester(settings(dovecot, mailbox, poll_interval=3600.0), spool.store, state_db)
     took: list[float] = []
 
     async def main() -> None:
@@ -522,7 +385,7 @@ def test_async_run_stops_promptly_from_idle(
 
 @pytest.mark.slow
 def test_sigkill_loses_nothing_and_stores_nothing_twice(
-    dovecot: Dovecot, mailbox: str, spool: Spool, tmp_path: Path
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_url: str, tmp_path: Path
 ) -> None:
     """The ingester in its own process, killed with SIGKILL again and again while mail keeps
     arriving: every message ends up in the spool once; a kill can cause at most one
@@ -530,10 +393,10 @@ def test_sigkill_loses_nothing_and_stores_nothing_twice(
     ca = tmp_path / "ca.pem"
     dovecot.ca.cert_pem.write_to_path(str(ca))
     messages = [mail() for _ in range(150)]
-    worker = [sys.executable, __file__, dovecot.url(mailbox), str(tmp_path / "state")]
+    worker = [sys.executable, imapkit.__file__, dovecot.url(mailbox), state_url]
     worker += [str(spool.path), str(ca)]
     # the worker runs this file as a script: it finds tests/support as pytest does
-    env = {**os.environ, "HAISHIN_IMAP_PASSWORD": PASSWORD, "PYTHONPATH": str(TESTS)}
+    env = imapkit.worker_env()
     feeder = threading.Thread(target=dovecot.append, args=(mailbox, *messages))
     feeder.start()
     rng = random.Random(20261125)
@@ -564,28 +427,6 @@ def test_sigkill_loses_nothing_and_stores_nothing_twice(
     reoffered = sum(spool.offers.values()) - len(messages)
     assert 0 <= reoffered <= kills
     print(f"{kills} SIGKILLs, {reoffered} re-offers absorbed by the spool key")
-
-
-def _worker_main(url: str, state: str, spool_path: str, cafile: str) -> None:
-    """The SIGKILL test's ingester process: the async entry point, as the daemon runs it."""
-    import signal
-    import ssl
-
-    settings = ImapSettings.from_url(
-        url,
-        state_path=Path(state),
-        ssl_context=ssl.create_default_context(cafile=cafile),
-        backoff_initial=0.05,
-        backoff_max=0.3,
-    )
-    ingester = ImapIngester(settings, Spool(Path(spool_path)).store)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await ingester.run(stop)
-
-    asyncio.run(main())
 
 
 # -- without a server ---------------------------------------------------------------------
@@ -621,9 +462,7 @@ def test_password_from_environment_or_file(tmp_path: Path) -> None:
         read_password({})
     with pytest.raises(ImapConfigError, match="cannot read"):
         read_password({"HAISHIN_IMAP_PASSWORD_FILE": str(tmp_path / "missing")})
-    s = ImapSettings.from_url(
-        "imaps://u@h/INBOX", state_path=tmp_path / "s", environ={"HAISHIN_IMAP_PASSWORD": "s3cr3t"}
-    )
+    s = ImapSettings.from_url("imaps://u@h/INBOX", environ={"HAISHIN_IMAP_PASSWORD": "s3cr3t"})
     assert s.password == "s3cr3t" and "s3cr3t" not in repr(s)
 
 
@@ -634,7 +473,7 @@ def _outward_address() -> str:
         return str(s.getsockname()[0])
 
 
-def test_no_password_in_clear_off_loopback(tmp_path: Path, spool: Spool) -> None:
+def test_no_password_in_clear_off_loopback(state_db: sa.Engine, spool: Spool) -> None:
     """imap:// to a server without STARTTLS, not on loopback: refused before LOGIN."""
     heard: list[bytes] = []
     with socket.socket() as srv:
@@ -669,22 +508,18 @@ def test_no_password_in_clear_off_loopback(tmp_path: Path, spool: Spool) -> None
         t = threading.Thread(target=serve)
         t.start()
         endpoint = ImapEndpoint(_outward_address(), port, "u", "INBOX", False)
-        s = ImapSettings(endpoint, "pw", tmp_path / "s", backoff_initial=0.05, backoff_max=0.1)
+        s = ImapSettings(endpoint, "pw", backoff_initial=0.05, backoff_max=0.1)
         try:
-            with running(ImapIngester(s, spool.store)) as ing:
+            with running(ImapIngester(s, spool.store, state_db)) as ing:
                 wait_for(lambda: ing.stats.failures >= 1, what="the refusal")
         finally:
             serving.clear()
             t.join(5)
     assert "no STARTTLS" in ing.stats.last_error
     assert heard and all(b"CAPABILITY" in h.upper() or b"LOGOUT" in h.upper() for h in heard)
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
-    assert not _is_loopback(endpoint.host)
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback(endpoint.host)
 
 
 def test_scrub_hides_addresses() -> None:
     assert scrub("LOGIN failed for list@city.example.jp (x)") == "LOGIN failed for <address> (x)"
-
-
-if __name__ == "__main__":
-    _worker_main(*sys.argv[1:])

@@ -55,10 +55,11 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
 )
 @click.option(
     "--imap-state",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, dir_okay=False),
     default=Path("var/imap-state.sqlite"),
     show_default=True,
-    help="where the last UID and UIDVALIDITY are kept",
+    help="deprecated: the IMAP state now lives in the database (--db); a state file of an "
+    "earlier version found here is imported once at start and renamed *.migrated",
 )
 @click.option(
     "--imap-ca",
@@ -171,7 +172,7 @@ def serve(
     import ssl
 
     from ..delivery.dkim import DkimKey
-    from ..inbound.imap import ImapSettings
+    from ..inbound.imap.settings import ImapSettings
     from ..inbound.sessions import LOOPBACK, SessionLimits
     from ..outbound.sender import SendSettings
     from ..posting.dnskeys import DnsSettings
@@ -232,11 +233,10 @@ def serve(
         ),
     )
     if imap_url:
-        imap_state.parent.mkdir(parents=True, exist_ok=True)
         context = ssl.create_default_context(cafile=str(imap_ca)) if imap_ca else None
         settings = dataclasses.replace(
             settings,
-            imap=ImapSettings.from_url(imap_url, state_path=imap_state, ssl_context=context),
+            imap=ImapSettings.from_url(imap_url, state_file=imap_state, ssl_context=context),
         )
     asyncio.run(Daemon(settings, ready=_print_ready).run())
 

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -46,6 +47,12 @@ READ = {"haishin_read": True}
 def reading(engine: sa.Engine) -> sa.Connection:
     """A connection for reads only (no write lock taken on SQLite)."""
     return engine.connect().execution_options(**READ)
+
+
+def dialect_insert(conn: sa.Connection) -> type[sqlite.Insert] | type[postgresql.Insert]:
+    """The engine's own INSERT, which has ON CONFLICT (both engines speak it): an insert
+    that two daemons may race on becomes a no-op or an update instead of an error."""
+    return postgresql.Insert if conn.dialect.name == "postgresql" else sqlite.Insert
 
 
 def _sqlite_listeners(engine: sa.Engine) -> None:

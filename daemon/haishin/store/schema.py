@@ -319,3 +319,30 @@ bounce_digests = sa.Table(
     sa.Column("sent_at", UTCDateTime(), nullable=False),
     sa.Column("message_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
 )
+
+imap_mailboxes = sa.Table(
+    "imap_mailboxes",
+    metadata,
+    # The IMAP ingester's place in each mailbox it reads (inbound/imap): UIDs only ascend
+    # within one UIDVALIDITY (RFC 3501 §2.3.1.1), so the pair says how far it got. The
+    # mailbox is named by a hash of host, user and folder: no user name is stored.
+    sa.Column("mailbox", sa.String(64), primary_key=True),
+    # both are 32-bit unsigned numbers (RFC 3501 §9, nz-number): beyond a signed INTEGER
+    sa.Column("uidvalidity", sa.BigInteger, nullable=False),
+    sa.Column("last_uid", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+imap_seen = sa.Table(
+    "imap_seen",
+    metadata,
+    # The content key (SHA-256 of the exact bytes) of each message the ingester stored: a
+    # message offered again (a session that ended before marking it, a UIDVALIDITY change,
+    # a restored copy) is marked on the server, not stored again. Kept for
+    # ImapSettings.dedupe_days, then pruned by age.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("mailbox", sa.String(64), nullable=False),
+    sa.Column("uid", sa.BigInteger, nullable=False),
+    sa.Column("stored_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_imap_seen_stored_at", "stored_at"),
+)
