@@ -181,11 +181,11 @@ def test_private_archive_is_not_exported(engine: sa.Engine, ctx: Context, tmp_pa
 def test_decisions_are_compare_and_set(engine: sa.Engine, ctx: Context) -> None:
     post_id = _post(engine, ctx, PostState.HELD)
     with engine.begin() as conn:
-        assert decisions.withdraw(conn, ctx, post_id, by="t", method="t") is decisions.Decision.DONE
+        assert decisions.withdraw(conn, ctx, post_id, by="t", method="t") is decisions.Decided.DONE
         again = decisions.approve(conn, ctx, post_id, approver="t", method="t")
-        assert again is decisions.Decision.TOO_LATE
+        assert again is decisions.Decided.TOO_LATE
         assert decisions.approve(conn, ctx, 999, approver="t", method="t") is (
-            decisions.Decision.UNKNOWN
+            decisions.Decided.UNKNOWN
         )
 
 

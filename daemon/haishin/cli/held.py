@@ -126,11 +126,11 @@ def held_show(post_id: int, db_url: str) -> None:
 
 
 def _decided(result: object) -> None:
-    from ..posting.decisions import Decision
+    from ..posting.decisions import Decided
 
-    if result is Decision.UNKNOWN:
+    if result is Decided.UNKNOWN:
         raise click.ClickException("no such post")
-    if result is Decision.TOO_LATE:
+    if result is Decided.TOO_LATE:
         raise click.ClickException("the post is no longer held (sent, sending or ended)")
     click.echo("OK")
 

@@ -30,14 +30,13 @@ from ..outbound.replies import reply
 from ..posting import decisions, senders
 from ..posting.approval import VERIFYING, ask_approval, warnings_of
 from ..posting.policy import evaluate
-from ..posting.policy.base import Finding, Verdict
+from ..posting.policy.base import Finding, PostVerdict
 from ..posting.schedule import HEADER, requested
 from ..posting.view import view_of
 from ..registry.model import Approval
 from ..store import posts
 from ..store.posts import Post, PostState
-from ..tokens import Purpose
-from ..tokens import Verdict as TokenVerdict
+from ..tokens import Purpose, Verdict
 
 CORRECTION_MARK = "【訂正】"
 """第5条(1) 修正: a subject starting with this corrects the channel's latest post."""
@@ -104,7 +103,7 @@ def receive(
     schedule = requested(incoming.msg.get(HEADER), view.text, utcnow())
     findings = list(result.findings)
     if schedule.error:
-        findings.append(Finding("schedule", Verdict.REFUSE, schedule.error))
+        findings.append(Finding("schedule", PostVerdict.REFUSE, schedule.error))
     checked = dataclasses.replace(result, findings=tuple(findings))
     subject = " ".join(incoming.subject.split())
 
@@ -148,9 +147,9 @@ def open_token(ctx: Context, token: str) -> tuple[Purpose, int] | None:
     now = utcnow()
     for purpose in (Purpose.POST_APPROVE, Purpose.POST_WITHDRAW):
         opened = ctx.keyring.open(purpose, token, now)
-        if opened.verdict is TokenVerdict.OK:
+        if opened.verdict is Verdict.OK:
             return purpose, opened.ident
-        if opened.verdict is TokenVerdict.EXPIRED:
+        if opened.verdict is Verdict.EXPIRED:
             return purpose, 0  # no post: answered as expired
     return None
 
@@ -187,7 +186,7 @@ def by_mail(
         return Outcome.EXPIRED
     if asks_withdraw(incoming):
         done = decisions.withdraw(conn, ctx, post.id, by=replier, method="mail-reply")
-        if done is not decisions.Decision.DONE:
+        if done is not decisions.Decided.DONE:
             reply(conn, ctx, slug, replier, texts.expired_token(about), in_reply_to=mid)
             return Outcome.EXPIRED
         return Outcome.POST_WITHDRAWN
@@ -195,7 +194,7 @@ def by_mail(
         reply(conn, ctx, slug, replier, texts.withdraw_hint(about), in_reply_to=mid)
         return Outcome.HELP_SENT
     done = decisions.approve(conn, ctx, post.id, approver=replier, method="mail-reply")
-    if done is not decisions.Decision.DONE:
+    if done is not decisions.Decided.DONE:
         reply(conn, ctx, slug, replier, texts.expired_token(about), in_reply_to=mid)
         return Outcome.EXPIRED
     return Outcome.POST_APPROVED
