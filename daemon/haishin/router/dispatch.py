@@ -23,7 +23,6 @@ from ..mailtext.incoming import Incoming, read
 from ..outbound import ratelimit
 from ..outbound.ratelimit import client_network
 from ..outbound.replies import reply
-from ..posting import senders
 from ..store import spool
 from ..tokens import Purpose, Verdict
 from .loops import NoAnswer, why_not_answer
@@ -169,16 +168,16 @@ def _from_stranger(conn: sa.Connection, ctx: Context, mail: Mail, slug: str) -> 
 
 def _post(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     assert t.slug is not None
-    if mail.incoming.sender is None or not senders.is_sender(
-        ctx.registry.channels[t.slug].value, mail.incoming.sender
-    ):
-        return _from_stranger(conn, ctx, mail, t.slug)
     reason = mail.no_answer
     if reason is not None and reason not in LIST_TRAFFIC:
-        return Outcome.NOT_ANSWERED  # RFC 3834: a robot or a loop never posts
-    # a staff post may carry List-* headers (they are replaced); only then is it answered
-    quiet = reason is not None
-    return post.receive(conn, ctx, t.slug, mail.incoming, mail.raw, mail.spool_id, quiet=quiet)
+        return Outcome.NOT_ANSWERED  # RFC 3834: a robot or a loop never posts, nor asks
+    # the post path's first rule (posting/path/sender.py) tells a post from a stranger's
+    # mail; a staff post may carry List-* headers (they are replaced), a stranger's is
+    # then not forwarded
+    outcome = post.receive(conn, ctx, t.slug, mail.incoming, mail.raw, mail.spool_id)
+    if outcome is Outcome.NOT_SENDER:
+        return _from_stranger(conn, ctx, mail, t.slug)
+    return outcome
 
 
 def _bounce(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:

@@ -11,8 +11,12 @@ class PostVerdict(enum.StrEnum):
     Named apart from the token's `Verdict` (tokens.py: ok, expired, invalid)."""
 
     PASS = "pass"
-    WARN = "warn"
-    REFUSE = "refuse"
+    WARN = "warn"  # goes on, and the approver is told (第3条(2), a `warn` requirement)
+    REFUSE = "refuse"  # not sent; the sender is told what to fix
+    # the post path's own (posting/path/): the 第3条(2) rules above never return these
+    FORWARD = "forward"  # not a post at all: forwarded to the 情報管理者 (第5条3(3))
+    HOLD = "hold"  # held until approved (第5条), or held from going out (posting/holds/)
+    VERIFY = "verify"  # held until the daemon's own DKIM check decides (`authenticated`)
 
 
 @dataclass(frozen=True, slots=True)
