@@ -7,6 +7,7 @@ sender in the same transaction. These run from the router (mail replies), the we
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 
@@ -19,6 +20,7 @@ from ..mailtext.texts import Text
 from ..outbound.replies import reply
 from ..store import posts
 from ..store.posts import PENDING, Post, PostState
+from .holds import hold_of, recorded
 
 
 class Decided(enum.StrEnum):
@@ -55,6 +57,11 @@ def approve(
     state = PostState.SCHEDULED if at is not None and at > now else PostState.APPROVED
     allowed = PENDING if reschedule else (PostState.HELD,)
     values: dict[str, object] = {"state": state, "send_at": at, "note": None}
+    # what will hold it once approved is recorded now (posting/holds/); release records
+    # any change, and clears the note when nothing holds it
+    hold = hold_of(ctx, dataclasses.replace(post, state=state, send_at=at), now)
+    if hold is not None:
+        values |= recorded(post, hold, now)
     if post.state is PostState.HELD:
         values |= {"approver": approver, "approval_method": method, "approved_at": now}
     if not posts.transition(conn, post_id, allowed, **values):
