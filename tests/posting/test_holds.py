@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,26 @@ def test_approval_records_the_send_time_hold(engine: sa.Engine, ctx: Context) ->
         )
     moved = _get(engine, post.id)
     assert moved.state is PostState.APPROVED and moved.note is None and current(moved) is None
+
+
+def test_approval_during_an_outage_records_the_hold_release_will_see(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    (config / "outages" / "now.yaml").write_text(
+        "id: now\nkind: emergency\nstopped_by: cloud_admin\nreason: テスト\n"
+        "start: 2026-01-01 00:00:00+09:00\n"
+    )
+    ctx = Context(Directory(load_valid(config), KEY), KEY, "https://w.example.jp/")
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    now_post = _post(engine, ctx, PostState.HELD)
+    timed_post = _post(engine, ctx, PostState.HELD, send_at=at)
+    with engine.begin() as conn:
+        for post in (now_post, timed_post):
+            decisions.approve(conn, ctx, post.id, approver=SENDER, method="test")
+    # due at once: release looks at it every time, so the outage is its hold
+    assert _get(engine, now_post.id).note == "held: outage now in force (第9条)"
+    # not due until its time, when release looks again: its time is its hold until then
+    found = current(_get(engine, timed_post.id))
+    assert found is not None and found.kind is HoldKind.SEND_AT

@@ -20,7 +20,8 @@ from ..mailtext.texts import Text
 from ..outbound.replies import reply
 from ..store import posts
 from ..store.posts import PENDING, Post, PostState
-from .holds import hold_of, recorded
+from . import holds
+from .holds import recorded
 
 
 class Decided(enum.StrEnum):
@@ -57,9 +58,11 @@ def approve(
     state = PostState.SCHEDULED if at is not None and at > now else PostState.APPROVED
     allowed = PENDING if reschedule else (PostState.HELD,)
     values: dict[str, object] = {"state": state, "send_at": at, "note": None}
-    # what will hold it once approved is recorded now (posting/holds/); release records
-    # any change, and clears the note when nothing holds it
-    hold = hold_of(ctx, dataclasses.replace(post, state=state, send_at=at), now)
+    # what will hold it once approved is recorded now (posting/holds/). Release looks
+    # again only at posts that are due (posts.due), so a scheduled post's hold until then
+    # is its time; at its time release records whatever holds it, or clears the note.
+    later = dataclasses.replace(post, state=state, send_at=at)
+    hold = holds.send_at.check(ctx, later, now) or holds.hold_of(ctx, later, now)
     if hold is not None:
         values |= recorded(post, hold, now)
     if post.state is PostState.HELD:
