@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from haishin.posting.policy import RULES, Verdict, evaluate
+from haishin.posting.policy import RULES, PostVerdict, evaluate
 from haishin.posting.view import view_of
 from haishin.registry import load_valid
 from haishin.registry.model import Policy
@@ -29,14 +29,14 @@ def _msg(
     return msg
 
 
-def _run(msg: EmailMessage, pol: Policy = POLICY) -> dict[str, tuple[Verdict, str]]:
+def _run(msg: EmailMessage, pol: Policy = POLICY) -> dict[str, tuple[PostVerdict, str]]:
     raw = msg.as_bytes(policy=email_policy.SMTP)
     parsed = BytesParser(policy=email_policy.default).parsebytes(raw)
     assert isinstance(parsed, EmailMessage)
     result = evaluate(view_of(parsed, len(raw)), pol)
     assert len(result.findings) == len(RULES)  # every rule's outcome is recorded
     return {
-        f.rule: (f.verdict, f.message) for f in result.findings if f.verdict is not Verdict.PASS
+        f.rule: (f.verdict, f.message) for f in result.findings if f.verdict is not PostVerdict.PASS
     }
 
 
@@ -48,7 +48,7 @@ def test_size() -> None:
     found = _run(_msg(body="あ" * 120_000))
     assert found == {
         "size": (
-            Verdict.REFUSE,
+            PostVerdict.REFUSE,
             "メールの大きさが上限の 300 KB を超えています（このメールは 482 KB）。"
             "画像や添付ファイルを外し、本文を短くしてください。",
         )
@@ -60,7 +60,7 @@ def test_html_without_permission() -> None:
     msg.add_alternative("<p>年末年始の収集日</p>", subtype="html")
     assert _run(msg) == {
         "content-types": (
-            Verdict.REFUSE,
+            PostVerdict.REFUSE,
             "HTML 形式のメールは配信できません。メールソフトの設定で「テキスト形式」にして送ってください。",
         )
     }
@@ -71,7 +71,7 @@ def test_html_allowed_needs_a_text_part() -> None:
     msg["Subject"] = "お知らせ"
     msg.set_content("<p>本文</p>", subtype="html")
     found = _run(msg, POLICY.model_copy(update={"allow_html": True}))
-    assert found["content-types"][0] is Verdict.REFUSE
+    assert found["content-types"][0] is PostVerdict.REFUSE
     assert found["content-types"][1].startswith("本文（テキスト）がありません")
     with_text = _msg()
     with_text.add_alternative("<p>本文</p>", subtype="html")
@@ -83,7 +83,7 @@ def test_attachments() -> None:
     msg.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="収集日.pdf")
     assert _run(msg) == {
         "attachments": (
-            Verdict.REFUSE,
+            PostVerdict.REFUSE,
             "添付ファイルは配信できません（収集日.pdf）。添付を外し、"
             "資料は市のホームページに掲載してその URL を本文に書いてください。",
         )
@@ -98,14 +98,14 @@ def test_attachments() -> None:
     ],
 )
 def test_subject(subject: str, message: str) -> None:
-    assert _run(_msg(subject=subject)) == {"subject": (Verdict.REFUSE, message)}
+    assert _run(_msg(subject=subject)) == {"subject": (PostVerdict.REFUSE, message)}
 
 
 def test_machine_dependent_characters_warn_by_default() -> None:
     found = _run(_msg(body="①受付は㈱川崎サービスが行います。～〜は問題ありません。\n"))
     assert found == {
         "machine-dependent-chars": (
-            Verdict.WARN,
+            PostVerdict.WARN,
             "機種依存文字が使われています（①→1、㈱→(株)）。"
             "携帯電話などで正しく表示されないことがあるため、右側の書き方に直してください。",
         )
@@ -114,14 +114,16 @@ def test_machine_dependent_characters_warn_by_default() -> None:
 
 def test_machine_dependent_characters_can_refuse() -> None:
     pol = POLICY.model_copy(update={"machine_dependent_chars": "refuse"})
-    assert _run(_msg(subject="第Ⅱ期の募集"), pol)["machine-dependent-chars"][0] is Verdict.REFUSE
+    assert (
+        _run(_msg(subject="第Ⅱ期の募集"), pol)["machine-dependent-chars"][0] is PostVerdict.REFUSE
+    )
 
 
 def test_halfwidth_kana_refused_in_the_sample_policy() -> None:
     found = _run(_msg(body="ｺﾞﾐの収集日\n"))
     assert found == {
         "halfwidth-kana": (
-            Verdict.REFUSE,
+            PostVerdict.REFUSE,
             "半角カナが使われています（ｺﾞﾐ→ゴミ）。全角カナに直してください。",
         )
     }

@@ -3,6 +3,7 @@ after a crash, holds, the archive export, and the small decisions around them.""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from haishin.delivery import fanout
 from haishin.directory import Directory
 from haishin.mailtext.incoming import read
 from haishin.posting import archive, decisions
-from haishin.posting.release import ReleaseSettings, hold_reason, release_due
+from haishin.posting.holds import HoldKind, hold_of
+from haishin.posting.release import ReleaseSettings, release_due
 from haishin.registry import load_valid
 from haishin.site import archive as site_archive
 from haishin.site import view as site_view
@@ -125,12 +127,18 @@ def test_only_active_subscribers(engine: sa.Engine, ctx: Context) -> None:
     assert [r for r, _, _ in _rows(engine)] == [active]
 
 
-def test_pause_and_outage_hold(ctx: Context) -> None:
+def test_pause_and_outage_hold(engine: sa.Engine, ctx: Context) -> None:
     now = dt.datetime.now(dt.UTC)
-    assert hold_reason(ctx, SLUG, now) is None
-    assert "paused" in str(hold_reason(ctx, "sports-event", now))
+    with engine.connect() as conn:
+        post = posts.get(conn, _post(engine, ctx))
+    assert post is not None
+    assert hold_of(ctx, post, now) is None
+    paused = hold_of(ctx, dataclasses.replace(post, channel="sports-event"), now)
+    assert paused is not None and paused.kind is HoldKind.PAUSE and "paused" in paused.note
     outage_time = dt.datetime(2026, 12, 13, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
-    assert "R8-12-maintenance" in str(hold_reason(ctx, SLUG, outage_time))
+    outage = hold_of(ctx, post, outage_time)
+    assert outage is not None and outage.kind is HoldKind.OUTAGE
+    assert "R8-12-maintenance" in outage.note
 
 
 def test_archive_export_is_plain_text_in_markdown(
@@ -181,11 +189,11 @@ def test_private_archive_is_not_exported(engine: sa.Engine, ctx: Context, tmp_pa
 def test_decisions_are_compare_and_set(engine: sa.Engine, ctx: Context) -> None:
     post_id = _post(engine, ctx, PostState.HELD)
     with engine.begin() as conn:
-        assert decisions.withdraw(conn, ctx, post_id, by="t", method="t") is decisions.Decision.DONE
+        assert decisions.withdraw(conn, ctx, post_id, by="t", method="t") is decisions.Decided.DONE
         again = decisions.approve(conn, ctx, post_id, approver="t", method="t")
-        assert again is decisions.Decision.TOO_LATE
+        assert again is decisions.Decided.TOO_LATE
         assert decisions.approve(conn, ctx, 999, approver="t", method="t") is (
-            decisions.Decision.UNKNOWN
+            decisions.Decided.UNKNOWN
         )
 
 

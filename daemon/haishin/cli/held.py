@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from ..context import Context
+    from ..store.posts import Post
 
 from .base import SECRET_DEFAULT, cli, config_option, db_option
 
@@ -75,27 +76,36 @@ def _when(value: str) -> dt.datetime:
 @click.option("--all", "show_all", is_flag=True, help="also sent and ended posts")
 @db_option
 def held_list(show_all: bool, db_url: str) -> None:
-    """One line per post: id, channel, state, send time, subject."""
+    """One line per post: id, channel, state, send time, what holds it, subject."""
+    from ..posting.holds import current
     from ..store import posts
     from ..store.engine import reading
 
-    with reading(_engine(db_url)) as conn:
+    engine = _engine(db_url)
+    with reading(engine) as conn:
         found = posts.listing(conn, None if show_all else (*posts.PENDING, posts.PostState.SENDING))
+    engine.dispose()  # its connections closed now, not whenever the collector runs
     for p in found:
         at = p.send_at.isoformat() if p.send_at else "-"
-        click.echo(f"{p.id}\t{p.channel}\t{p.state}\t{at}\t{p.subject}")
+        hold = current(p)
+        click.echo(
+            f"{p.id}\t{p.channel}\t{p.state}\t{at}\t{hold.kind if hold else '-'}\t{p.subject}"
+        )
 
 
 @held.command("show")
 @click.argument("post_id", type=int)
 @db_option
 def held_show(post_id: int, db_url: str) -> None:
-    """Everything recorded about one post, its 第3条(2) findings and its text."""
+    """Everything recorded about one post: the post path's findings (sender, 第3条(2)
+    requirements, send time, approval), the holds and the one in force, and its text."""
     from ..store import posts
     from ..store.engine import reading
 
-    with reading(_engine(db_url)) as conn:
+    engine = _engine(db_url)
+    with reading(engine) as conn:
         p = posts.get(conn, post_id)
+    engine.dispose()
     if p is None:
         raise click.ClickException(f"no post {post_id}")
     for name in [
@@ -122,15 +132,34 @@ def held_show(post_id: int, db_url: str) -> None:
         value = getattr(p, name)
         click.echo(f"{name}: {value.isoformat() if isinstance(value, dt.datetime) else value}")
     click.echo("findings: " + json.dumps(p.findings, ensure_ascii=False))
+    for line in _walk_and_holds(p):
+        click.echo(line)
     click.echo("\n" + p.text)
 
 
-def _decided(result: object) -> None:
-    from ..posting.decisions import Decision
+def _walk_and_holds(p: Post) -> list[str]:
+    """The post path's findings in the order they were made, each hold recorded since,
+    and the hold in force (posting/path/, posting/holds/)."""
+    from ..posting.holds import HoldKind, current
 
-    if result is Decision.UNKNOWN:
+    lines = []
+    for f in p.findings:
+        if f["verdict"] == "hold" and f["rule"] in set(HoldKind):
+            lines.append(f"hold recorded: {f.get('at', '-')} {f['rule']}: {f['message']}")
+        else:
+            message = f" {f['message']}" if f["message"] else ""
+            lines.append(f"path: {f['rule']}: {f['verdict']}{message}")
+    hold = current(p)
+    lines.append(f"hold: {hold.kind}: {hold.note}" if hold else "hold: -")
+    return lines
+
+
+def _decided(result: object) -> None:
+    from ..posting.decisions import Decided
+
+    if result is Decided.UNKNOWN:
         raise click.ClickException("no such post")
-    if result is Decision.TOO_LATE:
+    if result is Decided.TOO_LATE:
         raise click.ClickException("the post is no longer held (sent, sending or ended)")
     click.echo("OK")
 

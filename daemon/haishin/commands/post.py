@@ -1,15 +1,17 @@
 """Mail to `<slug>@` (a post) and replies to a post's approval request.
 
-A post is accepted only from the channel's senders (others are told to ask the owner
-address), checked against the 第3条(2) basic requirements (a refusal names each failed
-requirement), then held until it is approved by the channel's mode (第5条: the
-情報管理者 answers for what is sent):
+A post walks the post path (posting/path/: sender, 第3条(2) requirements, send time,
+approval mode), and every finding is stored with it; here the walk's verdict is acted on:
 
-- `confirm`: the sender replies to the request, or presses the page's button;
-- `manager`: the department's 情報管理者 does the same (a second person);
-- `authenticated`: a DKIM signature that the daemon itself verifies, aligned with the
-  From domain, approves at once (posting/authenticated.py, after this transaction);
-  anything less, a DNS failure included, falls back to `confirm` with the reason.
+- FORWARD: not a listed sender; nothing is stored, the router forwards the mail to the
+  channel's 情報管理者 (router/dispatch.py `_from_stranger`);
+- REFUSE: stored as refused for the audit, and the sender told each requirement to fix;
+- HOLD (`confirm`, `manager`): held, and the approver asked (第5条: the 情報管理者 answers
+  for what is sent): the sender replies or presses the page's button, or the
+  department's 情報管理者 does (a second person);
+- VERIFY (`authenticated`): held until a DKIM signature that the daemon itself verifies,
+  aligned with the From domain, approves it (posting/authenticated.py, after this
+  transaction); anything less, a DNS failure included, falls back to `confirm`.
 """
 
 from __future__ import annotations
@@ -27,17 +29,15 @@ from ..mailtext import posts as texts
 from ..mailtext.charsets import decode_text
 from ..mailtext.incoming import Incoming
 from ..outbound.replies import reply
-from ..posting import decisions, senders
+from ..posting import decisions
 from ..posting.approval import VERIFYING, ask_approval, warnings_of
-from ..posting.policy import evaluate
-from ..posting.policy.base import Finding, Verdict
+from ..posting.path import Arrival, walk
+from ..posting.policy.base import PostVerdict
 from ..posting.schedule import HEADER, requested
 from ..posting.view import view_of
-from ..registry.model import Approval
 from ..store import posts
 from ..store.posts import Post, PostState
-from ..tokens import Purpose
-from ..tokens import Verdict as TokenVerdict
+from ..tokens import Purpose, Verdict
 
 CORRECTION_MARK = "【訂正】"
 """第5条(1) 修正: a subject starting with this corrects the channel's latest post."""
@@ -70,8 +70,19 @@ def _corrects(conn: sa.Connection, slug: str, incoming: Incoming) -> Post | None
     return found
 
 
-def _findings(found: tuple[Finding, ...]) -> list[dict[str, str]]:
-    return [{"rule": f.rule, "verdict": str(f.verdict), "message": f.message} for f in found]
+def _arrival(ctx: Context, slug: str, incoming: Incoming, size: int) -> Arrival:
+    sender = incoming.sender
+    assert sender is not None  # dispatch answers no mail without a sender (RFC 3834)
+    view = dataclasses.replace(
+        view_of(incoming.msg, size, text_of=_text_of), subject=incoming.subject
+    )
+    return Arrival(
+        channel=ctx.registry.channels[slug].value,
+        sender=sender,
+        view=view,
+        schedule=requested(incoming.msg.get(HEADER), view.text, utcnow()),
+        policy=ctx.service.policy,
+    )
 
 
 def receive(
@@ -81,31 +92,14 @@ def receive(
     incoming: Incoming,
     raw: bytes,
     spool_id: int,
-    *,
-    quiet: bool = False,
 ) -> Outcome:
-    """A post arrived at `<slug>@` from `incoming.sender` (the caller checked RFC 3834).
-    `quiet`: list traffic (RFC 3834 §2), answered only if it comes from a sender."""
-    channel = ctx.registry.channels[slug].value
-    sender = incoming.sender
-    assert sender is not None
-    about = ctx.about(slug)
-    mid = incoming.message_id
-    if not senders.is_sender(channel, sender):
-        if quiet:
-            return Outcome.NOT_ANSWERED
-        reply(conn, ctx, slug, sender, texts.not_sender(about), in_reply_to=mid)
-        return Outcome.NOT_SENDER
-    policy = ctx.service.policy
-    view = dataclasses.replace(
-        view_of(incoming.msg, len(raw), text_of=_text_of), subject=incoming.subject
-    )
-    result = evaluate(view, policy)
-    schedule = requested(incoming.msg.get(HEADER), view.text, utcnow())
-    findings = list(result.findings)
-    if schedule.error:
-        findings.append(Finding("schedule", Verdict.REFUSE, schedule.error))
-    checked = dataclasses.replace(result, findings=tuple(findings))
+    """A post arrived at `<slug>@` from `incoming.sender` (the caller checked RFC 3834)."""
+    arrival = _arrival(ctx, slug, incoming, len(raw))
+    walked = walk(arrival)
+    verdict = walked.verdict
+    if verdict is PostVerdict.FORWARD:
+        return Outcome.NOT_SENDER  # nothing stored: the caller forwards it (第5条3(3))
+    sender, schedule, mid = arrival.sender, arrival.schedule, incoming.message_id
     subject = " ".join(incoming.subject.split())
 
     def create(state: PostState, correction_of: int | None = None) -> Post:
@@ -116,29 +110,30 @@ def receive(
             sender=sender,
             subject=subject,
             text=schedule.text.strip("\n") + "\n",
-            html=_html_of(incoming.msg) if policy.allow_html else None,
+            html=_html_of(incoming.msg) if arrival.policy.allow_html else None,
             message_id=mid,
             state=state,
-            approval=str(channel.approval),
-            findings=_findings(checked.findings),
+            approval=str(arrival.channel.approval),
+            findings=walked.record(),
             send_at=schedule.at,
             ttl=ctx.post_ttl,
             correction_of=correction_of,
         )
 
-    if checked.refused:
+    if verdict is PostVerdict.REFUSE:
         create(PostState.REFUSED)  # kept for the audit: what was refused and why
-        refusal = texts.refused(about, subject, checked.explain())
+        refusal = texts.refused(ctx.about(slug), subject, walked.explain())
         reply(conn, ctx, slug, sender, refusal, in_reply_to=mid)
         return Outcome.POST_REFUSED
     corrected = _corrects(conn, slug, incoming)
     post = create(PostState.HELD, corrected.id if corrected else None)
-    if channel.approval is Approval.AUTHENTICATED:
+    if verdict is PostVerdict.VERIFY:
         # The daemon verifies the DKIM signature itself (posting/authenticated.py), after
         # this transaction: a DNS lookup must not hold the store's write lock. Headers
         # the sender wrote (Authentication-Results) are never read as evidence.
         posts.update(conn, post.id, note=VERIFYING)
         return Outcome.POST_VERIFYING
+    assert verdict is PostVerdict.HOLD, verdict  # the approval step holds every post
     ask_approval(conn, ctx, post, warnings=warnings_of(post))
     return Outcome.APPROVAL_REQUESTED
 
@@ -148,9 +143,9 @@ def open_token(ctx: Context, token: str) -> tuple[Purpose, int] | None:
     now = utcnow()
     for purpose in (Purpose.POST_APPROVE, Purpose.POST_WITHDRAW):
         opened = ctx.keyring.open(purpose, token, now)
-        if opened.verdict is TokenVerdict.OK:
+        if opened.verdict is Verdict.OK:
             return purpose, opened.ident
-        if opened.verdict is TokenVerdict.EXPIRED:
+        if opened.verdict is Verdict.EXPIRED:
             return purpose, 0  # no post: answered as expired
     return None
 
@@ -187,7 +182,7 @@ def by_mail(
         return Outcome.EXPIRED
     if asks_withdraw(incoming):
         done = decisions.withdraw(conn, ctx, post.id, by=replier, method="mail-reply")
-        if done is not decisions.Decision.DONE:
+        if done is not decisions.Decided.DONE:
             reply(conn, ctx, slug, replier, texts.expired_token(about), in_reply_to=mid)
             return Outcome.EXPIRED
         return Outcome.POST_WITHDRAWN
@@ -195,7 +190,7 @@ def by_mail(
         reply(conn, ctx, slug, replier, texts.withdraw_hint(about), in_reply_to=mid)
         return Outcome.HELP_SENT
     done = decisions.approve(conn, ctx, post.id, approver=replier, method="mail-reply")
-    if done is not decisions.Decision.DONE:
+    if done is not decisions.Decided.DONE:
         reply(conn, ctx, slug, replier, texts.expired_token(about), in_reply_to=mid)
         return Outcome.EXPIRED
     return Outcome.POST_APPROVED

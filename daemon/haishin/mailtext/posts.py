@@ -32,18 +32,6 @@ def _excerpt(text: str, lines: int = 12) -> str:
     return "\n".join("  " + line for line in kept[:lines]) + more
 
 
-def not_sender(a: About) -> Text:
-    return (
-        f"【川崎市】投稿を受け付けられません: {a.title}",
-        f"このアドレスは「{a.title}」の配信者として登録されていないため、"
-        "お送りいただいたメールは配信されません。\n\n"
-        f"配信者の登録については、このチャネルの情報管理者（{a.manager}）へお問い合わせください:\n"
-        f"  {a.owner_address}\n\n"
-        f'English: this address may not post to "{a.slug}"; ask its owner at '
-        f"{a.owner_address}.\n" + _footer(a),
-    )
-
-
 def refused(a: About, subject: str, explain: str) -> Text:
     return (
         f"【川崎市】投稿が配信の基本要件を満たしていません: {a.title}",

@@ -16,7 +16,7 @@ from ..outbound.replies import reply
 from ..registry.model import Approval
 from ..store.posts import Post
 from ..tokens import Purpose
-from .policy.base import Verdict
+from .policy.base import PostVerdict
 
 
 def post_url(ctx: Context, token: str) -> str:
@@ -30,7 +30,7 @@ VERIFYING = "DKIM 署名を検証中"
 def warnings_of(post: Post) -> str:
     """The 第3条(2) warnings recorded with the post, for the approval request."""
     found = post.findings
-    return "\n".join(f"- {f['message']}" for f in found if f["verdict"] == Verdict.WARN)
+    return "\n".join(f"- {f['message']}" for f in found if f["verdict"] == PostVerdict.WARN)
 
 
 def ask_approval(

@@ -1,10 +1,10 @@
 """Release: approved posts go out when their time has come and nothing holds them.
 
-Holds are decisions apart from actions (style.md 3): `hold_reason` says why a post may
-not go out now — an outage in force (第9条) or its channel or department paused by the
-統括管理者 (第3条5) — and the post then simply waits, recorded with the reason, until a
-registry reload shows the hold ended. Nothing held is dropped. Held posts that nobody
-approved in time expire here too, with a notice to the sender.
+What holds a post is decided apart (posting/holds/: an outage in force, 第9条; its channel
+or department paused by the 統括管理者, 第3条5; its send time, 第5条4); here the post
+then simply waits, the hold recorded with it (its note and a finding), until a registry
+reload shows the hold ended, and the note is cleared. Nothing held is dropped. Held
+posts that nobody approved in time expire here too, with a notice to the sender.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from ..clock import utcnow
 from ..context import Context
 from ..delivery import fanout
 from ..delivery.dkim import DkimKey
-from ..registry import State, outages_in_force
 from ..store import posts
 from ..store.engine import reading
 from ..store.posts import PostState
 from . import archive, decisions
+from .holds import Hold, current, hold_of, recorded
 
 log = logging.getLogger(__name__)
 
@@ -43,23 +43,17 @@ class ReleaseSettings:
     """Seconds between looks for due posts (scheduled times, ended holds)."""
 
 
-def hold_reason(ctx: Context, slug: str, now: dt.datetime) -> str | None:
-    """Why a post of `slug` may not go out now, or None."""
-    for outage in outages_in_force(ctx.registry, now):
-        return f"held: outage {outage.id} in force (第9条)"
-    state = ctx.directory.states().get(slug)
-    if state is None:
-        return "held: the channel is no longer in the registry"
-    if state.state is not State.ACTIVE:
-        return f"held: channel {state.state} (第3条5): {state.reason}"
-    return None
-
-
-def _note_hold(engine: sa.Engine, post: posts.Post, reason: str) -> None:
-    if post.note != reason:
+def _record_hold(engine: sa.Engine, post: posts.Post, hold: Hold | None, now: dt.datetime) -> None:
+    """A hold that starts is recorded (note and finding); one that ended clears the note."""
+    if hold is not None and post.note != hold.note:
         with engine.begin() as conn:
-            posts.transition(conn, post.id, posts.RELEASABLE, note=reason)
-        log.info("post#%d %s", post.id, reason)
+            done = posts.transition(conn, post.id, posts.RELEASABLE, **recorded(post, hold, now))
+        if done:
+            log.info("post#%d %s", post.id, hold.note)
+    elif hold is None and current(post) is not None:
+        with engine.begin() as conn:
+            posts.transition(conn, post.id, posts.RELEASABLE, note=None)
+        log.info("post#%d hold ended", post.id)
 
 
 def _finish(engine: sa.Engine, ctx: Context, post_id: int, settings: ReleaseSettings) -> None:
@@ -101,9 +95,9 @@ def release_due(
     released = 0
     keys = settings.dkim_keys
     for post in due:
-        reason = hold_reason(ctx, post.channel, now)
-        if reason is not None:
-            _note_hold(engine, post, reason)
+        hold = hold_of(ctx, post, now)
+        _record_hold(engine, post, hold, now)
+        if hold is not None:
             continue
         if post.state is not PostState.SENDING:
             with engine.begin() as conn:
@@ -112,8 +106,7 @@ def release_due(
         while True:
             # a pause or an outage that starts during a large fan-out stops it between
             # batches; the cursor keeps its place
-            reason = hold_reason(ctx, post.channel, utcnow())
-            if reason is not None or stopping():
+            if hold_of(ctx, post, utcnow()) is not None or stopping():
                 break
             if not fanout.next_batch(engine, ctx, post.id, keys):
                 _finish(engine, ctx, post.id, settings)

@@ -23,10 +23,9 @@ from ..mailtext.incoming import Incoming, read
 from ..outbound import ratelimit
 from ..outbound.ratelimit import client_network
 from ..outbound.replies import reply
-from ..posting import senders
 from ..store import spool
 from ..tokens import Purpose, Verdict
-from .loops import why_not_answer
+from .loops import NoAnswer, why_not_answer
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Mail:
     spool_id: int
     raw: bytes
     incoming: Incoming
-    no_answer: str | None  # RFC 3834: why not to answer, or None
+    no_answer: NoAnswer | None  # RFC 3834: why not to answer, or None
 
     @property
     def origin(self) -> str:
@@ -44,6 +43,13 @@ class Mail:
 
 Handler = Callable[[sa.Connection, Context, Mail, Target], Outcome]
 
+LIST_TRAFFIC = frozenset({NoAnswer.PRECEDENCE, NoAnswer.LIST})
+"""Mail marked bulk or list (RFC 3834 §2) that a person may still have written: a staff
+post can carry List-* headers (they are replaced), so it is taken but not answered."""
+FROM_A_PERSON = LIST_TRAFFIC | {NoAnswer.AUTO_SUBMITTED}
+"""Automatic, but on behalf of a person (an out-of-office reply, RFC 3834 §5): forwarded
+to the inquiry or owner address, where a person may need it, though never answered."""
+
 
 def _sender(mail: Mail) -> str:
     assert mail.incoming.sender is not None
@@ -52,7 +58,7 @@ def _sender(mail: Mail) -> str:
 
 def _subscribe(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     assert t.slug is not None
-    if mail.no_answer:
+    if mail.no_answer is not None:
         return Outcome.NOT_ANSWERED
     return membership.request_subscribe(
         conn, ctx, t.slug, _sender(mail), origin=mail.origin, in_reply_to=mail.incoming.message_id
@@ -66,7 +72,7 @@ def _unsubscribe(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Ou
         return membership.unsubscribe_now(
             conn, ctx, t.token, method="mail-token", answer=mail.no_answer is None
         )
-    if mail.no_answer:
+    if mail.no_answer is not None:
         return Outcome.NOT_ANSWERED
     return membership.request_unsubscribe(
         conn, ctx, t.slug, _sender(mail), origin=mail.origin, in_reply_to=mail.incoming.message_id
@@ -77,7 +83,7 @@ def _confirm(
     conn: sa.Connection, ctx: Context, mail: Mail, t: Target, token: str | None
 ) -> Outcome:
     assert t.slug is not None
-    if mail.no_answer:
+    if mail.no_answer is not None:
         # a vacation auto-reply to the Reply-To of a confirmation must not subscribe anyone
         return Outcome.NOT_ANSWERED
     if token is None:
@@ -113,7 +119,7 @@ def _confirm_address(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -
 
 def _request(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     assert t.slug is not None
-    if mail.no_answer:
+    if mail.no_answer is not None:
         return Outcome.NOT_ANSWERED
     command, token = parse(mail.incoming.subject, mail.incoming.body, _is_confirmation(ctx))
     if command is Command.CONFIRM:
@@ -128,7 +134,7 @@ def _request(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcom
 
 def _forward(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     reason = mail.no_answer
-    if reason and not reason.startswith(("Auto-Submitted", "Precedence", "list traffic")):
+    if reason is not None and reason not in FROM_A_PERSON:
         # bounces, our own mail and robots are not forwarded; an auto-reply from a person
         # to the inquiry address still reaches a person, who may need it
         return Outcome.NOT_ANSWERED
@@ -162,16 +168,16 @@ def _from_stranger(conn: sa.Connection, ctx: Context, mail: Mail, slug: str) -> 
 
 def _post(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
     assert t.slug is not None
-    if mail.incoming.sender is None or not senders.is_sender(
-        ctx.registry.channels[t.slug].value, mail.incoming.sender
-    ):
-        return _from_stranger(conn, ctx, mail, t.slug)
     reason = mail.no_answer
-    if reason and not reason.startswith(("Precedence", "list traffic")):
-        return Outcome.NOT_ANSWERED  # RFC 3834: a robot or a loop never posts
-    # a staff post may carry List-* headers (they are replaced); only then is it answered
-    quiet = reason is not None
-    return post.receive(conn, ctx, t.slug, mail.incoming, mail.raw, mail.spool_id, quiet=quiet)
+    if reason is not None and reason not in LIST_TRAFFIC:
+        return Outcome.NOT_ANSWERED  # RFC 3834: a robot or a loop never posts, nor asks
+    # the post path's first rule (posting/path/sender.py) tells a post from a stranger's
+    # mail; a staff post may carry List-* headers (they are replaced), a stranger's is
+    # then not forwarded
+    outcome = post.receive(conn, ctx, t.slug, mail.incoming, mail.raw, mail.spool_id)
+    if outcome is Outcome.NOT_SENDER:
+        return _from_stranger(conn, ctx, mail, t.slug)
+    return outcome
 
 
 def _bounce(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
@@ -238,6 +244,6 @@ def dispatch(
         if outcome is Outcome.HELD:
             state = spool.HELD
         results.append(f"{target.kind}:{target.slug or ''}={outcome}")
-    if no_answer:
-        results.append(f"({no_answer})")
+    if no_answer is not None:
+        results.append(f"({no_answer.why})")
     return state, " ".join(results) or "no recipient of ours"

@@ -22,7 +22,7 @@ from ..mailtext.limits import Unreadable
 from ..outbound.replies import reply
 from ..posting.senders import is_sender
 from ..store import spool
-from .loops import why_not_answer
+from .loops import NoAnswer, why_not_answer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ WHY_JA: dict[Unreadable, str] = {
 
 
 def _one(
-    conn: sa.Connection, ctx: Context, incoming: Incoming, t: Target, no_answer: str | None
+    conn: sa.Connection, ctx: Context, incoming: Incoming, t: Target, no_answer: NoAnswer | None
 ) -> Handled:
     assert incoming.unreadable is not None
     if t.slug is None or (t.kind is Kind.UNSUBSCRIBE and t.token):

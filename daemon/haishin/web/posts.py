@@ -79,7 +79,7 @@ def add_routes(
         ctx = ctx_of()
         who = f"web-button from {client_address(request)}"
 
-        def act() -> decisions.Decision:
+        def act() -> decisions.Decided:
             with engine.begin() as conn:
                 if action == "withdraw":
                     return decisions.withdraw(conn, ctx, post_id, by=who, method="web-button")
@@ -92,10 +92,10 @@ def add_routes(
                         )
                         by = department.manager.address if department else by
                     return decisions.approve(conn, ctx, post_id, approver=by, method="web-button")
-                return decisions.Decision.UNKNOWN
+                return decisions.Decided.UNKNOWN
 
         result = await asyncio.to_thread(act)
-        if result is not decisions.Decision.DONE:
+        if result is not decisions.Decided.DONE:
             return page(*invalid, 400)
         done = "取り消しました" if action == "withdraw" else "承認しました"
         return page(done, f"<p>{done}。</p>", 200)

@@ -5,7 +5,7 @@ them; `evaluate` runs them all and keeps every outcome (pass, warn, refuse) so t
 decision can be audited and the sender told exactly what to fix.
 """
 
-from .base import Finding, PartInfo, PolicyResult, PostView, Verdict
+from .base import Finding, PartInfo, PolicyResult, PostVerdict, PostView
 from .table import RULES, evaluate
 
-__all__ = ["RULES", "Finding", "PartInfo", "PolicyResult", "PostView", "Verdict", "evaluate"]
+__all__ = ["RULES", "Finding", "PartInfo", "PolicyResult", "PostVerdict", "PostView", "evaluate"]

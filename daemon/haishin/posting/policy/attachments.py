@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...registry.model import Policy
-from .base import Finding, PostView, Verdict, passed
+from .base import Finding, PostVerdict, PostView, passed
 
 NAME = "attachments"
 
@@ -15,7 +15,7 @@ def check(post: PostView, policy: Policy) -> Finding:
     names = "、".join(p.filename or p.content_type for p in attached[:5])
     return Finding(
         NAME,
-        Verdict.REFUSE,
+        PostVerdict.REFUSE,
         f"添付ファイルは配信できません（{names}）。添付を外し、"
         "資料は市のホームページに掲載してその URL を本文に書いてください。",
     )

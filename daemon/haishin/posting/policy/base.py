@@ -6,10 +6,17 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Verdict(enum.StrEnum):
+class PostVerdict(enum.StrEnum):
+    """What one rule says about a post (recorded as `verdict` in the post's findings).
+    Named apart from the token's `Verdict` (tokens.py: ok, expired, invalid)."""
+
     PASS = "pass"
-    WARN = "warn"
-    REFUSE = "refuse"
+    WARN = "warn"  # goes on, and the approver is told (第3条(2), a `warn` requirement)
+    REFUSE = "refuse"  # not sent; the sender is told what to fix
+    # the post path's own (posting/path/): the 第3条(2) rules above never return these
+    FORWARD = "forward"  # not a post at all: forwarded to the 情報管理者 (第5条3(3))
+    HOLD = "hold"  # held until approved (第5条), or held from going out (posting/holds/)
+    VERIFY = "verify"  # held until the daemon's own DKIM check decides (`authenticated`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +43,7 @@ class PostView:
 @dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
-    verdict: Verdict
+    verdict: PostVerdict
     message: str = ""
     """For the sender, in Japanese: what is wrong and how to fix it."""
 
@@ -47,24 +54,24 @@ class PolicyResult:
 
     @property
     def refused(self) -> bool:
-        return any(f.verdict is Verdict.REFUSE for f in self.findings)
+        return any(f.verdict is PostVerdict.REFUSE for f in self.findings)
 
     @property
     def refusals(self) -> list[Finding]:
-        return [f for f in self.findings if f.verdict is Verdict.REFUSE]
+        return [f for f in self.findings if f.verdict is PostVerdict.REFUSE]
 
     @property
     def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.verdict is Verdict.WARN]
+        return [f for f in self.findings if f.verdict is PostVerdict.WARN]
 
     def explain(self) -> str:
         """The numbered list for the reply to the sender (refusals first)."""
         lines = []
         for n, f in enumerate([*self.refusals, *self.warnings], start=1):
-            mark = "" if f.verdict is Verdict.REFUSE else "（注意）"
+            mark = "" if f.verdict is PostVerdict.REFUSE else "（注意）"
             lines.append(f"{n}. {mark}{f.message}")
         return "\n".join(lines)
 
 
 def passed(rule: str) -> Finding:
-    return Finding(rule, Verdict.PASS)
+    return Finding(rule, PostVerdict.PASS)

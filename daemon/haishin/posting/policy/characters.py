@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from ...registry.model import Policy
-from .base import Finding, PostView, Verdict, passed
+from .base import Finding, PostVerdict, PostView, passed
 
 
 def _machine_dependent() -> str:
@@ -56,7 +56,7 @@ def check_machine_dependent(post: PostView, policy: Policy) -> Finding:
     found = _MACHINE_RE.findall(post.subject + "\n" + post.text)
     if not found:
         return passed(name)
-    verdict = Verdict.REFUSE if policy.machine_dependent_chars == "refuse" else Verdict.WARN
+    verdict = PostVerdict.REFUSE if policy.machine_dependent_chars == "refuse" else PostVerdict.WARN
     return Finding(
         name,
         verdict,
@@ -72,7 +72,7 @@ def check_halfwidth_kana(post: PostView, policy: Policy) -> Finding:
     found = _KANA_RE.findall(post.subject + "\n" + post.text)
     if not found:
         return passed(name)
-    verdict = Verdict.REFUSE if policy.halfwidth_kana == "refuse" else Verdict.WARN
+    verdict = PostVerdict.REFUSE if policy.halfwidth_kana == "refuse" else PostVerdict.WARN
     sample = "、".join(f"{k}→{unicodedata.normalize('NFKC', k)}" for k in dict.fromkeys(found))
     return Finding(
         name,

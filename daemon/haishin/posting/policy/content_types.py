@@ -7,7 +7,7 @@ every one of them can show.
 from __future__ import annotations
 
 from ...registry.model import Policy
-from .base import Finding, PostView, Verdict, passed
+from .base import Finding, PostVerdict, PostView, passed
 
 NAME = "content-types"
 
@@ -19,13 +19,13 @@ def check(post: PostView, policy: Policy) -> Finding:
     if has_html and not policy.allow_html:
         return Finding(
             NAME,
-            Verdict.REFUSE,
+            PostVerdict.REFUSE,
             "HTML 形式のメールは配信できません。メールソフトの設定で「テキスト形式」にして送ってください。",
         )
     if not has_text:
         return Finding(
             NAME,
-            Verdict.REFUSE,
+            PostVerdict.REFUSE,
             "本文（テキスト）がありません。本文をテキスト形式で書いて送ってください。",
         )
     return passed(NAME)

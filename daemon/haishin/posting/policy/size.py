@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...registry.model import Policy
-from .base import Finding, PostView, Verdict, passed
+from .base import Finding, PostVerdict, PostView, passed
 
 NAME = "size"
 
@@ -14,7 +14,7 @@ def check(post: PostView, policy: Policy) -> Finding:
         return passed(NAME)
     return Finding(
         NAME,
-        Verdict.REFUSE,
+        PostVerdict.REFUSE,
         f"メールの大きさが上限の {policy.max_size_kb} KB を超えています"
         f"（このメールは {-(-post.size // 1024)} KB）。画像や添付ファイルを外し、本文を短くしてください。",
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...registry.model import Policy
-from .base import Finding, PostView, Verdict, passed
+from .base import Finding, PostVerdict, PostView, passed
 
 NAME = "subject"
 
@@ -11,11 +11,13 @@ NAME = "subject"
 def check(post: PostView, policy: Policy) -> Finding:
     subject = post.subject.strip()
     if not subject:
-        return Finding(NAME, Verdict.REFUSE, "件名がありません。内容がわかる件名を付けてください。")
+        return Finding(
+            NAME, PostVerdict.REFUSE, "件名がありません。内容がわかる件名を付けてください。"
+        )
     if len(subject) > policy.subject_max_length:
         return Finding(
             NAME,
-            Verdict.REFUSE,
+            PostVerdict.REFUSE,
             f"件名が長すぎます（{len(subject)} 文字、上限 {policy.subject_max_length} 文字）。"
             "件名を短くしてください。",
         )

@@ -1,0 +1,95 @@
+"""`haishin held show` and `held list` print what the post path and the holds recorded
+(posting/path/, posting/holds/), on a real store (SQLite and PostgreSQL): posts made by
+the router in process, a hold recorded by the release task, read back by the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from haishin.cli import cli
+from haishin.context import Context
+from haishin.directory import Directory
+from haishin.posting import decisions
+from haishin.posting.release import ReleaseSettings, release_due
+from haishin.registry import load_valid
+from haishin.router.worker import process_batch
+from haishin.store import open_store, posts, spool
+from haishin.tokens import Keyring
+from support.helpers import CONFIG, DOMAIN
+
+SLUG = "gomi-recycle"
+SENDER = "genryo@city.kawasaki.example.jp"
+KEY = Keyring(b"k" * 32)
+OUTAGE_TIME = dt.datetime(2026, 12, 13, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+OUTAGE_NOTE = "held: outage R8-12-maintenance in force (第9条)"
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[sa.Engine]:
+    engine = open_store(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _arrive(engine: sa.Engine, subject: str, body: str = "本文です。\n") -> int:
+    ctx = Context(Directory(load_valid(CONFIG), KEY), KEY, "https://w.example.jp/")
+    raw = (
+        f"From: {SENDER}\r\nTo: {SLUG}@{DOMAIN}\r\nSubject: {subject}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body
+    ).encode()
+    spool.put(engine, raw, SENDER, [f"{SLUG}@{DOMAIN}"], "smtp")
+    assert process_batch(engine, ctx, spool.fetch_new(engine, 10)) == 1
+    with engine.connect() as conn:
+        return max(p.id for p in posts.listing(conn))
+
+
+def _held(db_url: str, *args: str) -> list[str]:
+    result = CliRunner().invoke(cli, ["held", *args, "--db", db_url])
+    assert result.exit_code == 0, result.output
+    return result.output.splitlines()
+
+
+def test_show_prints_the_walk_of_a_refused_post(store: sa.Engine, db_url: str) -> None:
+    post_id = _arrive(store, "")  # no subject: 第3条(2)
+    shown = _held(db_url, "show", str(post_id))
+    assert "state: refused" in shown
+    path = [line for line in shown if line.startswith("path: ")]
+    assert path[0] == "path: sender: pass 登録された配信者です（第5条）"
+    assert any(line.startswith("path: subject: refuse 件名がありません") for line in path)
+    assert path[-1].startswith("path: schedule: pass")  # no approval is asked of a refusal
+    assert "hold: -" in shown
+
+
+def test_show_and_list_print_the_hold_in_force(store: sa.Engine, db_url: str) -> None:
+    ctx = Context(Directory(load_valid(CONFIG), KEY), KEY, "https://w.example.jp/")
+    post_id = _arrive(store, "お知らせ")
+    scheduled = _arrive(store, "予定", "配信日時: 2030-01-01 09:00\n\n本文\n")
+    with store.begin() as conn:
+        for n in (post_id, scheduled):
+            done = decisions.approve(conn, ctx, n, approver=SENDER, method="test")
+            assert done is decisions.Decided.DONE
+    release_due(store, ctx, ReleaseSettings(archive_dir=None), now=OUTAGE_TIME)
+
+    shown = _held(db_url, "show", str(post_id))
+    assert "state: approved" in shown and f"note: {OUTAGE_NOTE}" in shown
+    assert "path: approval: hold 配信者本人の確認を待ちます（confirm, 第5条）" in shown
+    assert f"hold recorded: {OUTAGE_TIME.isoformat()} outage: {OUTAGE_NOTE}" in shown
+    assert shown[shown.index(f"hold: outage: {OUTAGE_NOTE}") + 1] == ""  # then the text
+
+    listed = [line.split("\t") for line in _held(db_url, "list")]
+    holds = {int(cols[0]): cols[4] for cols in listed}
+    assert holds == {post_id: "outage", scheduled: "send-at"}
+    shown = _held(db_url, "show", str(scheduled))
+    assert "hold: send-at: held: to be sent at 2030-01-01 09:00 JST (第5条4)" in shown
+
+    # the outage ends: the post goes out, its record stays, and nothing holds it
+    assert release_due(store, ctx, ReleaseSettings(archive_dir=None)) == 1
+    shown = _held(db_url, "show", str(post_id))
+    assert "state: sent" in shown and "hold: -" in shown
+    assert f"hold recorded: {OUTAGE_TIME.isoformat()} outage: {OUTAGE_NOTE}" in shown
+    assert [cols[4] for cols in (line.split("\t") for line in _held(db_url, "list"))] == ["send-at"]
