@@ -93,3 +93,20 @@ def test_an_unknown_command_is_refused_as_before() -> None:
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
     assert "No such command" in result.output
+
+
+def test_an_unknown_channel_is_a_usage_error(tmp_path: Path) -> None:
+    """cli/loading.py: the commands that act on one channel refuse one the registry lacks,
+    before they open the store."""
+    listing = tmp_path / "addresses.txt"
+    listing.write_text("a@example.jp\n", encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'none.db'}"
+    config = str(ROOT / "config")
+    for args in (
+        ["bounces", "report", "no-such-channel", "--config", config, "--db", db],
+        ["subscribers", "import", "no-such-channel", str(listing), "--config", config, "--db", db],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "unknown channel no-such-channel" in result.output
+    assert not (tmp_path / "none.db").exists()

@@ -23,6 +23,7 @@ from ..store import open_store
 from ..store.audit import record_now
 from ..store.engine import reading
 from .base import config_option, db_option, prepare_db
+from .loading import registry_with
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,9 +70,7 @@ def bounces_report(
     on: dt.datetime | None,
 ) -> None:
     """Scores above zero, disables and bounces by kind over the last DAYS days."""
-    registry = load_valid(config_dir)
-    if channel not in registry.channels:
-        raise click.ClickException(f"unknown channel {channel}")
+    registry = registry_with(config_dir, channel)
     assert registry.service is not None
     rules = settings_of(registry.service.value)
     last = on.date() if on else service_day(utcnow())

@@ -11,10 +11,7 @@ from pathlib import Path
 import click
 
 from ..commands import membership
-from ..context import Context
-from ..directory import Directory
 from ..mailtext.mailbox import mailbox
-from ..registry import load_valid
 from ..store import open_store
 from ..store import subscribers as subs
 from ..store.audit import record, record_now
@@ -26,6 +23,7 @@ from .base import (
     db_option,
     prepare_db,
 )
+from .loading import context_of, registry_with
 
 
 @click.group()
@@ -137,13 +135,7 @@ def subscribers_import(
     public_url: str | None,
 ) -> None:
     """One address per line: each gets a confirmation request, none becomes active."""
-    registry = load_valid(config_dir)
-    if channel not in registry.channels:
-        raise click.ClickException(f"unknown channel {channel}")
-    assert registry.service is not None
-    url = public_url or registry.service.value.site_url
-    keyring = load_keyring(secret_file)
-    ctx = Context(Directory(registry, keyring), keyring, url if url.endswith("/") else url + "/")
+    ctx = context_of(registry_with(config_dir, channel), secret_file, public_url)
     # moving subscribers over from a former system may come before the daemon's first run
     engine = open_store(prepare_db(db_url, create=True))
     results: Counter[str] = Counter()
