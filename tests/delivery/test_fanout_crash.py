@@ -2,7 +2,7 @@
 
 1. SIGKILL the daemon three times during a 20,000-recipient delivery into a counting sink:
    afterwards every recipient got the post; the duplicates are at most what the README
-   states per kill, `pool.repeat_bound`: connections × 2 chains × CHAIN, since a connection
+   states per kill, `chains.repeat_bound`: connections × 2 chains × CHAIN, since a connection
    hands a chain over only once its previous chain is committed — whatever the claim batch
    (2,000 here). A SIGTERM lets the chains on the wire finish (measured: no repeat).
 2. Two daemons on one PostgreSQL share a 20,000-recipient post: while both live no
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from haishin.outbound.pool import CHAIN, UNRECORDED_CHAINS, repeat_bound
+from haishin.outbound.chains import CHAIN, UNRECORDED_CHAINS, repeat_bound
 from haishin.registry import load_valid
 from haishin.store import open_store, queue
 from support import helpers

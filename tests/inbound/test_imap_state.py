@@ -124,8 +124,10 @@ def test_postgresql_frees_the_lock_when_its_holder_is_gone(pg_url: str) -> None:
             with b.connect() as admin:
                 admin.execute(
                     sa.text(
+                        # this test's own database only: other tests hold locks too
                         "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                        "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+                        "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
                     )
                 )
             with reader_lock(b, BOX), pytest.raises(ReaderLost):

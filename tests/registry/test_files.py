@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from haishin.registry import check
 
 from .conftest import Reg
 
@@ -74,6 +78,15 @@ def test_bad_file(reg: Reg, case: str) -> None:
     raw, expected = CASES[case]
     reg.write("channels/gomi-recycle.yaml", raw)
     assert reg.findings() == expected
+
+
+def test_contents_checked_before_they_are_written_are_bounded_alike(reg: Reg) -> None:
+    """Contents given in memory (load.Overrides: an edit checked before it is written) are
+    never stat'ed; a huge one gets the same finding as the file would."""
+    raw, expected = CASES["huge"]
+    overrides = {reg.path("channels/gomi-recycle.yaml").absolute(): raw}
+    _reg, problems = check(Path("config"), overrides)
+    assert [str(p) for p in problems] == expected
 
 
 def test_missing_service_file(reg: Reg) -> None:

@@ -1,9 +1,8 @@
 """`haishin`: the command line, one module per concern.
 
-Importing a module registers its commands on the `cli` group.
+`base.COMMANDS` names each command's module; it is imported when the command runs.
 """
 
-from . import bounces, daemon, held, operations, registry, site, subscribers  # noqa: F401
 from .base import cli, main
 
 __all__ = ["cli", "main"]

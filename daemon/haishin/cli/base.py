@@ -1,8 +1,15 @@
 """The `haishin` group, the options its commands share, and the edge where errors become
-exit codes (style.md 5: inside, raise; the CLI maps)."""
+exit codes (style.md 5: inside, raise; the CLI maps).
+
+The group loads a command's module only when that command runs (click's "Lazy Loading
+of Subcommands"): each `cli/<topic>.py` imports what it needs at its top, and `haishin
+check` still starts without SQLAlchemy, aiohttp or Pelican. `--help` loads them all, to
+show each command's own help.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -15,8 +22,48 @@ DB_DEFAULT = "sqlite:///var/haishin.db"
 SECRET_DEFAULT = Path("var/secret")
 MAILDIR_DEFAULT = Path("var/maildir")
 
+COMMANDS: dict[str, str] = {
+    "check": "registry:check",
+    "approve": "registry:approve",
+    "reject": "registry:reject",
+    "notice": "review:notice",
+    "plan": "review:plan_cmd",
+    "site": "site:site",
+    "serve": "daemon:serve",
+    "demo": "daemon:demo",
+    "sync": "operations:sync_cmd",
+    "outage": "operations:outage",
+    "status": "operations:status_cmd",
+    "purge": "operations:purge_cmd",
+    "backup": "operations:backup_cmd",
+    "restore": "operations:restore_cmd",
+    "backup-key": "operations:backup_key",
+    "audit": "operations:audit_cmd",
+    "subscribers": "subscribers:subscribers",
+    "bounces": "bounces:bounces",
+    "held": "held:held",
+}
+"""Each command's name → `module:object` in this folder."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported from `COMMANDS` when asked for by name."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, name = where.split(":")
+        command = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+        if not isinstance(command, click.Command) or command.name != cmd_name:
+            raise TypeError(f"{where} is not the command {cmd_name!r}")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="haishin")
 def cli() -> None:
     """川崎市電子メール配信サービス (haishin)."""
@@ -77,6 +124,9 @@ def main() -> None:
 
 
 def sa_errors() -> tuple[type[BaseException], ...]:
-    import sqlalchemy.exc
-
-    return (sqlalchemy.exc.SQLAlchemyError,)
+    """SQLAlchemy's errors, once a command has loaded it. Looked up, not imported: the
+    clause is evaluated for every exit (click's `SystemExit` too), and importing the
+    library there would cost `haishin check` the start-up it saves."""
+    loaded = sys.modules.get("sqlalchemy.exc")
+    error: type[BaseException] | None = getattr(loaded, "SQLAlchemyError", None)
+    return (error,) if error is not None else ()

@@ -4,13 +4,26 @@ shows or queues the weekly digest to each channel's 情報管理者."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from .base import cli, config_option, db_option, prepare_db
+from ..bounces.classify import BounceClass, Classified, classify
+from ..bounces.classify.verp import mask, mask_addresses
+from ..bounces.digest import digests
+from ..bounces.record import service_day
+from ..bounces.score import settings_of
+from ..bounces.summary import summarize
+from ..clock import utcnow
+from ..registry import load_valid
+from ..store import open_store
+from ..store.audit import record_now
+from ..store.engine import reading
+from .base import config_option, db_option, prepare_db
+from .loading import registry_with
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,7 +39,7 @@ class _BouncesGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@cli.group(cls=_BouncesGroup)
+@click.group(cls=_BouncesGroup)
 def bounces() -> None:
     """Bounce scores and disables: `haishin bounces CHANNEL` reports, `digest` mails."""
 
@@ -57,19 +70,7 @@ def bounces_report(
     on: dt.datetime | None,
 ) -> None:
     """Scores above zero, disables and bounces by kind over the last DAYS days."""
-    from ..bounces.classify.verp import mask
-    from ..bounces.record import service_day
-    from ..bounces.score import settings_of
-    from ..bounces.summary import summarize
-    from ..clock import utcnow
-    from ..registry import load_valid
-    from ..store import open_store
-    from ..store.audit import record_now
-    from ..store.engine import reading
-
-    registry = load_valid(config_dir)
-    if channel not in registry.channels:
-        raise click.ClickException(f"unknown channel {channel}")
+    registry = registry_with(config_dir, channel)
     assert registry.service is not None
     rules = settings_of(registry.service.value)
     last = on.date() if on else service_day(utcnow())
@@ -111,14 +112,6 @@ def bounces_digest(
     config_dir: Path, db_url: str, send: bool, show_addresses: bool, on: dt.datetime | None
 ) -> None:
     """The weekly digest to each channel's 情報管理者 (once per channel per week)."""
-    from ..bounces.classify.verp import mask_addresses
-    from ..bounces.digest import digests
-    from ..bounces.record import service_day
-    from ..clock import utcnow
-    from ..registry import load_valid
-    from ..store import open_store
-    from ..store.audit import record_now
-
     registry = load_valid(config_dir)
     today = on.date() if on else service_day(utcnow())
     engine = open_store(prepare_db(db_url))
@@ -144,10 +137,6 @@ def bounces_digest(
 def bounces_classify(as_json: bool, files: tuple[Path, ...]) -> None:
     """What the daemon would record for each report FILE (issue 12, item 4): per failed
     recipient its class, reason and status. Never fails on a file's content; exit 0."""
-    import json
-
-    from ..bounces.classify import BounceClass, Classified, classify
-
     for path in files:
         try:
             result = classify(path.read_bytes())

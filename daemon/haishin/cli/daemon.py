@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import ssl
 import sys
 from pathlib import Path
 
 import click
 
+from ..delivery.dkim import DkimKey
+from ..demo import run_demo
+from ..inbound.imap.settings import ImapSettings
+from ..inbound.sessions import LOOPBACK, SessionLimits
+from ..outbound.sender import SendSettings
+from ..posting.dnskeys import DnsSettings
+from ..posting.release import ReleaseSettings
+from ..registry import load_valid
+from ..service import Daemon, Settings, configure_logging, parse_hostport
+from ..tokens import load_keyring
 from .base import (
     MAILDIR_DEFAULT,
     SECRET_DEFAULT,
-    cli,
     config_option,
     db_option,
     prepare_db,
@@ -24,7 +35,7 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
     sys.stdout.flush()
 
 
-@cli.command()
+@click.command()
 @config_option
 @db_option
 @click.option("--smtp", "smtp_addr", default="127.0.0.1:8025", show_default=True)
@@ -168,19 +179,6 @@ def serve(
     log_format: str,
 ) -> None:
     """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
-    import asyncio
-    import ssl
-
-    from ..delivery.dkim import DkimKey
-    from ..inbound.imap.settings import ImapSettings
-    from ..inbound.sessions import LOOPBACK, SessionLimits
-    from ..outbound.sender import SendSettings
-    from ..posting.dnskeys import DnsSettings
-    from ..posting.release import ReleaseSettings
-    from ..registry import load_valid
-    from ..service import Daemon, Settings, configure_logging, parse_hostport
-    from ..tokens import load_keyring
-
     configure_logging(verbose, json=log_format == "json")
     if public_url and not public_url.endswith("/"):
         public_url += "/"
@@ -241,7 +239,7 @@ def serve(
     asyncio.run(Daemon(settings, ready=_print_ready).run())
 
 
-@cli.command()
+@click.command()
 @config_option
 @click.option(
     "--var", "var_dir", default=Path("var"), type=click.Path(path_type=Path), show_default=True
@@ -253,8 +251,6 @@ def serve(
 )
 def demo(config_dir: Path, var_dir: Path, smtp_addr: str, http_addr: str, check: bool) -> None:
     """Run the daemon on loopback with the sample registry, SQLite and a maildir."""
-    from ..demo import run_demo
-
     sys.exit(run_demo(config_dir, var_dir, smtp_addr, http_addr, check=check))
 
 

@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from ..context import Context
     from ..store.posts import Post
 
-from .base import SECRET_DEFAULT, cli, config_option, db_option
+from .base import SECRET_DEFAULT, config_option, db_option
 
 
-@cli.group()
+@click.group()
 def held() -> None:
     """List, show, approve, reject and withdraw posts that have not gone out."""
 

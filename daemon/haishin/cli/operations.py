@@ -8,10 +8,21 @@ from pathlib import Path
 
 import click
 
+from ..clock import utcnow
 from ..errors import HaishinError
+from ..operations.outages import notify
+from ..operations.status import describe, describe_progress, progress, snapshot
+from ..operations.sync import Result, pending, sync
+from ..registry import load_valid
+from ..registry.model import ROLE_NAMES
+from ..store.audit import entries, record_now
+from ..store.backup import backup, restore
+from ..store.engine import open_store
+from ..store.retention import purge
+from ..store.sealed import new_key
+from ..tokens import load_keyring
 from .base import (
     SECRET_DEFAULT,
-    cli,
     config_option,
     db_option,
     prepare_db,
@@ -20,7 +31,7 @@ from .base import (
 # --- registry sync (第8条: changes without downtime) ----------------------------------------
 
 
-@cli.command("sync")
+@click.command("sync")
 @click.option("--repo", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
 @config_option
 @click.option("--branch", default="main", show_default=True)
@@ -38,9 +49,6 @@ def sync_cmd(
     only_check: bool,
 ) -> None:
     """Pull the registry; move the checkout only to a revision that passes check."""
-    from ..operations.sync import Result, pending, sync
-    from ..store.engine import open_store
-
     if only_check:
         # systemd's ExecCondition= skips the unit on 1..254: an error must be 255, or a
         # broken deploy key would silently stop every sync
@@ -73,7 +81,7 @@ def sync_cmd(
 # --- outages (第9条) -----------------------------------------------------------------------
 
 
-@cli.group()
+@click.group()
 def outage() -> None:
     """Stops of the service (第9条): notices and reports to the other party."""
 
@@ -85,11 +93,6 @@ def outage() -> None:
 def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
     """Mail the advance notice (planned) or the report (emergency) of OUTAGE_ID to the
     other party through the daemon's queue, and record it in the outage's file."""
-    from ..operations.outages import notify
-    from ..registry.model import ROLE_NAMES
-    from ..store.audit import record_now
-    from ..store.engine import open_store
-
     engine = open_store(prepare_db(db_url))
     try:
         sent = notify(config_dir, outage_id, engine)
@@ -102,7 +105,7 @@ def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
     )
 
 
-@cli.command("status")
+@click.command("status")
 @db_option
 @click.option(
     "--message",
@@ -113,9 +116,6 @@ def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
 )
 def status_cmd(db_url: str, message_id: int | None) -> None:
     """The service at a glance: queues, delivery rate, deferrals, subscribers."""
-    from ..operations.status import describe, describe_progress, progress, snapshot
-    from ..store.engine import open_store
-
     engine = open_store(prepare_db(db_url))
     try:
         if message_id is not None:
@@ -126,18 +126,12 @@ def status_cmd(db_url: str, message_id: int | None) -> None:
         engine.dispose()
 
 
-@cli.command("purge")
+@click.command("purge")
 @config_option
 @db_option
 @click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
 def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
     """Remove personal data past its retention (第4条(3)); consent records are kept."""
-    from ..registry import load_valid
-    from ..store.audit import record_now
-    from ..store.engine import open_store
-    from ..store.retention import purge
-    from ..tokens import load_keyring
-
     reg = load_valid(config_dir)
     assert reg.service is not None
     engine = open_store(prepare_db(db_url))
@@ -155,7 +149,7 @@ def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
 # --- backups (第4条(2)) -------------------------------------------------------------------
 
 
-@cli.command("backup")
+@click.command("backup")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @db_option
 @click.option(
@@ -166,42 +160,30 @@ def purge_cmd(config_dir: Path, db_url: str, secret_file: Path) -> None:
 @click.option("--force", is_flag=True, help="replace an existing backup file at PATH")
 def backup_cmd(path: Path, db_url: str, key_file: Path | None, force: bool) -> None:
     """Snapshot the store into PATH while the daemon runs (owner-only file)."""
-    from ..store.audit import record_now
-    from ..store.backup import backup
-
     header = backup(db_url, path, key_file, force=force)
-    from ..store.engine import open_store
-
     engine = open_store(prepare_db(db_url))
     record_now(engine, "backup", str(path), f"{header.engine} {header.protection}")
     engine.dispose()
     click.echo(f"バックアップを作成しました: {path}（{header.engine}, {header.protection}）")
 
 
-@cli.command("restore")
+@click.command("restore")
 @click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--db", "db_url", required=True, help="an empty store (SQLAlchemy URL)")
 @click.option("--key-file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def restore_cmd(path: Path, db_url: str, key_file: Path | None) -> None:
     """Bring the backup PATH into the empty store at --db."""
-    from ..store.audit import record_now
-    from ..store.backup import restore
-
     restore(path, prepare_db(db_url, create=True), key_file)
-    from ..store.engine import open_store
-
     engine = open_store(db_url)
     record_now(engine, "restore", str(path))
     engine.dispose()
     click.echo(f"復元しました: {db_url}")
 
 
-@cli.command("backup-key")
+@click.command("backup-key")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def backup_key(path: Path) -> None:
     """Create a new 256-bit key file for encrypted backups (owner-only; never overwrites)."""
-    from ..store.sealed import new_key
-
     try:
         new_key(path)
     except FileExistsError:
@@ -209,15 +191,11 @@ def backup_key(path: Path) -> None:
     click.echo(f"鍵を作成しました: {path}（なくすとバックアップを復元できません）")
 
 
-@cli.command("audit")
+@click.command("audit")
 @db_option
 @click.option("--days", type=int, default=30, show_default=True)
 def audit_cmd(db_url: str, days: int) -> None:
     """The audit log of administrative actions (第4条(3)): when, who, what."""
-    from ..clock import utcnow
-    from ..store.audit import entries
-    from ..store.engine import open_store
-
     engine = open_store(prepare_db(db_url))
     try:
         for e in entries(engine, utcnow() - dt.timedelta(days=days)):

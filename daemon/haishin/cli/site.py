@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from .base import (
-    cli,
-)
+from ..site.build import build_site
+from ..site.errors import SiteRegistryInvalid
 
 
-@cli.group()
+@click.group()
 def site() -> None:
     """The public website (第7条), built by Pelican from the registry."""
 
@@ -45,9 +44,6 @@ def site_build(
     config_dir: Path | None, output: Path, settings: Path, now: str | None, archive: Path | None
 ) -> None:
     """Build the site; a registry that fails `haishin check` builds nothing."""
-    from ..site.build import build_site
-    from ..site.errors import SiteRegistryInvalid
-
     try:
         published = build_site(settings, output, config=config_dir, now=now, archive=archive)
     except SiteRegistryInvalid as exc:  # the problems were printed as `haishin check` does

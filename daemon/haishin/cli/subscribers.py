@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from collections import Counter
@@ -9,16 +10,23 @@ from pathlib import Path
 
 import click
 
+from ..commands import membership
+from ..mailtext.mailbox import mailbox
+from ..store import open_store
+from ..store import subscribers as subs
+from ..store.audit import record, record_now
+from ..store.engine import reading
+from ..tokens import load_keyring
 from .base import (
     SECRET_DEFAULT,
-    cli,
     config_option,
     db_option,
     prepare_db,
 )
+from .loading import context_of, registry_with
 
 
-@cli.group()
+@click.group()
 def subscribers() -> None:
     """List, count, export, remove and import a channel's subscribers."""
 
@@ -29,11 +37,6 @@ def subscribers() -> None:
 @click.option("--status", default=None, help="pending | active | unsubscribed | disabled")
 def subscribers_list(channel: str, db_url: str, status: str | None) -> None:
     """Print each subscriber: address, status, confirmed-at."""
-    from ..store import open_store
-    from ..store import subscribers as subs
-    from ..store.audit import record_now
-    from ..store.engine import reading
-
     engine = open_store(prepare_db(db_url))
     record_now(engine, "subscribers.list", channel, f"status={status or 'all'}")
     with reading(engine) as conn:
@@ -47,10 +50,6 @@ def subscribers_list(channel: str, db_url: str, status: str | None) -> None:
 @db_option
 def subscribers_count(channel: str, db_url: str) -> None:
     """Count subscribers per status."""
-    from ..store import open_store
-    from ..store import subscribers as subs
-    from ..store.engine import reading
-
     engine = open_store(prepare_db(db_url))
     with reading(engine) as conn:
         counts = subs.count(conn, channel)
@@ -64,13 +63,6 @@ def subscribers_count(channel: str, db_url: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def subscribers_export(channel: str, db_url: str, output: Path | None) -> None:
     """CSV with the consent record of every subscriber (特定電子メール法)."""
-    import csv
-
-    from ..store import open_store
-    from ..store import subscribers as subs
-    from ..store.audit import record_now
-    from ..store.engine import reading
-
     engine = open_store(prepare_db(db_url))
     record_now(engine, "subscribers.export", channel)
     if output is None:
@@ -117,10 +109,6 @@ def subscribers_export(channel: str, db_url: str, output: Path | None) -> None:
 @click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
 def subscribers_remove(channel: str, address: str, db_url: str, secret_file: Path) -> None:
     """Disable one subscriber (the record is kept)."""
-    from ..store import open_store
-    from ..store import subscribers as subs
-    from ..store.audit import record
-
     engine = open_store(prepare_db(db_url))
     with engine.begin() as conn:
         removed = subs.remove(conn, channel, address)
@@ -147,22 +135,7 @@ def subscribers_import(
     public_url: str | None,
 ) -> None:
     """One address per line: each gets a confirmation request, none becomes active."""
-    from ..commands import membership
-    from ..context import Context
-    from ..directory import Directory
-    from ..mailtext.mailbox import mailbox
-    from ..registry import load_valid
-    from ..store import open_store
-    from ..store.audit import record_now
-    from ..tokens import load_keyring
-
-    registry = load_valid(config_dir)
-    if channel not in registry.channels:
-        raise click.ClickException(f"unknown channel {channel}")
-    assert registry.service is not None
-    url = public_url or registry.service.value.site_url
-    keyring = load_keyring(secret_file)
-    ctx = Context(Directory(registry, keyring), keyring, url if url.endswith("/") else url + "/")
+    ctx = context_of(registry_with(config_dir, channel), secret_file, public_url)
     # moving subscribers over from a former system may come before the daemon's first run
     engine = open_store(prepare_db(db_url, create=True))
     results: Counter[str] = Counter()
@@ -185,6 +158,4 @@ def subscribers_import(
 
 
 def _hashed(address: str, secret_file: Path) -> str:
-    from ..tokens import load_keyring
-
     return load_keyring(secret_file).redact(address)

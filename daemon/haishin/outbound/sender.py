@@ -47,7 +47,7 @@ class SendSettings:
     timeout: float = 30.0
     batch: int = 1000
     """Rows per claim with a smarthost. What a crash repeats does not depend on it: at
-    most two chains per connection (pool.repeat_bound), since a connection hands a chain
+    most two chains per connection (chains.repeat_bound), since a connection hands a chain
     over only once its previous one is committed."""
     pace_scale: float = 1.0
     """Tests only: per-minute limits run this many times faster."""
@@ -290,7 +290,7 @@ async def _run_pool(
             pool.check_hold()  # an outage (第9条) may have started or ended
             again = False  # something was done: look again before waiting
             try:
-                pending = len(pool.results)
+                pending = pool.pending
                 if pending and (
                     pool.waiting  # a connection waits for its chain to be on disk
                     or pending >= pool.batch // 2

@@ -139,18 +139,20 @@ class _Stop(Exception):
         self.problem = problem
 
 
+def _too_large(shown: str, size: int) -> Problem:
+    return Problem(
+        Pos(shown),
+        "file-too-large",
+        f"ファイルが大きすぎます（{size:,} バイト、上限 {MAX_FILE_BYTES:,} バイト）",
+    )
+
+
 def read(path: Path, shown: str) -> tuple[Document | None, list[Problem]]:
     """Read and compose `path`; `shown` is how the path is printed in messages."""
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, [
-                Problem(
-                    Pos(shown),
-                    "file-too-large",
-                    f"ファイルが大きすぎます（{size:,} バイト、上限 {MAX_FILE_BYTES:,} バイト）",
-                )
-            ]
+        if size > MAX_FILE_BYTES:  # said before reading it: a huge file is not read at all
+            return None, [_too_large(shown, size)]
         raw = path.read_bytes()
     except OSError as exc:
         return None, [Problem(Pos(shown), "unreadable", f"ファイルを読めません: {exc.strerror}")]
@@ -158,14 +160,8 @@ def read(path: Path, shown: str) -> tuple[Document | None, list[Problem]]:
 
 
 def parse(raw: bytes, shown: str) -> tuple[Document | None, list[Problem]]:
-    if len(raw) > MAX_FILE_BYTES:
-        return None, [
-            Problem(
-                Pos(shown),
-                "file-too-large",
-                f"ファイルが大きすぎます（{len(raw):,} バイト、上限 {MAX_FILE_BYTES:,} バイト）",
-            )
-        ]
+    if len(raw) > MAX_FILE_BYTES:  # contents given in memory (load.Overrides): never stat'ed
+        return None, [_too_large(shown, len(raw))]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -5,7 +5,7 @@ are claimed in batches, in PostgreSQL with `FOR UPDATE SKIP LOCKED` so several d
 share the work and each recipient is delivered once; a crashed sender's claimed rows go
 back to the queue at start. Of those, only what was delivered and not yet settled goes out
 twice: the sender settles each connection's chains as they finish, so that is at most
-`outbound.pool.repeat_bound` (design.md: at most the in-flight batch is repeated).
+`outbound.chains.repeat_bound` (design.md: at most the in-flight batch is repeated).
 """
 
 from __future__ import annotations
@@ -354,7 +354,7 @@ def recover(engine: sa.Engine, *, mine: bool = False) -> int:
     With `mine`, this process's own claims too: the sender task starting again after an
     error holds none of them, and an earlier run's results it could not write (the
     database away) would otherwise stay `sending` until the process restarts. Those go
-    out again, as after a crash: at most `outbound.pool.repeat_bound` of them."""
+    out again, as after a crash: at most `outbound.chains.repeat_bound` of them."""
     stale = outbound.c.claimed_by != WORKER_ID
     if engine.dialect.name != "sqlite":
         alive = sa.select(senders.c.id).where(senders.c.heartbeat_at >= utcnow() - DEAD_AFTER)

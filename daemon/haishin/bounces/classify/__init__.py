@@ -1,7 +1,7 @@
 """The bounce classifier (issue 12): per recipient, a class, a reason, a status and the
 line that decided, for every report that comes back and every refusal at send time.
 
-In Sisimai's shape (style.md): `parsers/` extract, `reasons.py` holds each reason's codes
+In Sisimai's shape (style.md): `parsers/` extract, `reasons/` holds each reason's codes
 and wording, `rhost.py` a few rules per receiving provider, `decide.py` the order in
 which they are asked. `classify` and `classify_reply` never raise.
 """
