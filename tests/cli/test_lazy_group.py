@@ -34,6 +34,15 @@ def test_help_lists_every_command_with_its_help() -> None:
         assert command is not None and command.name == name
         short = command.get_short_help_str(limit=40).removesuffix("...")
         assert short and short.split()[0] in line, (name, line)
+        # the list comes from the table, so the table must say what the command says
+        assert COMMANDS[name].short_help == command.get_short_help_str(limit=1000), name
+
+
+def test_help_imports_no_command() -> None:
+    """`haishin --help` is read from the table: it loads none of the heavy libraries."""
+    code, heavy, err = _loaded_by("--help")
+    assert code == 0, err
+    assert heavy == [], heavy
 
 
 def test_every_command_a_module_defines_is_in_the_table() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
@@ -22,28 +23,82 @@ DB_DEFAULT = "sqlite:///var/haishin.db"
 SECRET_DEFAULT = Path("var/secret")
 MAILDIR_DEFAULT = Path("var/maildir")
 
-COMMANDS: dict[str, str] = {
-    "check": "registry:check",
-    "approve": "registry:approve",
-    "reject": "registry:reject",
-    "notice": "review:notice",
-    "plan": "review:plan_cmd",
-    "site": "site:site",
-    "serve": "daemon:serve",
-    "demo": "daemon:demo",
-    "sync": "operations:sync_cmd",
-    "outage": "operations:outage",
-    "status": "operations:status_cmd",
-    "purge": "operations:purge_cmd",
-    "backup": "operations:backup_cmd",
-    "restore": "operations:restore_cmd",
-    "backup-key": "operations:backup_key",
-    "audit": "operations:audit_cmd",
-    "subscribers": "subscribers:subscribers",
-    "bounces": "bounces:bounces",
-    "held": "held:held",
+
+class Lazy(NamedTuple):
+    where: str
+    """`module:object` in this folder."""
+    short_help: str
+    """The command's short help as `haishin --help` shows it, so that listing the
+    commands imports none of them (tests/cli/test_lazy_group.py keeps it equal)."""
+
+
+COMMANDS: dict[str, Lazy] = {
+    "check": Lazy(
+        "registry:check",
+        "Validate the registry: every problem as path:line:col, exit 1 on any error.",
+    ),
+    "approve": Lazy(
+        "registry:approve", "Approve application NUMBER: write its Form 2 block (第6条2)."
+    ),
+    "reject": Lazy(
+        "registry:reject", "Reject application NUMBER: write its decision block with the reason."
+    ),
+    "notice": Lazy(
+        "review:notice", "Render the Form 2 notice (承認書) of application NUMBER as HTML."
+    ),
+    "plan": Lazy(
+        "review:plan_cmd",
+        "What a registry change does: channels started, stopped or paused, approvals, texts.",
+    ),
+    "site": Lazy("site:site", "The public website (第7条), built by Pelican from the registry."),
+    "serve": Lazy(
+        "daemon:serve", "Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."
+    ),
+    "demo": Lazy(
+        "daemon:demo", "Run the daemon on loopback with the sample registry, SQLite and a maildir."
+    ),
+    "sync": Lazy(
+        "operations:sync_cmd",
+        "Pull the registry; move the checkout only to a revision that passes check.",
+    ),
+    "outage": Lazy(
+        "operations:outage", "Stops of the service (第9条): notices and reports to the other party."
+    ),
+    "status": Lazy(
+        "operations:status_cmd",
+        "The service at a glance: queues, delivery rate, deferrals, subscribers.",
+    ),
+    "purge": Lazy(
+        "operations:purge_cmd",
+        "Remove personal data past its retention (第4条(3)); consent records are kept.",
+    ),
+    "backup": Lazy(
+        "operations:backup_cmd",
+        "Snapshot the store into PATH while the daemon runs (owner-only file).",
+    ),
+    "restore": Lazy(
+        "operations:restore_cmd", "Bring the backup PATH into the empty store at --db."
+    ),
+    "backup-key": Lazy(
+        "operations:backup_key",
+        "Create a new 256-bit key file for encrypted backups (owner-only; never overwrites).",
+    ),
+    "audit": Lazy(
+        "operations:audit_cmd",
+        "The audit log of administrative actions (第4条(3)): when, who, what.",
+    ),
+    "subscribers": Lazy(
+        "subscribers:subscribers", "List, count, export, remove and import a channel's subscribers."
+    ),
+    "bounces": Lazy(
+        "bounces:bounces",
+        "Bounce scores and disables: `haishin bounces CHANNEL` reports, `digest` mails.",
+    ),
+    "held": Lazy(
+        "held:held", "List, show, approve, reject and withdraw posts that have not gone out."
+    ),
 }
-"""Each command's name → `module:object` in this folder."""
+"""Each command by name: where it is defined and its short help."""
 
 
 class LazyGroup(click.Group):
@@ -53,14 +108,35 @@ class LazyGroup(click.Group):
         return sorted({*super().list_commands(ctx), *COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        where = COMMANDS.get(cmd_name)
-        if where is None:
+        lazy = COMMANDS.get(cmd_name)
+        if lazy is None:
             return super().get_command(ctx, cmd_name)
+        where = lazy.where
         module, name = where.split(":")
         command = getattr(importlib.import_module(f"{__package__}.{module}"), name)
         if not isinstance(command, click.Command) or command.name != cmd_name:
             raise TypeError(f"{where} is not the command {cmd_name!r}")
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `haishin --help` from the table, importing no command
+        (click's own lists each command's help by importing it: a second of start-up)."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            lazy = COMMANDS.get(name)
+            if lazy is None:
+                command = super().get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                rows.append((name, command.get_short_help_str(limit)))
+            else:
+                # click's own shortening, on a stand-in that carries the table's text
+                stand_in = click.Command(name, help=lazy.short_help)
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
