@@ -64,9 +64,11 @@ HOSTILE: dict[str, bytes] = {
 def test_the_classifier_is_bounded_by_its_input(name: str) -> None:
     raw = HOSTILE[name]
     assert len(raw) <= 1024 * 1024
-    started = time.monotonic()
+    # the work the classifier does (this thread's CPU time), not how long other processes
+    # kept it waiting for a core: CI runs tests in parallel
+    started = time.thread_time()
     result = bounce.classify(raw)
-    took = time.monotonic() - started
+    took = time.thread_time() - started
     assert len(result.recipients) <= MAX_RECIPIENTS
     # 5-7 s for the first before the bounds; well under the worker's 2 s budget now
     assert took < LIMITS.budget_seconds / 2, f"{name}: {took:.2f} s"
