@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
+import sqlalchemy as sa
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa
-
-    from ..context import Context
-    from ..store.posts import Post
-
-from .base import SECRET_DEFAULT, config_option, db_option
+from ..clock import utcnow
+from ..context import Context
+from ..posting import decisions
+from ..posting.decisions import Decided
+from ..posting.holds import HoldKind, current
+from ..posting.schedule import parse_when
+from ..registry import load_valid
+from ..registry.model import JST
+from ..store import audit, open_store, posts
+from ..store.engine import reading
+from ..store.posts import Post
+from .base import SECRET_DEFAULT, config_option, db_option, prepare_db
+from .loading import context_of
 
 
 @click.group()
@@ -35,30 +42,16 @@ def _options(f: click.decorators.FC) -> click.decorators.FC:
 
 
 def _engine(db_url: str) -> sa.Engine:
-    from ..store import open_store
-    from .base import prepare_db
-
     return open_store(prepare_db(db_url))
 
 
 def _context(config_dir: Path, secret_file: Path, public_url: str | None) -> Context:
-    from ..context import Context
-    from ..directory import Directory
-    from ..registry import load_valid
-    from ..tokens import load_keyring
-
-    registry = load_valid(config_dir)
-    assert registry.service is not None
-    url = public_url or registry.service.value.site_url
-    keyring = load_keyring(secret_file)
-    return Context(Directory(registry, keyring), keyring, url if url.endswith("/") else url + "/")
+    return context_of(load_valid(config_dir), secret_file, public_url)
 
 
 def _when(value: str) -> dt.datetime:
-    from ..posting.schedule import parse_when
-
     if value == "now":
-        return dt.datetime.now(dt.UTC)
+        return utcnow()
     at = parse_when(value)
     if at is None:
         try:
@@ -66,8 +59,6 @@ def _when(value: str) -> dt.datetime:
         except ValueError:
             raise click.BadParameter(f"読み取れない日時です: {value}") from None
         if at.tzinfo is None:
-            from ..registry.model import JST
-
             at = at.replace(tzinfo=JST)
     return at
 
@@ -77,10 +68,6 @@ def _when(value: str) -> dt.datetime:
 @db_option
 def held_list(show_all: bool, db_url: str) -> None:
     """One line per post: id, channel, state, send time, what holds it, subject."""
-    from ..posting.holds import current
-    from ..store import posts
-    from ..store.engine import reading
-
     engine = _engine(db_url)
     with reading(engine) as conn:
         found = posts.listing(conn, None if show_all else (*posts.PENDING, posts.PostState.SENDING))
@@ -99,9 +86,6 @@ def held_list(show_all: bool, db_url: str) -> None:
 def held_show(post_id: int, db_url: str) -> None:
     """Everything recorded about one post: the post path's findings (sender, 第3条(2)
     requirements, send time, approval), the holds and the one in force, and its text."""
-    from ..store import posts
-    from ..store.engine import reading
-
     engine = _engine(db_url)
     with reading(engine) as conn:
         p = posts.get(conn, post_id)
@@ -140,8 +124,6 @@ def held_show(post_id: int, db_url: str) -> None:
 def _walk_and_holds(p: Post) -> list[str]:
     """The post path's findings in the order they were made, each hold recorded since,
     and the hold in force (posting/path/, posting/holds/)."""
-    from ..posting.holds import HoldKind, current
-
     lines = []
     for f in p.findings:
         if f["verdict"] == "hold" and f["rule"] in set(HoldKind):
@@ -154,9 +136,25 @@ def _walk_and_holds(p: Post) -> list[str]:
     return lines
 
 
-def _decided(result: object) -> None:
-    from ..posting.decisions import Decided
+def _decide(
+    db_url: str,
+    ctx: Context,
+    action: str,
+    post_id: int,
+    decide: Callable[[sa.Connection], Decided],
+    detail: Callable[[Decided], str] = str,
+) -> None:
+    """One decision from the shell: made and audited in one transaction (第4条(3)), then
+    answered as the reply and the web button answer it."""
+    engine = _engine(db_url)
+    with engine.begin() as conn:
+        result = decide(conn)
+        audit.record(conn, f"held.{action}", f"post#{post_id}", detail(result))
+    engine.dispose()
+    _decided(result)
 
+
+def _decided(result: object) -> None:
     if result is Decided.UNKNOWN:
         raise click.ClickException("no such post")
     if result is Decided.TOO_LATE:
@@ -179,17 +177,18 @@ def held_approve(
     public_url: str | None,
 ) -> None:
     """Approve a held post; with --send-at, set or change when it goes out."""
-    from ..posting import decisions
-    from ..store import audit
-
     ctx = _context(config_dir, secret_file, public_url)
     at = _when(send_at) if send_at else None
-    with _engine(db_url).begin() as conn:
-        result = decisions.approve(
+    _decide(
+        db_url,
+        ctx,
+        "approve",
+        post_id,
+        lambda conn: decisions.approve(
             conn, ctx, post_id, approver=by, method="cli", send_at=at, reschedule=at is not None
-        )
-        audit.record(conn, "held.approve", f"post#{post_id}", f"{result} send_at={at}")
-    _decided(result)
+        ),
+        lambda result: f"{result} send_at={at}",
+    )
 
 
 @held.command("reject")
@@ -207,14 +206,15 @@ def held_reject(
     public_url: str | None,
 ) -> None:
     """Reject a post that has not gone out; the sender is told why."""
-    from ..posting import decisions
-    from ..store import audit
-
     ctx = _context(config_dir, secret_file, public_url)
-    with _engine(db_url).begin() as conn:
-        result = decisions.reject(conn, ctx, post_id, by=by, reason=reason)
-        audit.record(conn, "held.reject", f"post#{post_id}", f"{result} {reason}")
-    _decided(result)
+    _decide(
+        db_url,
+        ctx,
+        "reject",
+        post_id,
+        lambda conn: decisions.reject(conn, ctx, post_id, by=by, reason=reason),
+        lambda result: f"{result} {reason}",
+    )
 
 
 @held.command("withdraw")
@@ -230,11 +230,11 @@ def held_withdraw(
     public_url: str | None,
 ) -> None:
     """Withdraw a post that has not gone out (第5条(1))."""
-    from ..posting import decisions
-    from ..store import audit
-
     ctx = _context(config_dir, secret_file, public_url)
-    with _engine(db_url).begin() as conn:
-        result = decisions.withdraw(conn, ctx, post_id, by=by, method="cli")
-        audit.record(conn, "held.withdraw", f"post#{post_id}", str(result))
-    _decided(result)
+    _decide(
+        db_url,
+        ctx,
+        "withdraw",
+        post_id,
+        lambda conn: decisions.withdraw(conn, ctx, post_id, by=by, method="cli"),
+    )
