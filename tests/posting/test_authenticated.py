@@ -13,7 +13,7 @@ from haishin.directory import Directory
 from haishin.posting import decisions
 from haishin.posting.approval import VERIFYING
 from haishin.posting.authenticated import METHOD, conclude, pending
-from haishin.posting.dkim_verify import Result, Verification
+from haishin.posting.dkim_verify import DkimResult, Verification
 from haishin.registry import load_valid
 from haishin.store import open_store, posts
 from haishin.store.posts import PostState
@@ -22,8 +22,10 @@ from haishin.tokens import Keyring
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 SLUG = "shogai-gakushu"
 SENDER = "shogai@city.kawasaki.example.jp"
-PASS = Verification(Result.PASS, "DKIM 署名を検証しました（d=city.kawasaki.example.jp、s=sel）")
-TEMPORARY = Verification(Result.TEMPORARY, "署名の鍵を DNS で確認できませんでした（一時的な障害）")
+PASS = Verification(DkimResult.PASS, "DKIM 署名を検証しました（d=city.kawasaki.example.jp、s=sel）")
+TEMPORARY = Verification(
+    DkimResult.TEMPORARY, "署名の鍵を DNS で確認できませんでした（一時的な障害）"
+)
 
 
 @pytest.fixture

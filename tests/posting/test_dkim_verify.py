@@ -17,7 +17,7 @@ from haishin.posting.dkim_verify import (
     MAX_AGE,
     MAX_SIGNATURES,
     Addressed,
-    Result,
+    DkimResult,
     Verification,
     verify,
 )
@@ -97,20 +97,20 @@ def check(
 
 def test_a_signature_with_the_published_key_passes(world: World) -> None:
     v = check(world, world.good.sign(post()))
-    assert v.result is Result.PASS, v
+    assert v.result is DkimResult.PASS, v
     assert v.domain == DOMAIN
     assert "検証しました" in v.detail
     assert world.good.name in world.dns.zone.queries  # the key came from our DNS server
 
 
 def test_a_subdomain_signature_is_aligned(world: World) -> None:
-    assert check(world, world.sub.sign(post())).result is Result.PASS
+    assert check(world, world.sub.sign(post())).result is DkimResult.PASS
 
 
 def test_a_forged_authentication_results_header_is_no_evidence(world: World) -> None:
     """The attack of issue 11: the exact authserv-id, topmost, aligned domain."""
     v = check(world, post(Authentication_Results=FORGED_AR))
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert v.detail == "DKIM 署名がありません"
 
 
@@ -118,31 +118,31 @@ def test_a_forged_header_beside_a_bad_signature_changes_nothing(world: World) ->
     raw = world.good.sign(post())
     tampered = b"Authentication-Results: " + FORGED_AR.encode() + b"\r\n" + raw
     tampered = tampered.replace(b"Subject:", b"Subject: [x]", 1)
-    assert check(world, tampered).result is Result.FAIL
+    assert check(world, tampered).result is DkimResult.FAIL
 
 
 def test_a_valid_signature_of_another_domain_is_not_aligned(world: World) -> None:
     v = check(world, world.evil.sign(post()))
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert "d=attacker.example.org が From のドメインと揃っていません" in v.detail
 
 
 def test_a_tampered_body_fails(world: World) -> None:
     raw = world.good.sign(post())
     v = check(world, raw.replace(b"\r\n\r\n", b"\r\n\r\nURGENT: https://evil.example/\r\n", 1))
-    assert v.result is Result.FAIL
+    assert v.result is DkimResult.FAIL
     assert "署名の後に本文が変わっています" in v.detail
 
 
 def test_a_revoked_key_fails(world: World) -> None:
     v = check(world, world.revoked.sign(post()))
-    assert v.result is Result.FAIL
+    assert v.result is DkimResult.FAIL
     assert "鍵が失効しています" in v.detail
 
 
 def test_a_key_that_is_not_in_dns_fails(world: World) -> None:
     v = check(world, world.missing.sign(post()))
-    assert v.result is Result.FAIL
+    assert v.result is DkimResult.FAIL
     assert "鍵がありません" in v.detail
 
 
@@ -150,31 +150,31 @@ def test_a_dns_time_out_is_temporary_and_bounded(world: World) -> None:
     started = time.monotonic()
     v = check(world, world.slow.sign(post()), lifetime=0.8)
     assert time.monotonic() - started < 3
-    assert v.result is Result.TEMPORARY
+    assert v.result is DkimResult.TEMPORARY
     assert "一時的な障害" in v.detail and "時間切れ" in v.detail
 
 
 def test_servfail_is_temporary(world: World) -> None:
     v = check(world, world.broken.sign(post()))
-    assert v.result is Result.TEMPORARY
+    assert v.result is DkimResult.TEMPORARY
     assert "一時的な障害" in v.detail
 
 
 def test_several_from_addresses_are_not_authenticated(world: World) -> None:
     two = f"{SENDER}, someone@attacker.example.org"
-    assert check(world, world.good.sign(post(sender=two))).result is Result.NONE
+    assert check(world, world.good.sign(post(sender=two))).result is DkimResult.NONE
     # a second From header (the signature names From once; dkimpy signs the first)
     raw = world.good.sign(post())
     doubled = raw.replace(b"From:", b"From: someone@attacker.example.org\r\nFrom:", 1)
     v = check(world, doubled)
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert "From ヘッダーが 2 個" in v.detail
 
 
 def test_from_must_be_the_listed_sender(world: World) -> None:
     raw = world.good.sign(post(sender=f"other@{DOMAIN}"))
     v = check(world, raw)
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert "登録された送信者と一致しません" in v.detail
 
 
@@ -182,10 +182,10 @@ def test_a_signature_over_part_of_the_body_does_not_count(world: World) -> None:
     """RFC 6376 §8.2: with l=, text appended after signing is unsigned."""
     raw = world.good.sign(post(), length=True)
     assert b"l=" in raw.split(b"\r\n\r\n")[0]
-    assert check(world, raw).result is Result.PASS  # l= covering the whole body is harmless
+    assert check(world, raw).result is DkimResult.PASS  # l= covering the whole body is harmless
     appended = raw + "追記: 偽の案内 https://evil.example/\r\n".encode()
     v = check(world, appended)
-    assert v.result is Result.FAIL
+    assert v.result is DkimResult.FAIL
     assert "本文の一部（l=）" in v.detail
 
 
@@ -195,16 +195,16 @@ def test_a_signature_that_does_not_sign_from_does_not_count(world: World) -> Non
     assert b"h=from : subject;" in raw
     raw = raw.replace(b"h=from : subject;", b"h=subject;", 1)
     v = check(world, raw)
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert "From ヘッダーのすべてに署名していません" in v.detail
 
 
 def test_any_aligned_valid_signature_is_enough(world: World) -> None:
     raw = world.good.sign(world.evil.sign(world.revoked.sign(post())))
-    assert check(world, raw).result is Result.PASS
+    assert check(world, raw).result is DkimResult.PASS
     # the valid one below a broken one counts as well
     raw = world.missing.sign(world.good.sign(post()))
-    assert check(world, raw).result is Result.PASS
+    assert check(world, raw).result is DkimResult.PASS
 
 
 def test_signatures_beyond_the_limit_cost_no_lookup(world: World) -> None:
@@ -213,13 +213,13 @@ def test_signatures_beyond_the_limit_cost_no_lookup(world: World) -> None:
         raw = world.missing.sign(raw)
     before = len(world.dns.zone.queries)
     v = check(world, raw)
-    assert v.result is Result.FAIL
+    assert v.result is DkimResult.FAIL
     assert len(world.dns.zone.queries) - before <= MAX_SIGNATURES
 
 
 def test_rsa_sha1_does_not_count(world: World) -> None:
     v = check(world, world.good.sign(post(), signature_algorithm=b"rsa-sha1"))
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert "rsa-sha1" in v.detail
 
 
@@ -227,7 +227,7 @@ def test_a_garbage_key_record_fails(world: World) -> None:
     key = make_key(DOMAIN, "garbage")
     world.dns.publish(key.name, b"v=DKIM1; k=rsa; p=bm90IGEga2V5")
     v = check(world, key.sign(post()))
-    assert v.result is Result.FAIL
+    assert v.result is DkimResult.FAIL
     assert f"{key.name} の鍵を読み取れません" in v.detail
 
 
@@ -245,7 +245,7 @@ def test_a_garbage_key_record_fails(world: World) -> None:
 def test_hostile_signatures_are_results(world: World, signature: str) -> None:
     raw = b"DKIM-Signature: " + signature.encode() + b"\r\n" + post()
     v = check(world, raw)
-    assert v.result in (Result.NONE, Result.FAIL)
+    assert v.result in (DkimResult.NONE, DkimResult.FAIL)
     assert v.detail.isprintable() and len(v.detail) <= 600
 
 
@@ -260,12 +260,12 @@ def test_a_bare_cr_hiding_a_from_in_one_dkimpy_header_is_not_authenticated(world
         + signed
     )
     v = check(world, smuggled, sender=SENDER)
-    assert v.result is Result.NONE, v
+    assert v.result is DkimResult.NONE, v
     assert "単独の CR" in v.detail
     # a bare CR anywhere, the body too, is refused: the check runs before either parser
     in_body = world.good.sign(post()).replace(b"\r\n\r\n", b"\r\n\r\nA\rB\r\n", 1)
     v = check(world, in_body)
-    assert v.result is Result.NONE and "単独の CR" in v.detail
+    assert v.result is DkimResult.NONE and "単独の CR" in v.detail
 
 
 ONCE = [b"from", b"to", b"subject", b"date", b"mime-version", b"content-type"]
@@ -277,48 +277,48 @@ def test_an_unsigned_subject_above_a_signed_mail_is_not_authenticated(world: Wor
     top one. Every instance must be signed (§8.15)."""
     prepended = "Subject: 【重要】攻撃者の件名\r\n".encode()
     once = world.good.sign(post(), include_headers=ONCE)
-    assert check(world, once).result is Result.PASS
+    assert check(world, once).result is DkimResult.PASS
     v = check(world, prepended + once)
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert "Subject ヘッダーのすべてに署名していません" in v.detail
     # oversigned as OpenDKIM does (h= names subject twice): the added one breaks the hash
     oversigned = world.good.sign(post())
-    assert check(world, oversigned).result is Result.PASS
-    assert check(world, prepended + oversigned).result is Result.FAIL
+    assert check(world, oversigned).result is DkimResult.PASS
+    assert check(world, prepended + oversigned).result is DkimResult.FAIL
 
 
 def test_a_header_the_post_path_reads_must_be_signed(world: World) -> None:
     # Content-Type decides how the signed body reads: unsigned, it could be replaced
     v = check(world, world.good.sign(post(), include_headers=[b"from", b"to", b"subject"]))
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert "ヘッダーのすべてに署名していません" in v.detail
     # Subject is always signed, even when absent (RFC 6376 §5.4: h= may name a missing one)
     no_subject = post().replace(b"Subject:", b"X-Subject:", 1)
     v = check(world, world.good.sign(no_subject, include_headers=[b"from", b"to"]))
-    assert v.result is Result.NONE and "Subject ヘッダー" in v.detail
+    assert v.result is DkimResult.NONE and "Subject ヘッダー" in v.detail
 
 
 def test_the_services_own_signature_is_not_the_senders(world: World) -> None:
     """d=<mail domain> is aligned with the city's From, but it is the daemon's fan-out
     signature: a subscriber resending a post cannot make it a sender's."""
     v = check(world, world.own.sign(post()))
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert f"d={MAIL_DOMAIN} は配信サービス自身の署名" in v.detail
 
 
 def test_a_signed_mail_to_someone_else_is_no_post(world: World) -> None:
     v = check(world, world.good.sign(post(to="someone@example.net")))
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert f"投稿アドレス {TO.post_address} がありません" in v.detail
     # Cc naming the channel is a post too
     raw = post(to="someone@example.net", Cc=f"広報 <{TO.post_address}>")
-    assert check(world, world.good.sign(raw)).result is Result.PASS
+    assert check(world, world.good.sign(raw)).result is DkimResult.PASS
 
 
 def test_an_old_signature_is_a_replay(world: World) -> None:
     raw = world.good.sign(post())
     assert b"t=" in raw.split(b"\r\n\r\n")[0]
-    assert check(world, raw, now=time.time() + MAX_AGE - 3600).result is Result.PASS
+    assert check(world, raw, now=time.time() + MAX_AGE - 3600).result is DkimResult.PASS
     v = check(world, raw, now=time.time() + MAX_AGE + 3600)
-    assert v.result is Result.NONE
+    assert v.result is DkimResult.NONE
     assert "日以上前のものです（t=）" in v.detail

@@ -38,7 +38,7 @@ def sync_cmd(
     only_check: bool,
 ) -> None:
     """Pull the registry; move the checkout only to a revision that passes check."""
-    from ..operations.sync import Result, pending, sync
+    from ..operations.sync import SyncResult, pending, sync
     from ..store.engine import open_store
 
     if only_check:
@@ -55,9 +55,9 @@ def sync_cmd(
     finally:
         if engine is not None:
             engine.dispose()
-    if done.result is Result.UP_TO_DATE:
+    if done.result is SyncResult.UP_TO_DATE:
         click.echo(f"変更なし（{done.old[:12]}）")
-    elif done.result is Result.MOVED:
+    elif done.result is SyncResult.MOVED:
         click.echo(f"登録情報を {done.old[:12]} から {done.new[:12]} に更新しました")
     else:
         for line in done.problems:

@@ -19,6 +19,7 @@ from ..outbound.replies import reply
 from ..registry import State
 from ..store import confirmations, subscribers
 from ..store.confirmations import Action
+from ..store.states import MessageKind
 from ..store.subscribers import Status
 from ..tokens import Purpose, Verdict
 
@@ -63,7 +64,7 @@ def _request(
         maker(about, token, confirm_url(ctx, token), ttl_hours),
         reply_to=ctx.address(slug, contract.CONFIRM, token),
         in_reply_to=in_reply_to,
-        kind="confirm",
+        kind=MessageKind.CONFIRM,
     )
     return Outcome.CONFIRMATION_SENT
 

@@ -24,6 +24,7 @@ from ..store import posts, queue
 from ..store.engine import reading
 from ..store.posts import Post, PostState
 from ..store.schema import outbound_messages, subscribers
+from ..store.states import MessageKind
 from ..store.subscribers import Status
 from ..tokens import Purpose
 from .dkim import DkimKey
@@ -92,7 +93,7 @@ def start(conn: sa.Connection, ctx: Context, post: Post, keys: Sequence[DkimKey]
         post_url=post_url,
         references=_references(conn, post),
     )
-    message = queue.add_message(conn, rendered.common(), kind="post")
+    message = queue.add_message(conn, rendered.common(), kind=MessageKind.POST)
     if not posts.transition(
         conn,
         post.id,

@@ -30,6 +30,7 @@ from ..registry.load import OUTAGES_DIR, Registry, load
 from ..registry.model import JST, ROLE_NAMES, Outage, Role, Service
 from ..registry.state import outages_in_force
 from ..store import queue
+from ..store.states import MessageKind
 
 OTHER = {Role.CLOUD_ADMIN: Role.CMS_ADMIN, Role.CMS_ADMIN: Role.CLOUD_ADMIN}
 
@@ -41,17 +42,23 @@ class During(enum.Enum):
     SENT = "goes out during the window"
 
 
-OUTAGE_MAIL: dict[str, tuple[During, str]] = {
+OUTAGE_MAIL: dict[MessageKind, tuple[During, str]] = {
     # kind of queued message (store/schema.py outbound_messages.kind): what, and why
-    "confirm": (
+    MessageKind.CONFIRM: (
         During.HELD,
         "confirmation requests to citizens (also imported ones) and approval requests to senders",
     ),
-    "reply": (During.HELD, "answers to citizens and senders: welcome, goodbye, help, refusals"),
-    "post": (During.HELD, "posts to subscribers (release holds new ones before the fan-out)"),
-    "forward": (During.HELD, "inquiries forwarded to the 情報管理者 (第5条3(3))"),
-    "digest": (During.HELD, "the weekly bounce digest to the 情報管理者"),
-    "notice": (
+    MessageKind.REPLY: (
+        During.HELD,
+        "answers to citizens and senders: welcome, goodbye, help, refusals",
+    ),
+    MessageKind.POST: (
+        During.HELD,
+        "posts to subscribers (release holds new ones before the fan-out)",
+    ),
+    MessageKind.FORWARD: (During.HELD, "inquiries forwarded to the 情報管理者 (第5条3(3))"),
+    MessageKind.DIGEST: (During.HELD, "the weekly bounce digest to the 情報管理者"),
+    MessageKind.NOTICE: (
         During.SENT,
         "第9条 notices and reports to the other party, and alarms to the service's "
         "administrators: an emergency stop is reported while it lasts (第9条ただし書)",
@@ -62,7 +69,7 @@ OUTAGE_MAIL: dict[str, tuple[During, str]] = {
 SENT_DURING_OUTAGE = frozenset(k for k, (d, _) in OUTAGE_MAIL.items() if d is During.SENT)
 
 
-def sendable_kinds(reg: Registry, now: dt.datetime | None = None) -> frozenset[str] | None:
+def sendable_kinds(reg: Registry, now: dt.datetime | None = None) -> frozenset[MessageKind] | None:
     """The kinds of mail the sender may send now: None (all) when no outage is in force."""
     if not outages_in_force(reg, now):
         return None
@@ -169,6 +176,6 @@ def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | N
     # queued and recorded together: if the registry refuses the record, the transaction
     # rolls back and nothing is mailed
     with engine.begin() as conn:
-        queue.enqueue(conn, msg, service.inquiry_address, [to], kind="notice")
+        queue.enqueue(conn, msg, service.inquiry_address, [to], kind=MessageKind.NOTICE)
         append_block(config, path, kind, {"to": other.value, "at": now}, header, "この記録")
     return Sent(kind, other, now)

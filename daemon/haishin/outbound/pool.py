@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from ..clock import utcnow
 from ..store import queue
+from ..store.states import MessageKind, QueueState
 from .client import Connection, Outgoing, SMTPError, stuff
 from .pacing import DEFAULT, Limit, Limits, TokenBucket
 from .redact import redact
@@ -51,7 +52,7 @@ Classify = Callable[[queue.Claimed, int, str], queue.Result]
 OnSettle = Callable[[list[queue.Result]], Callable[[sa.Connection], None] | None]
 """Given the results about to be written, what to run in the same transaction."""
 Retry = Callable[[queue.Claimed, str], queue.Result]
-Sendable = Callable[[], frozenset[str] | None]
+Sendable = Callable[[], frozenset[MessageKind] | None]
 """The kinds of mail that may go out now; None for all (an outage holds the rest, 第9条)."""
 
 
@@ -94,7 +95,7 @@ class Pool:
         self.engine = engine
         self.claims = queue.Claims(engine)
         self.sendable = sendable
-        self._kinds: frozenset[str] | None = None
+        self._kinds: frozenset[MessageKind] | None = None
         """What `sendable` said last; a change to a hold sends the lanes' rows back."""
         self.on_settle = on_settle
         self.on_settled = on_settled
@@ -153,7 +154,10 @@ class Pool:
             if untried:
                 log.info("sender: %d row(s) back to the queue for the outage", len(untried))
                 self.done(
-                    [queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in untried]
+                    [
+                        queue.Result(r.id, QueueState.QUEUED, None, None, attempted=False)
+                        for r in untried
+                    ]
                 )
         self._kinds = kinds
 
@@ -180,7 +184,9 @@ class Pool:
                 wait = lane.bucket.backlog_seconds(len(lane.rows))
                 if wait > self.horizon:
                     later = now + dt.timedelta(seconds=wait)
-                    back.append(queue.Result(row.id, queue.QUEUED, None, later, attempted=False))
+                    back.append(
+                        queue.Result(row.id, QueueState.QUEUED, None, later, attempted=False)
+                    )
                     continue
             lane.rows.append(row)
         for lane in self.lanes.values():
@@ -311,7 +317,7 @@ class Pool:
                 results.append(self.retry(row, "connection lost"))
             elif reply.ok:
                 self.stats.sent += 1
-                results.append(queue.Result(row.id, queue.SENT))
+                results.append(queue.Result(row.id, QueueState.SENT))
             else:
                 results.append(self.classify(row, reply.code, reply.text))
         return results
@@ -385,7 +391,7 @@ class Pool:
                 if not waiter.done():
                     waiter.set_result(None)
             for r in results:
-                if r.state not in (queue.SENT, queue.QUEUED) or r.error:
+                if r.state not in (QueueState.SENT, QueueState.QUEUED) or r.error:
                     log.info("outbound#%d: %s (%s)", r.id, r.state, redact(r.error or ""))
 
     async def close(self, grace: float = 10.0) -> None:
@@ -405,7 +411,7 @@ class Pool:
             lane.rows.clear()
             lane.more.set()  # an idle connection: nothing more is coming
         self.results += [
-            queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in untried
+            queue.Result(r.id, QueueState.QUEUED, None, None, attempted=False) for r in untried
         ]
         if self._tasks:
             with contextlib.suppress(TimeoutError):

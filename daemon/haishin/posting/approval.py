@@ -15,6 +15,7 @@ from ..mailtext import posts as texts
 from ..outbound.replies import reply
 from ..registry.model import Approval
 from ..store.posts import Post
+from ..store.states import MessageKind
 from ..tokens import Purpose
 from .policy.base import Verdict
 
@@ -56,7 +57,7 @@ def ask_approval(
             texts.held_for_manager(about, subject, post_url(ctx, withdraw_token)),
             reply_to=ctx.address(slug, contract.CONFIRM, withdraw_token),
             in_reply_to=mid,
-            kind="confirm",
+            kind=MessageKind.CONFIRM,
         )
     token = ctx.keyring.make(Purpose.POST_APPROVE, post.id, post.expires_at)
     request = texts.approval_request(
@@ -80,5 +81,5 @@ def ask_approval(
         request,
         reply_to=ctx.address(slug, contract.CONFIRM, token),
         in_reply_to=None if to_manager else mid,
-        kind="confirm",
+        kind=MessageKind.CONFIRM,
     )

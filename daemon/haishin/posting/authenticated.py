@@ -31,7 +31,7 @@ from ..store.schema import inbound
 from ..store.schema import posts as posts_table
 from . import decisions
 from .approval import VERIFYING, ask_approval, warnings_of
-from .dkim_verify import Addressed, Result, Verification, verify
+from .dkim_verify import Addressed, DkimResult, Verification, verify
 from .dnskeys import KeyLookup
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def conclude(engine: sa.Engine, ctx: Context, post_id: int, verification: Verifi
             return False  # approved, withdrawn or verified by someone else meanwhile
         if not served:
             return False  # the channel left the registry: the post waits to expire
-        if verification.result is Result.PASS:
+        if verification.result is DkimResult.PASS:
             decisions.approve(conn, ctx, post_id, approver=post.sender, method=METHOD)
             return True
         note = (
@@ -100,13 +100,13 @@ async def _one(
     # a post is a mail to the channel's post address; d=<mail domain> is our own fan-out
     to = Addressed(post_address=f"{channel}@{domain}", own_domain=domain)
     if not raw:  # emptied by the retention purge
-        verification = Verification(Result.NONE, "受信したメールが残っていません")
+        verification = Verification(DkimResult.NONE, "受信したメールが残っていません")
     else:
         try:
             verification = await verify(raw, sender, keys, to)
         except Exception as exc:  # a bug must not leave the post pending for ever
             log.error("post#%d: DKIM verification failed: %s", post_id, type(exc).__name__)
-            verification = Verification(Result.NONE, "署名を検証できませんでした")
+            verification = Verification(DkimResult.NONE, "署名を検証できませんでした")
     log.info("post#%d: DKIM %s: %s", post_id, verification.result, verification.detail)
     await asyncio.to_thread(conclude, engine, ctx, post_id, verification)
 

@@ -83,7 +83,7 @@ _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
 
 
-class Result(enum.StrEnum):
+class DkimResult(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"  # a signature was there and is wrong, or its key is gone
     NONE = "none"  # nothing that could have proved the sender
@@ -92,13 +92,13 @@ class Result(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Verification:
-    result: Result
+    result: DkimResult
     detail: str
     domain: str = ""
 
     def finding(self) -> dict[str, str]:
         """The record kept with the post (posts.findings, the audit)."""
-        verdict = "pass" if self.result is Result.PASS else "warn"
+        verdict = "pass" if self.result is DkimResult.PASS else "warn"
         return {"rule": "dkim", "verdict": verdict, "message": f"DKIM {self.result}: {self.detail}"}
 
 
@@ -121,17 +121,17 @@ class _Candidate:
 def _from_domain(head: EmailMessage, sender: str) -> str | Verification:
     values = head.get_all("From") or []
     if len(values) != 1:
-        return Verification(Result.NONE, f"From ヘッダーが {len(values)} 個あります")
+        return Verification(DkimResult.NONE, f"From ヘッダーが {len(values)} 個あります")
     header = values[0]
     addresses = header.addresses if isinstance(header, AddressHeader) else ()
     if len(addresses) != 1:
         # RFC 7489 §6.6.1: with several authors there is no one domain to align with
         return Verification(
-            Result.NONE, "From に複数のアドレス（または読めないアドレス）があります"
+            DkimResult.NONE, "From に複数のアドレス（または読めないアドレス）があります"
         )
     address = addresses[0].addr_spec
     if not same_address(address, sender):
-        return Verification(Result.NONE, "From のアドレスが登録された送信者と一致しません")
+        return Verification(DkimResult.NONE, "From のアドレスが登録された送信者と一致しません")
     return address.rpartition("@")[2].lower()
 
 
@@ -143,7 +143,7 @@ def _addressed(head: EmailMessage, post_address: str) -> Verification | None:
             if any(a.addr_spec.lower() == post_address.lower() for a in addresses):
                 return None
     return Verification(
-        Result.NONE, f"宛先（To/Cc）にチャンネルの投稿アドレス {post_address} がありません"
+        DkimResult.NONE, f"宛先（To/Cc）にチャンネルの投稿アドレス {post_address} がありません"
     )
 
 
@@ -239,7 +239,7 @@ def _prepare(
         # RFC 5322 §2.3, RFC 5321 §2.3.8: CR only in CRLF. Checked before either parser
         # reads the mail: they split lines differently at a bare CR.
         return Verification(
-            Result.NONE, "メールに改行（CRLF）でない単独の CR が含まれています（RFC 5322 §2.3）"
+            DkimResult.NONE, "メールに改行（CRLF）でない単独の CR が含まれています（RFC 5322 §2.3）"
         )
     try:
         head = BytesHeaderParser(policy=policy.default).parsebytes(raw)
@@ -249,7 +249,7 @@ def _prepare(
         theirs = [k.decode("ascii", "surrogateescape").strip().lower() for k, _ in signer.headers]
         if ours != theirs:
             # what dkimpy verifies must be the header block the post path reads
-            return Verification(Result.NONE, "ヘッダーの区切りを一通りに読み取れません")
+            return Verification(DkimResult.NONE, "ヘッダーの区切りを一通りに読み取れません")
         from_domain = _from_domain(head, sender)
         if isinstance(from_domain, Verification):
             return from_domain
@@ -258,7 +258,7 @@ def _prepare(
             return wrong
         return _candidates(signer, from_domain, to, now)
     except Exception as exc:  # email and dkimpy raise many kinds on hostile headers
-        return Verification(Result.NONE, f"署名を読み取れません（{type(exc).__name__}）")
+        return Verification(DkimResult.NONE, f"署名を読み取れません（{type(exc).__name__}）")
 
 
 def _clean(text: str, limit: int = 600) -> str:
@@ -285,7 +285,7 @@ async def _verify(
         return prepared
     candidates, reasons = prepared
     if not candidates:
-        return Verification(Result.NONE, "、".join(reasons) or "DKIM 署名がありません")
+        return Verification(DkimResult.NONE, "、".join(reasons) or "DKIM 署名がありません")
     records: list[KeyRecord] = await asyncio.gather(*(keys.txt(c.name) for c in candidates))
     temporary: list[str] = []
     for candidate, record in zip(candidates, records, strict=True):
@@ -304,10 +304,10 @@ async def _verify(
             why = f"d={candidate.domain} の署名を検証できません（{type(exc).__name__}）"
         if why is None:
             detail = f"DKIM 署名を検証しました（d={candidate.domain}、s={candidate.selector}）"
-            return Verification(Result.PASS, detail, candidate.domain)
+            return Verification(DkimResult.PASS, detail, candidate.domain)
         reasons.append(why)
     if temporary:
         # a key we could not fetch might have verified: neither a pass nor a fail
         why = "署名の鍵を DNS で確認できませんでした（一時的な障害: " + "、".join(temporary) + "）"
-        return Verification(Result.TEMPORARY, why)
-    return Verification(Result.FAIL, "、".join(reasons))
+        return Verification(DkimResult.TEMPORARY, why)
+    return Verification(DkimResult.FAIL, "、".join(reasons))

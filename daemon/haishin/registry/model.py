@@ -176,7 +176,7 @@ class Limits(Strict):
 
 class Bounces(Strict):
     """Bounce scoring (issue 6): GNU Mailman's threshold and stale period, Mailman 2.1's
-    weights. A weight counts at most once per day; see delivery/bounce_score.py."""
+    weights. A weight counts at most once per day; see bounces/score.py."""
 
     threshold: float = Field(default=5.0, gt=0)
     stale_days: int = Field(default=7, gt=0)
@@ -323,13 +323,13 @@ class Channel(Strict):
     paused: Pause | None = None
 
 
-class Kind(enum.StrEnum):
+class ApplicationKind(enum.StrEnum):  # Form 1 (第6条): what a department applies for
     START = "start"
     CHANGE = "change"
     STOP = "stop"
 
 
-KIND_NAMES = {Kind.START: "利用開始", Kind.CHANGE: "変更", Kind.STOP: "利用停止"}
+KIND_NAMES = dict(zip(ApplicationKind, ("利用開始", "変更", "利用停止"), strict=True))  # in order
 
 
 class Applicant(Strict):
@@ -362,7 +362,7 @@ class Application(Strict):
     """config/applications/<number>.yaml: one Form 1 (利用等申請書) and its decision."""
 
     number: Text
-    kind: Kind
+    kind: ApplicationKind
     department: Text
     channel: Text
     applied: dt.date

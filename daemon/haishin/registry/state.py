@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 
 from .load import Located, Registry
-from .model import JST, KIND_NAMES, RULES_REVISED, Application, Kind, Outage, Pause
+from .model import JST, KIND_NAMES, RULES_REVISED, Application, ApplicationKind, Outage, Pause
 
 
 class State(enum.StrEnum):
@@ -78,13 +78,13 @@ def channel_state(reg: Registry, slug: str, on: dt.date | None = None) -> Channe
         last = approved[-1]
         assert last.decision is not None
         base = f"申請 {last.number}（{KIND_NAMES[last.kind]}）が {last.decision.date} に承認済み"
-        if last.kind is Kind.STOP:
+        if last.kind is ApplicationKind.STOP:
             return ChannelState(State.STOPPED, base, legacy, last.number)
         decided: str | None = last.number
     elif legacy:
         base = f"附則により従前の例による登録（{channel.registered} 登録）"
         decided = None
-    elif any(a.decision is None and a.kind is Kind.START for a in apps):
+    elif any(a.decision is None and a.kind is ApplicationKind.START for a in apps):
         return ChannelState(State.PENDING, "利用開始の申請が承認待ちです", legacy)
     elif any(a.rejected for a in apps):
         return ChannelState(State.REJECTED, "利用開始の申請は承認されませんでした", legacy)
