@@ -106,13 +106,13 @@ def text(service: Service, outage: Outage, kind: str) -> tuple[str, str]:
     if kind == "notice":
         subject = f"【事前通知】{service.name}の計画停止（{_when(outage.start)}〜）"
         lead = (
-            "川崎市電子メール配信サービス運営要領第9条の規定により、"
+            f"{service.name}運営要領第9条の規定により、"
             "次のとおりクラウドサービスを停止しますので、事前にお知らせします。"
         )
     else:
         subject = f"【停止報告】{service.name}の緊急停止（{_when(outage.start)}）"
         lead = (
-            "川崎市電子メール配信サービス運営要領第9条ただし書の規定により、"
+            f"{service.name}運営要領第9条ただし書の規定により、"
             "次のとおりクラウドサービスを緊急に停止しましたので、ご報告します。"
         )
     body = (

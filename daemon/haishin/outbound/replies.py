@@ -39,7 +39,8 @@ def reply(
     subject, body = text
     channel = ctx.registry.channels[slug].value
     msg = compose(
-        from_name=f"川崎市 {channel.title}",
+        # the service as service.yaml names it (第10条), then the channel
+        from_name=f"{ctx.service.name} {channel.title}",
         from_addr=ctx.address(slug, contract.REQUEST),
         to=to,
         subject=subject,
