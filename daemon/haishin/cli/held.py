@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ..context import Context
 
+from ..clock import utcnow
 from .base import SECRET_DEFAULT, cli, config_option, db_option
 
 
@@ -57,7 +58,7 @@ def _when(value: str) -> dt.datetime:
     from ..posting.schedule import parse_when
 
     if value == "now":
-        return dt.datetime.now(dt.UTC)
+        return utcnow()
     at = parse_when(value)
     if at is None:
         try:

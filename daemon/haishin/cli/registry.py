@@ -108,8 +108,8 @@ def plan_cmd(
     repo: Path, config_dir: Path, old_rev: str, new_rev: str, on: dt.datetime | None
 ) -> None:
     """What a registry change does: channels started, stopped or paused, approvals, texts."""
+    from ..clock import today
     from ..operations.plan import plan
-    from ..registry.state import today
 
     lines = plan(repo, config_dir, old_rev, new_rev, on.date() if on else today())
     for line in lines:

@@ -21,6 +21,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from .. import addresses
+from ..clock import utcnow
 from ..registry.model import JST, Channel, Department, Service
 from . import dkim
 
@@ -118,7 +119,7 @@ def render(
     msg["From"] = Address(channel.title, channel.slug, service.mail_domain)
     msg["Reply-To"] = ctx.address(addresses.OWNER)
     msg["Subject"] = subject(ctx, original_subject)
-    msg["Date"] = email.utils.format_datetime((now or dt.datetime.now(dt.UTC)).astimezone(JST))
+    msg["Date"] = email.utils.format_datetime((now or utcnow()).astimezone(JST))
     message_id = f"<{post_id}.{channel.slug}@{service.mail_domain}>"
     msg["Message-ID"] = message_id
     if references:

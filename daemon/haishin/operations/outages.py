@@ -23,6 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from ..clock import jstnow
 from ..errors import RegistryEditError
 from ..mailtext.compose import compose
 from ..registry.edit import append_block
@@ -128,7 +129,7 @@ def text(service: Service, outage: Outage, kind: str) -> tuple[str, str]:
 
 
 def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | None = None) -> Sent:
-    now = (now or dt.datetime.now(JST)).astimezone(JST).replace(microsecond=0)
+    now = (now or jstnow()).astimezone(JST).replace(microsecond=0)
     reg, problems = load(config)
     located = reg.outages.get(outage_id)
     if located is None or reg.service is None:

@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
+from ..clock import JST as JST  # re-exported: the registry's dates are Japanese
 
 RULES_REVISED = dt.date(2021, 12, 24)
 """附則: the latest revision is in force from 2021-12-24; earlier registrations keep the

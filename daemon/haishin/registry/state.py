@@ -10,8 +10,9 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from ..clock import jstnow, today
 from .load import Located, Registry
-from .model import JST, KIND_NAMES, RULES_REVISED, Application, ApplicationKind, Outage, Pause
+from .model import KIND_NAMES, RULES_REVISED, Application, ApplicationKind, Outage, Pause
 
 
 class State(enum.StrEnum):
@@ -47,10 +48,6 @@ class ChannelState:
 
     listed = served
     """第7条: the site shows exactly the channels the daemon serves."""
-
-
-def today() -> dt.date:
-    return dt.datetime.now(JST).date()
 
 
 def is_legacy(registered: dt.date) -> bool:
@@ -106,7 +103,7 @@ def channel_states(reg: Registry, on: dt.date | None = None) -> dict[str, Channe
 
 def outages_in_force(reg: Registry, at: dt.datetime | None = None) -> list[Outage]:
     """第9条: the stops whose window contains `at` (an open-ended one lasts until ended)."""
-    at = at or dt.datetime.now(JST)
+    at = at or jstnow()
     return [
         o.value
         for o in reg.outages.values()
