@@ -30,3 +30,9 @@ IMAP = "inbound/imap.py"
 
 def test_now_is_read_from_the_clock_only() -> None:
     assert _lines(r"datetime\.now\(|date\.today\(|time\.time\(\)", homes=("clock.py", IMAP)) == []
+
+
+def test_the_url_scheme_is_written_in_urls_only() -> None:
+    site = r"[\"'](?:channels|feeds)/|[\"'](?:index|departments|notices)\.html"
+    daemon = r"[\"']/?(?:confirm|unsubscribe|post|u)/\{|\}(?:confirm|unsubscribe|post|u)/\{"
+    assert _lines(f"{site}|{daemon}", homes=("urls.py",)) == []

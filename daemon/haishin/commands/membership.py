@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from .. import urls
 from ..clock import utcnow
 from ..context import Context, Outcome
 from ..mailtext import texts
@@ -25,11 +26,11 @@ from ..tokens import Purpose, Verdict
 
 
 def confirm_url(ctx: Context, token: str) -> str:
-    return f"{ctx.public_url}confirm/{token}"
+    return urls.at(ctx.public_url, urls.CONFIRM, token=token)
 
 
 def unsubscribe_url(ctx: Context, token: str) -> str:
-    return f"{ctx.public_url}unsubscribe/{token}"
+    return urls.at(ctx.public_url, urls.UNSUBSCRIBE, token=token)
 
 
 def _served_state(ctx: Context, slug: str) -> State:

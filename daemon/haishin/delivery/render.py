@@ -20,7 +20,7 @@ from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from .. import addresses
+from .. import addresses, urls
 from ..clock import utcnow
 from ..registry.model import JST, Channel, Department, Service
 from . import dkim
@@ -67,7 +67,8 @@ class Rendered:
         outbound queue stores this beside one copy of `common()` (design.md)."""
         ctx = self.context
         unsubscribe = (
-            f" <{ctx.web_url}u/{token}>, <mailto:{ctx.address(addresses.UNSUBSCRIBE, token)}>"
+            f" <{ctx.web_url}{urls.ONE_CLICK.format(token=token)}>,"
+            f" <mailto:{ctx.address(addresses.UNSUBSCRIBE, token)}>"
         ).encode("ascii")
         personal = ((b"To", b" " + address.encode("utf-8")), (b"List-Unsubscribe", unsubscribe))
         headers = [*personal, *self.headers]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from .. import urls
 from ..context import Context
 from ..mailtext import posts as texts
 from ..outbound.replies import reply
@@ -21,7 +22,7 @@ from .policy.base import Verdict
 
 
 def post_url(ctx: Context, token: str) -> str:
-    return f"{ctx.public_url}post/{token}"
+    return urls.at(ctx.public_url, urls.POST, token=token)
 
 
 VERIFYING = "DKIM 署名を検証中"

@@ -9,16 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from .. import addresses
+from .. import addresses, urls
 from ..registry import Registry, State, channel_states
 from ..registry.model import JST, Contact, Outage, Pause
-
-CHANNEL_URL = "channels/{slug}.html"
-QR_PATH = "channels/{slug}/qr.png"
-BACKNUMBERS_URL = "channels/{slug}/backnumbers.html"
-CHANNEL_FEED = "feeds/{slug}.atom.xml"
-NOTICES_URL = "notices.html"
-NOTICES_FEED = "feeds/notices.atom.xml"
 
 
 def address(slug: str, suffix: str, domain: str) -> str:
@@ -47,7 +40,7 @@ class ChannelView:
 
     @property
     def url(self) -> str:
-        return CHANNEL_URL.format(slug=self.slug)
+        return urls.CHANNEL.format(slug=self.slug)
 
     @property
     def mailto(self) -> str:
@@ -56,15 +49,15 @@ class ChannelView:
 
     @property
     def qr(self) -> str:
-        return QR_PATH.format(slug=self.slug)
+        return urls.CHANNEL_QR.format(slug=self.slug)
 
     @property
     def backnumbers_url(self) -> str:
-        return BACKNUMBERS_URL.format(slug=self.slug)
+        return urls.BACKNUMBERS.format(slug=self.slug)
 
     @property
     def feed(self) -> str:
-        return CHANNEL_FEED.format(slug=self.slug)
+        return urls.CHANNEL_FEED.format(slug=self.slug)
 
 
 @dataclass(frozen=True)
