@@ -119,7 +119,7 @@ def digests(
                 )
                 # the null-answer return path: a bounce of the digest is recorded, never
                 # answered (RFC 3834 §3.3)
-                return_path = f"{slug}{contract.BOUNCES}@{domain}"
+                return_path = contract.of(slug, contract.BOUNCES, domain)
                 message_id = queue.enqueue(conn, raw, return_path, [to], kind=MessageKind.DIGEST)
                 stored.set_digest_message(conn, slug, week, message_id)
                 log.info("bounce digest for %s (week of %s) queued", slug, week)

@@ -44,8 +44,7 @@ class RenderContext:
     dkim_keys: Sequence[dkim.DkimKey] = field(default_factory=tuple)
 
     def address(self, suffix: str, token: str | None = None) -> str:
-        local = self.channel.slug + suffix + (f"+{token}" if token else "")
-        return f"{local}@{self.service.mail_domain}"
+        return addresses.of(self.channel.slug, suffix, self.service.mail_domain, token)
 
 
 @dataclass(frozen=True)

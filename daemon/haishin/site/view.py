@@ -14,10 +14,6 @@ from ..registry import Registry, State, channel_states
 from ..registry.model import JST, Contact, Outage, Pause
 
 
-def address(slug: str, suffix: str, domain: str) -> str:
-    return f"{slug}{suffix}@{domain}"
-
-
 @dataclass(frozen=True)
 class ChannelView:
     slug: str
@@ -162,10 +158,10 @@ def build(reg: Registry, now: dt.datetime) -> SiteView:
                 frequency=ch.frequency,
                 archive_public=ch.archive == "public",
                 paused=state.pause if state.state is State.PAUSED else None,
-                subscribe=address(slug, addresses.SUBSCRIBE, domain),
-                unsubscribe=address(slug, addresses.UNSUBSCRIBE, domain),
-                owner=address(slug, addresses.OWNER, domain),
-                request=address(slug, addresses.REQUEST, domain),
+                subscribe=addresses.of(slug, addresses.SUBSCRIBE, domain),
+                unsubscribe=addresses.of(slug, addresses.UNSUBSCRIBE, domain),
+                owner=addresses.of(slug, addresses.OWNER, domain),
+                request=addresses.of(slug, addresses.REQUEST, domain),
             )
         )
     channels.sort(key=lambda c: (c.title, c.slug))
