@@ -36,3 +36,18 @@ def test_the_url_scheme_is_written_in_urls_only() -> None:
     site = r"[\"'](?:channels|feeds)/|[\"'](?:index|departments|notices)\.html"
     daemon = r"[\"']/?(?:confirm|unsubscribe|post|u)/\{|\}(?:confirm|unsubscribe|post|u)/\{"
     assert _lines(f"{site}|{daemon}", homes=("urls.py",)) == []
+
+
+def test_addresses_are_written_and_found_by_the_address_contract_only() -> None:
+    # `{local}@{domain}` written by hand; a Message-ID is not an address
+    written = _lines(
+        r"\}@\{(?!service\.mail_domain\}>)", homes=("addresses.py", "mailtext/mailbox.py")
+    )
+    # a pattern for "an address in running text" (RFC 5322 §3.4 delimiters) of its own
+    found = _lines(r"re\.compile\(r\"\[\^\\s<>", homes=("addresses.py", IMAP))
+    assert written == found == []
+
+
+def test_log_redaction_is_written_in_redact_only() -> None:
+    schemes = r"\"<address>\"|\"\*\*\*@|\"addr:|b\"log\\0\""
+    assert _lines(schemes, homes=("redact.py", IMAP)) == []

@@ -43,6 +43,7 @@ from .outbound.sender import SendSettings
 from .posting import authenticated, release
 from .posting.dnskeys import DnsSettings, KeyLookup
 from .posting.release import ReleaseSettings
+from .redact import LogFilter
 from .registry import load_valid
 from .router import worker
 from .store import open_store
@@ -361,10 +362,12 @@ async def supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) 
             await asyncio.sleep(min(2 ** len(restarts), 30))
 
 
-def configure_logging(verbose: bool = False, json: bool = False) -> None:
+def configure_logging(keyring: Keyring, verbose: bool = False, json: bool = False) -> None:
     """Plain lines for a person, or one JSON object per line (`--log-format json`) for the
-    journal and log collectors (第4条(1): failures must be findable)."""
+    journal and log collectors (第4条(1): failures must be findable). Every record passes
+    the redaction filter first: no address reaches the log in clear (第4条(3))."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(LogFilter(keyring.key))
     if json:
         from pythonjsonlogger.json import JsonFormatter
 

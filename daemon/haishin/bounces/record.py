@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from .. import addresses as contract
 from ..clock import utcnow
+from ..redact import mask_addresses
 from ..registry.model import JST
 from ..store import bounces as stored
 from ..store import subscribers
@@ -38,7 +39,7 @@ from ..store.subscribers import Status
 from ..tokens import Keyring, Purpose, Verdict
 from . import alarm as bounce_alarm
 from .classify import BounceClass, Classified, Judged, classify, classify_reply
-from .classify.verp import domain_of, mask_addresses
+from .classify.verp import domain_of
 from .score import DEFAULTS, BounceScore, BounceSettings, apply
 
 log = logging.getLogger(__name__)

@@ -57,11 +57,11 @@ def bounces_report(
     on: dt.datetime | None,
 ) -> None:
     """Scores above zero, disables and bounces by kind over the last DAYS days."""
-    from ..bounces.classify.verp import mask
     from ..bounces.record import service_day
     from ..bounces.score import settings_of
     from ..bounces.summary import summarize
     from ..clock import utcnow
+    from ..redact import mask
     from ..registry import load_valid
     from ..store import open_store
     from ..store.audit import record_now
@@ -111,10 +111,10 @@ def bounces_digest(
     config_dir: Path, db_url: str, send: bool, show_addresses: bool, on: dt.datetime | None
 ) -> None:
     """The weekly digest to each channel's 情報管理者 (once per channel per week)."""
-    from ..bounces.classify.verp import mask_addresses
     from ..bounces.digest import digests
     from ..bounces.record import service_day
     from ..clock import utcnow
+    from ..redact import mask_addresses
     from ..registry import load_valid
     from ..store import open_store
     from ..store.audit import record_now
