@@ -50,6 +50,7 @@ from .store import open_store
 from .store.queue import Claimed
 from .store.retention import purge
 from .store.spool import Spool
+from .store.states import Intake
 from .tokens import Keyring
 
 log = logging.getLogger("haishin")
@@ -180,7 +181,7 @@ class Daemon:
         def wake_from_thread() -> None:
             loop.call_soon_threadsafe(work.set)
 
-        self._imap_spool = Spool(engine, "imap", wake_from_thread)
+        self._imap_spool = Spool(engine, Intake.IMAP, wake_from_thread)
         limits = self.context().service.limits
         tls = None
         if s.tls_cert and s.tls_key:
@@ -188,8 +189,8 @@ class Daemon:
             tls.load_cert_chain(s.tls_cert, s.tls_key)
         handler = smtp.Handler(
             self.directory,
-            writer.store_for("lmtp" if s.lmtp else "smtp"),
-            "lmtp" if s.lmtp else "smtp",
+            writer.store_for(Intake.LMTP if s.lmtp else Intake.SMTP),
+            Intake.LMTP if s.lmtp else Intake.SMTP,
             s.keyring.redact,
         )
         # the soft file limit up to the hard one, and the session cap below it: accept()

@@ -26,10 +26,11 @@ from ..clock import utcnow
 from ..context import Context
 from ..registry.model import AnswerLimits, Cap, ClientNetworks
 from ..store import autoreplies, confirmations
+from ..store.states import Intake
 
 log = logging.getLogger(__name__)
 
-IMAP = "imap"
+IMAP = str(Intake.IMAP)
 """The bucket of mail taken from the IMAP mailbox: its client is not known to us."""
 UNKNOWN = "unknown"
 """A message whose client was not recorded (stored before migration 0009)."""
@@ -37,7 +38,7 @@ UNKNOWN = "unknown"
 
 def client_network(source: str, address: str | None, settings: ClientNetworks) -> str:
     """The network a message's client belongs to, as counted by the per-network caps."""
-    if source == IMAP:
+    if source == Intake.IMAP:
         return IMAP
     if address is None:
         return UNKNOWN

@@ -19,7 +19,7 @@ from ..clock import utcnow
 from ..errors import HaishinError
 from .engine import reading
 from .schema import UTCDateTime, inbound
-from .states import SpoolState
+from .states import Intake, SpoolState
 
 MAX_ATTEMPTS = 3
 """A message whose processing raised this many times is shunted (kept, state failed)."""
@@ -59,7 +59,7 @@ def permanent(exc: BaseException) -> bool:
 class Spooled:
     id: int
     received_at: dt.datetime
-    source: str
+    source: Intake
     mail_from: str
     rcpts: list[str]
     raw: bytes
@@ -73,7 +73,7 @@ def put(
     raw: bytes,
     mail_from: str,
     rcpts: Sequence[str],
-    source: str = "imap",
+    source: Intake = Intake.IMAP,
     key: str | None = None,
 ) -> int:
     """Store one message durably and return its id; raises if the commit fails.
@@ -104,7 +104,10 @@ class Spool:
     committed before it returns; `on_stored` wakes the worker (thread-safe callable)."""
 
     def __init__(
-        self, engine: sa.Engine, source: str = "imap", on_stored: Callable[[], None] | None = None
+        self,
+        engine: sa.Engine,
+        source: Intake = Intake.IMAP,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
         self._source = source
@@ -162,7 +165,7 @@ def _row(r: sa.Row[tuple[object, ...]]) -> Spooled:
     return Spooled(
         id=m["id"],
         received_at=m["received_at"],
-        source=m["source"],
+        source=Intake(m["source"]),
         mail_from=m["mail_from"],
         rcpts=json.loads(m["rcpts"]),
         raw=bytes(m["raw"]),

@@ -9,6 +9,14 @@ from __future__ import annotations
 import enum
 
 
+class Intake(enum.StrEnum):
+    """The `inbound.source` column: which front end took the message."""
+
+    SMTP = "smtp"
+    LMTP = "lmtp"  # behind Postfix (deploy/)
+    IMAP = "imap"  # read from a mailbox: no SMTP client, no envelope of its own
+
+
 class SpoolState(enum.StrEnum):
     """The `inbound.state` column (the stored values are these strings)."""
 
