@@ -116,7 +116,7 @@ def render(
     """Render post `post_id` of the context's channel. `text` is the sender's body."""
     service, channel = ctx.service, ctx.channel
     msg = EmailMessage(policy=_SMTP)
-    msg["From"] = Address(channel.title, channel.slug, service.mail_domain)
+    msg["From"] = Address(channel.title, addr_spec=ctx.address(addresses.POST))
     msg["Reply-To"] = ctx.address(addresses.OWNER)
     msg["Subject"] = subject(ctx, original_subject)
     msg["Date"] = email.utils.format_datetime((now or utcnow()).astimezone(JST))
