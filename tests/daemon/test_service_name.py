@@ -16,6 +16,7 @@ from haishin.commands import membership
 from haishin.context import Context, Outcome
 from haishin.directory import Directory
 from haishin.registry import Located, load_valid
+from haishin.registry.notice import render_notice
 from haishin.store import open_store
 from haishin.store.schema import outbound_messages
 from haishin.tokens import Keyring, Purpose
@@ -78,3 +79,11 @@ def test_the_configured_name_is_in_the_confirmation_and_the_reply(sqlite_url: st
         assert "川崎市" not in subject + sender + body
     assert f"{NAME}の「ごみ・リサイクル情報」への登録" in _texts(confirmation)[2]
     engine.dispose()
+
+
+def test_the_configured_name_is_in_form2() -> None:
+    """The Form 2 notice (第6条) names the service and its rules by the configured name."""
+    reg = _renamed().registry
+    text = render_notice(reg, "R6-0007")
+    assert f"申請のあった{NAME}の変更について、{NAME}運営要領第６条第２項" in text
+    assert "川崎市電子メール配信サービス" not in text
