@@ -152,12 +152,7 @@ class Pool:
                 lane.rows.clear()
             if untried:
                 log.info("sender: %d row(s) back to the queue for the outage", len(untried))
-                self.done(
-                    [
-                        queue.Result(r.id, QueueState.QUEUED, None, None, attempted=False)
-                        for r in untried
-                    ]
-                )
+                self.done([queue.Result.untried(r.id) for r in untried])
         self._kinds = kinds
 
     async def fill(self) -> int:
@@ -183,9 +178,7 @@ class Pool:
                 wait = lane.bucket.backlog_seconds(len(lane.rows))
                 if wait > self.horizon:
                     later = now + dt.timedelta(seconds=wait)
-                    back.append(
-                        queue.Result(row.id, QueueState.QUEUED, None, later, attempted=False)
-                    )
+                    back.append(queue.Result.untried(row.id, later))
                     continue
             lane.rows.append(row)
         for lane in self.lanes.values():
@@ -410,9 +403,7 @@ class Pool:
         for lane in self.lanes.values():
             lane.rows.clear()
             lane.more.set()  # an idle connection: nothing more is coming
-        self.results += [
-            queue.Result(r.id, QueueState.QUEUED, None, None, attempted=False) for r in untried
-        ]
+        self.results += [queue.Result.untried(r.id) for r in untried]
         if self._tasks:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):

@@ -107,7 +107,7 @@ async def send_batch(
     except BaseException:
         # a full disk, a cancelled task: the rows go back to the queue untried, never
         # stranded as `sending` until a restart
-        back = [queue.Result(r.id, QueueState.QUEUED, None, None, attempted=False) for r in rows]
+        back = [queue.Result.untried(r.id) for r in rows]
         try:
             await asyncio.to_thread(queue.settle, engine, back)
         except sa.exc.SQLAlchemyError:

@@ -257,6 +257,12 @@ class Result:
     attempted: bool = True
     """False when the row goes back untried (its domain's pace): no attempt is counted."""
 
+    @classmethod
+    def untried(cls, row_id: int, next_try: dt.datetime | None = None) -> Result:
+        """The row goes back to the queue without an attempt (an outage, its domain's pace,
+        a stop): no attempt is counted."""
+        return cls(row_id, QueueState.QUEUED, None, next_try, attempted=False)
+
 
 _IDS_PER_STATEMENT = 5000  # below SQLite's bound on host parameters
 
