@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import logging
 
+import pytest
+from pythonjsonlogger.json import JsonFormatter
+
 from haishin.redact import LogFilter, mark, mask, mask_addresses, scrub
 from haishin.tokens import Keyring
 
@@ -33,10 +36,14 @@ def test_scrub_marks_every_address_however_it_is_quoted() -> None:
         assert scrub(KEY, text) == scrubbed, text
 
 
-def test_the_filter_marks_the_message_its_arguments_and_the_traceback() -> None:
+@pytest.mark.parametrize("formatter", ["text", "json"])  # `haishin serve --log-format`
+def test_the_filter_marks_the_message_its_arguments_and_the_traceback(formatter: str) -> None:
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    if formatter == "json":
+        handler.setFormatter(JsonFormatter("%(levelname)s %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     handler.addFilter(LogFilter(KEY))
     log = logging.getLogger("test_redact")
     log.addHandler(handler)
