@@ -86,9 +86,17 @@ HELD_TEXT = (
 """What the notice mail says a stop holds (OUTAGE_MAIL, in words)."""
 
 
+class Announcement(enum.StrEnum):
+    """What the other party is told (第9条), and the key it is recorded under in the outage
+    file."""
+
+    NOTICE = "notice"  # 第9条2・4: in advance of a planned stop
+    REPORT = "report"  # 第9条ただし書: promptly after an emergency stop
+
+
 @dataclass(frozen=True)
 class Sent:
-    kind: str  # notice | report
+    kind: Announcement
     to: Role
     at: dt.datetime
 
@@ -100,11 +108,11 @@ def _when(t: dt.datetime | None) -> str:
     return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M}"
 
 
-def text(service: Service, outage: Outage, kind: str) -> tuple[str, str]:
+def text(service: Service, outage: Outage, kind: Announcement) -> tuple[str, str]:
     """Subject and body, in Japanese, of the notice or the report."""
     by = service.roles[outage.stopped_by]
     window = f"{_when(outage.start)} 〜 {_when(outage.end)}"
-    if kind == "notice":
+    if kind is Announcement.NOTICE:
         subject = f"【事前通知】{service.name}の計画停止（{_when(outage.start)}〜）"
         lead = (
             f"{service.name}運営要領第9条の規定により、"
@@ -144,19 +152,19 @@ def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | N
         raise RegistryEditError(
             "停止できるのはクラウドサービス管理者か防災CMS管理者です（第9条1・3）"
         )
-    kind = "notice" if outage.kind == "planned" else "report"
-    done = outage.notice if kind == "notice" else outage.report
+    kind = Announcement.NOTICE if outage.kind == "planned" else Announcement.REPORT
+    done = outage.notice if kind is Announcement.NOTICE else outage.report
     if done is not None:
         raise RegistryEditError(
-            f"停止記録 {outage_id} の{'通知' if kind == 'notice' else '報告'}は "
+            f"停止記録 {outage_id} の{'通知' if kind is Announcement.NOTICE else '報告'}は "
             f"{done.at.astimezone(JST):%Y-%m-%d %H:%M} に済んでいます"
         )
-    if kind == "notice" and now >= outage.start:
+    if kind is Announcement.NOTICE and now >= outage.start:
         raise RegistryEditError(
             f"停止はすでに始まっています（{_when(outage.start)}）。事前の通知はできません: "
             "停止の種類を emergency にして、停止後の報告をしてください（第9条ただし書）"
         )
-    if kind == "report" and now < outage.start:
+    if kind is Announcement.REPORT and now < outage.start:
         raise RegistryEditError("緊急停止の報告は停止の後に行います（まだ停止が始まっていません）")
 
     subject, body = text(service, outage, kind)
@@ -173,10 +181,14 @@ def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | N
         auto="auto-generated",
     )
     path = config / OUTAGES_DIR / f"{outage_id}.yaml"
-    header = "# 第9条2・4: 事前の通知" if kind == "notice" else "# 第9条ただし書: 停止後の報告"
+    header = (
+        "# 第9条2・4: 事前の通知"
+        if kind is Announcement.NOTICE
+        else "# 第9条ただし書: 停止後の報告"
+    )
     # queued and recorded together: if the registry refuses the record, the transaction
     # rolls back and nothing is mailed
     with engine.begin() as conn:
         queue.enqueue(conn, msg, service.inquiry_address, [to], kind=MessageKind.NOTICE)
-        append_block(config, path, kind, {"to": other.value, "at": now}, header, "この記録")
+        append_block(config, path, kind.value, {"to": other.value, "at": now}, header, "この記録")
     return Sent(kind, other, now)
