@@ -34,6 +34,7 @@ def test_scrub_marks_every_address_however_it_is_quoted() -> None:
     }
     for text, scrubbed in cases.items():
         assert scrub(KEY, text) == scrubbed, text
+        assert scrub(KEY, scrubbed) == scrubbed  # a mark holds no address
 
 
 @pytest.mark.parametrize("formatter", ["text", "json"])  # `haishin serve --log-format`

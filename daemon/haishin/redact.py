@@ -57,16 +57,15 @@ def scrub(key: bytes, text: str) -> str:
 
 
 class LogFilter(logging.Filter):
-    """Marks the addresses in each record's message and traceback, once, before any
-    handler formats it. Installed on the daemon's handlers (service.configure_logging)."""
+    """Marks the addresses in each record's message and traceback before the handler
+    formats it. Installed on the daemon's handler (service.configure_logging)."""
 
     def __init__(self, key: bytes) -> None:
         super().__init__()
         self._key = key
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "haishin_scrubbed", False):
-            return True
+        # a mark holds no "@": a record that passes a second such filter stays the same
         record.msg = scrub(self._key, record.getMessage())
         record.args = None
         if record.exc_info:
@@ -76,7 +75,6 @@ class LogFilter(logging.Filter):
             record.exc_info = None
         if record.stack_info:
             record.stack_info = scrub(self._key, record.stack_info)
-        record.haishin_scrubbed = True
         return True
 
 
