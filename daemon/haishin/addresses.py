@@ -1,6 +1,8 @@
-"""The mail address contract (design.md), in one place.
+"""The mail address contract (design.md), in one place: the local parts a channel owns,
+how its addresses are written, and how an address is found in running text.
 
-The registry checks that every slug fits it; the router parses recipients with it.
+The registry checks that every slug fits it; the router parses recipients with it; the
+site, the replies and the posts write addresses with `of`.
 """
 
 from __future__ import annotations
@@ -36,3 +38,19 @@ SLUG_MAX_LEN = LOCAL_PART_MAX - max(len(s) for s in TOKEN_SUFFIXES) - 1 - TOKEN_
 def local_parts(slug: str) -> list[str]:
     """Every fixed local part a channel owns."""
     return [slug + s for s in (POST, *SUFFIXES)]
+
+
+def of(slug: str, suffix: str, domain: str, token: str | None = None) -> str:
+    """`<slug><suffix>[+<token>]@<domain>`: how every address of a channel is written."""
+    plus = f"+{token}" if token else ""
+    return f"{slug}{suffix}{plus}@{domain}"
+
+
+IN_TEXT = re.compile(r"[^\s<>()\[\]\",;:@]+@[^\s<>()\[\]\",;:@']+")
+"""Something that looks like an address in running text (a header, a server's reply, an
+exception): a run without spaces or the characters that delimit addresses (RFC 5322 §3.4:
+angle brackets, comments, quotes, commas; §3.4.1 domain literals), around one "@".
+Deliberately wide: it finds what a log must not show (redact.py) and what a header might
+name (inbound/envelope.py, whose matches `mailtext.mailbox` then checks). Non-ASCII passes,
+so SMTPUTF8 addresses (RFC 6531) are found as well. A local part may hold an apostrophe
+(o'brien@, RFC 5322 atext); a domain may not."""

@@ -7,6 +7,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from . import addresses
 from .clock import utcnow
 from .directory import Directory
 from .mailtext.texts import About
@@ -82,16 +83,13 @@ class Context:
         return dt.timedelta(hours=self.service.limits.held_post_ttl_hours)
 
     def address(self, slug: str, suffix: str, token: str | None = None) -> str:
-        plus = f"+{token}" if token else ""
-        return f"{slug}{suffix}{plus}@{self.domain}"
+        return addresses.of(slug, suffix, self.domain, token)
 
     def unsubscribe_token(self, sub_id: int) -> str:
         """The per-subscriber token of List-Unsubscribe and `<slug>-unsubscribe+token@`."""
         return self.keyring.make(Purpose.UNSUBSCRIBE, sub_id, utcnow() + UNSUBSCRIBE_TOKEN_TTL)
 
     def about(self, slug: str) -> About:
-        from . import addresses as contract
-
         service = self.service
         channel = self.registry.channels[slug].value
         department = self.registry.departments.get(channel.department)
@@ -111,8 +109,8 @@ class Context:
             department=department.name if department else channel.department,
             manager=f"{department.manager.title} {department.manager.name}" if department else "",
             contact=contact,
-            owner_address=self.address(slug, contract.OWNER),
-            request_address=self.address(slug, contract.REQUEST),
-            subscribe_address=self.address(slug, contract.SUBSCRIBE),
-            unsubscribe_address=self.address(slug, contract.UNSUBSCRIBE),
+            owner_address=self.address(slug, addresses.OWNER),
+            request_address=self.address(slug, addresses.REQUEST),
+            subscribe_address=self.address(slug, addresses.SUBSCRIBE),
+            unsubscribe_address=self.address(slug, addresses.UNSUBSCRIBE),
         )

@@ -97,7 +97,6 @@ def _build_site(config: Path, output: Path) -> Path | None:
 
 
 def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: bool) -> int:
-    configure_logging()
     registry = load_valid(config)
     assert registry.service is not None
     service = registry.service.value
@@ -105,6 +104,8 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
     slug = active[0]
     scratch = Path(tempfile.mkdtemp(prefix="haishin-demo-")) if check else var
     scratch.mkdir(parents=True, exist_ok=True)
+    keyring = load_keyring(scratch / "secret", create=True)
+    configure_logging(keyring)
     maildir = scratch / "maildir"
     output = _build_site(config, scratch / "site")
     settings = Settings(
@@ -112,7 +113,7 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
         db_url=f"sqlite:///{scratch / 'haishin.db'}",
         smtp=(parse_hostport(smtp_addr)[0], 0) if check else _free(parse_hostport(smtp_addr)),
         http=(parse_hostport(http_addr)[0], 0) if check else _free(parse_hostport(http_addr)),
-        keyring=load_keyring(scratch / "secret", create=True),
+        keyring=keyring,
         send=SendSettings(smarthost=None, maildir=maildir),
         static=output,
         # a demo's posts stay in its scratch folder, not in the project's content/archive

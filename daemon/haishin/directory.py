@@ -20,10 +20,11 @@ import re
 from dataclasses import dataclass, field
 
 from . import addresses as contract
+from . import clock
 from .clock import utcnow
 from .mailtext.mailbox import mailbox
 from .registry import ChannelState, Registry, channel_states
-from .registry.model import JST, Service
+from .registry.model import Service
 from .tokens import Keyring, Purpose, Verdict
 
 
@@ -127,7 +128,7 @@ class Directory:
         return self.service.mail_domain.lower()
 
     def states(self) -> dict[str, ChannelState]:
-        today = dt.datetime.now(JST).date()
+        today = clock.today()
         if today != self._day:
             self._states = channel_states(self.registry, today)
             self._day = today

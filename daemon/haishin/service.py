@@ -44,12 +44,14 @@ from .outbound.sender import SendSettings
 from .posting import authenticated, release
 from .posting.dnskeys import DnsSettings, KeyLookup
 from .posting.release import ReleaseSettings
+from .redact import LogFilter
 from .registry import load_valid
 from .router import worker
 from .store import open_store
 from .store.queue import Claimed
 from .store.retention import purge
 from .store.spool import Spool
+from .store.states import Intake
 from .tokens import Keyring
 
 log = logging.getLogger("haishin")
@@ -180,7 +182,7 @@ class Daemon:
         def wake_from_thread() -> None:
             loop.call_soon_threadsafe(work.set)
 
-        self._imap_spool = Spool(engine, "imap", wake_from_thread)
+        self._imap_spool = Spool(engine, Intake.IMAP, wake_from_thread)
         limits = self.context().service.limits
         tls = None
         if s.tls_cert and s.tls_key:
@@ -188,8 +190,8 @@ class Daemon:
             tls.load_cert_chain(s.tls_cert, s.tls_key)
         handler = smtp.Handler(
             self.directory,
-            writer.store_for("lmtp" if s.lmtp else "smtp"),
-            "lmtp" if s.lmtp else "smtp",
+            writer.store_for(Intake.LMTP if s.lmtp else Intake.SMTP),
+            Intake.LMTP if s.lmtp else Intake.SMTP,
             s.keyring.redact,
         )
         # the soft file limit up to the hard one, and the session cap below it: accept()
@@ -362,10 +364,12 @@ async def supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) 
             await asyncio.sleep(min(2 ** len(restarts), 30))
 
 
-def configure_logging(verbose: bool = False, json: bool = False) -> None:
+def configure_logging(keyring: Keyring, verbose: bool = False, json: bool = False) -> None:
     """Plain lines for a person, or one JSON object per line (`--log-format json`) for the
-    journal and log collectors (第4条(1): failures must be findable)."""
+    journal and log collectors (第4条(1): failures must be findable). Every record passes
+    the redaction filter first: no address reaches the log in clear (第4条(3))."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(LogFilter(keyring.key))
     if json:
         from pythonjsonlogger.json import JsonFormatter
 

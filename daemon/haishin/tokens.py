@@ -24,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import redact
 from .addresses import TOKEN_MAX_LEN
 from .errors import HaishinError
 
@@ -96,11 +97,8 @@ class Keyring:
         return Opened(Verdict.OK, ident, expires)
 
     def redact(self, address: str) -> str:
-        """A keyed hash of an address for logs (第4条: addresses never in clear)."""
-        # surrogateescape: a hostile path that is not UTF-8 still gets a hash, not an error
-        data = address.lower().encode("utf-8", "surrogateescape")
-        digest = hmac.new(self.key, b"log\0" + data, hashlib.sha256)
-        return "addr:" + digest.hexdigest()[:12]
+        """An address as logs show it: its keyed mark (redact.py, 第4条)."""
+        return redact.mark(self.key, address)
 
 
 def find_tokens(text: str) -> list[str]:

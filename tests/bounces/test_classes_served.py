@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from haishin.bounces.record import service_day
 from haishin.clock import utcnow
 from haishin.store import bounces as stored
-from haishin.store import open_store, queue, subscribers
+from haishin.store import open_store, subscribers
+from haishin.store.states import QueueState
 from support import helpers
 from support.helpers import CONFIG, DOMAIN, HAISHIN
 from support.smarthost import Sink
@@ -76,7 +77,7 @@ def test_bounce_classes_through_the_daemon(tmp_path: Path, db_url: str, sink: Si
             subscribe(engine, SLUG, address)
             sink.answers[address] = UNAUTH
         for address in victims[:20]:
-            post_to(engine, SLUG, address, state=queue.QUEUED)
+            post_to(engine, SLUG, address, state=QueueState.QUEUED)
         (alarm,) = sink.wait(1)
         assert alarm.rcpts == [CLOUD_ADMIN]
         subject = str(alarm.msg["Subject"])
@@ -87,7 +88,7 @@ def test_bounce_classes_through_the_daemon(tmp_path: Path, db_url: str, sink: Si
         helpers.wait_until(lambda: len(events(engine)) == 20, what="20 refusals recorded")
         assert set(events(engine)) == {("smtp", "refused", "refused", "5.7.26")}
         # a 21st in the same window: recorded, no second mail
-        post_to(engine, SLUG, victims[20], state=queue.QUEUED)
+        post_to(engine, SLUG, victims[20], state=QueueState.QUEUED)
         helpers.wait_until(lambda: len(events(engine)) == 21, what="21st refusal")
         for address in victims:
             assert score(engine, SLUG, address) is None  # nobody's score moved
@@ -122,7 +123,7 @@ def test_bounce_classes_through_the_daemon(tmp_path: Path, db_url: str, sink: Si
                         subscriber_id=phone,
                         source=stored.Source.VERP,
                         kind="refused",
-                        outcome=stored.Outcome.REFUSED,
+                        outcome=stored.BounceOutcome.REFUSED,
                         status="5.2.0",
                         reason="filtered",
                         domain="docomo.ne.jp",
@@ -172,8 +173,8 @@ def test_a_4xx_given_up_on_goes_through_the_classifier(
     for address in (full, later):
         subscribe(engine, SLUG, address)
         sink.answers[address] = "452 4.2.2 Mailbox full"
-    post_to(engine, SLUG, later, state=queue.QUEUED)  # first attempt: retried, no verdict
-    post_to(engine, SLUG, full, state=queue.QUEUED)
+    post_to(engine, SLUG, later, state=QueueState.QUEUED)  # first attempt: retried, no verdict
+    post_to(engine, SLUG, full, state=QueueState.QUEUED)
     with engine.begin() as conn:  # the last attempt the retry window allows (sender.py)
         conn.execute(sa.text("UPDATE outbound SET attempts = 29 WHERE rcpt = :a"), {"a": full})
     d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port)
@@ -185,7 +186,7 @@ def test_a_4xx_given_up_on_goes_through_the_classifier(
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT rcpt, state FROM outbound")).all()
         states = {str(r[0]): str(r[1]) for r in rows}
-        assert states[full] == queue.FAILED and states[later] == queue.QUEUED
+        assert states[full] == QueueState.FAILED and states[later] == QueueState.QUEUED
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:

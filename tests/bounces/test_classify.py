@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from haishin.bounces.classify import BounceClass, Judged, classify, classify_reply
-from haishin.bounces.classify.verp import VerpAddress, mask, mask_addresses, parse_verp
+from haishin.bounces.classify.verp import VerpAddress, parse_verp
 from haishin.bounces.score import DEFAULTS, BounceScore, BounceSettings, apply, current
+from haishin.redact import mask, mask_addresses
 
 DATA = Path(__file__).parents[1] / "data" / "bounces"
 CORPUS = DATA / "corpus"

@@ -21,6 +21,7 @@ from haishin.registry.model import JST
 from haishin.store import bounces as stored
 from haishin.store import open_store, queue
 from haishin.store.schema import outbound
+from haishin.store.states import QueueState
 from haishin.tokens import Purpose, Verdict
 from support.helpers import CONFIG
 from support.verp import KEYRING, events, fanout_token, post_to, score, subscribe
@@ -183,7 +184,7 @@ def test_smtp_5xx_counts_as_a_bounce_through_the_same_rule(db_url: str) -> None:
     gone, full = "gone@example.jp", "full@example.jp"
     for address in (gone, full):
         subscribe(engine, SLUG, address)
-        post_to(engine, SLUG, address, state=queue.QUEUED)
+        post_to(engine, SLUG, address, state=QueueState.QUEUED)
     rows = {r.rcpt: r for r in queue.claim(engine, 10)}
     failures = [
         (rows[gone], "550 5.1.1 <gone@example.jp>: no such user"),

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from haishin.bounces.record import service_day
 from haishin.clock import utcnow
 from haishin.store import bounces as stored
-from haishin.store import open_store, queue, subscribers
+from haishin.store import open_store, subscribers
+from haishin.store.states import QueueState
 from support import helpers
 from support.helpers import CONFIG, DOMAIN, HAISHIN
 from support.smarthost import Sink
@@ -110,7 +111,7 @@ def test_bounces_through_the_daemon(tmp_path: Path, db_url: str, sink: Sink) -> 
         # 5. a 5xx from the smarthost while sending counts the same way
         sink.answers[GONE] = f"550 5.1.1 <{GONE}>: Recipient address rejected"
         subscribe(engine, SLUG, GONE)
-        post_to(engine, SLUG, GONE, state=queue.QUEUED)
+        post_to(engine, SLUG, GONE, state=QueueState.QUEUED)
         helpers.wait_until(lambda: score(engine, SLUG, GONE) is not None, what="5xx scored")
         assert score(engine, SLUG, GONE) == (1.0, "active")
         assert events(engine)[-1] == ("smtp", "permanent", "scored", "5.1.1")

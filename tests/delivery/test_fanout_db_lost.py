@@ -22,6 +22,7 @@ from haishin.outbound import sender
 from haishin.outbound.sender import SendSettings
 from haishin.registry.model import Delivery
 from haishin.store import open_store, queue
+from haishin.store.states import QueueState
 from support import smarthost
 from support.smarthost import counting_sink
 
@@ -65,7 +66,7 @@ def _store(tmp_path: Path) -> sa.Engine:
 
 def _drained(engine: sa.Engine) -> bool:
     counts = queue.counts(engine)
-    return counts.get(queue.QUEUED, 0) == 0 and counts.get(queue.SENDING, 0) == 0
+    return counts.get(QueueState.QUEUED, 0) == 0 and counts.get(QueueState.SENDING, 0) == 0
 
 
 def _run_until_drained(
@@ -110,7 +111,7 @@ def test_pool_strands_nothing_when_a_commit_answer_is_lost(
         _run_until_drained(engine, settings)
         per_rcpt = sink.per_rcpt()
     assert failures() == 1
-    assert queue.counts(engine) == {queue.SENT: len(RCPTS)}
+    assert queue.counts(engine) == {QueueState.SENT: len(RCPTS)}
     # each once: a released claim was never sent, a result written twice is still one
     assert sorted(per_rcpt) == RCPTS and set(per_rcpt.values()) == {1}
     engine.dispose()
@@ -127,7 +128,7 @@ def test_maildir_strands_nothing_when_a_commit_answer_is_lost(
     settings = SendSettings(smarthost=None, maildir=tmp_path / "md")
     _run_until_drained(engine, settings)
     assert failures() == 1
-    assert queue.counts(engine) == {queue.SENT: len(RCPTS)}
+    assert queue.counts(engine) == {QueueState.SENT: len(RCPTS)}
     got = sorted(
         next(ln for ln in p.read_text().splitlines() if ln.startswith("Delivered-To: "))[14:]
         for p in (tmp_path / "md" / "new").iterdir()
@@ -141,9 +142,9 @@ def test_recover_takes_back_own_claims_only_when_asked(tmp_path: Path) -> None:
     engine = _store(tmp_path)
     assert len(queue.claim(engine, 10)) == 10
     assert queue.recover(engine) == 0  # a live sender's claims stay
-    assert queue.counts(engine)[queue.SENDING] == 10
+    assert queue.counts(engine)[QueueState.SENDING] == 10
     assert queue.recover(engine, mine=True) == 10
-    assert queue.counts(engine) == {queue.QUEUED: len(RCPTS)}
+    assert queue.counts(engine) == {QueueState.QUEUED: len(RCPTS)}
     engine.dispose()
 
 
@@ -156,11 +157,11 @@ def test_release_frees_only_the_lost_claim(
     _break_once(monkeypatch, "claim", committed=True)
     with pytest.raises(sa.exc.OperationalError):
         claims.claim(10)
-    assert queue.counts(engine)[queue.SENDING] == 15  # committed, unknown to us
+    assert queue.counts(engine)[QueueState.SENDING] == 15  # committed, unknown to us
     again = claims.claim(10)  # releases the lost claim's 10 first, then claims anew
     ids = {r.id for r in again}
     assert len(ids) == 10 and not ids & {r.id for r in kept}
-    assert queue.counts(engine) == {queue.SENDING: 15, queue.QUEUED: len(RCPTS) - 15}
+    assert queue.counts(engine) == {QueueState.SENDING: 15, QueueState.QUEUED: len(RCPTS) - 15}
     assert "10 row(s) of a claim whose answer was lost" in caplog.text
     engine.dispose()
 
@@ -184,6 +185,6 @@ def test_a_bounce_whose_results_write_failed_is_recorded_when_it_is_written(
         settings = SendSettings(smarthost=("127.0.0.1", sink.port), maildir=tmp_path / "md")
         _run_until_drained(engine, settings, on_bounced)
     assert failures() == 1
-    assert queue.counts(engine) == {queue.SENT: len(RCPTS) - 5, queue.BOUNCED: 5}
+    assert queue.counts(engine) == {QueueState.SENT: len(RCPTS) - 5, QueueState.BOUNCED: 5}
     assert sorted(recorded) == sorted(refused)  # each once, with the write that stood
     engine.dispose()

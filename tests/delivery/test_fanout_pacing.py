@@ -21,6 +21,7 @@ from haishin.outbound import sender
 from haishin.outbound.sender import SendSettings
 from haishin.registry.model import Delivery, DomainLimit
 from haishin.store import open_store, queue
+from haishin.store.states import QueueState
 from support.smarthost import counting_sink
 
 CARRIER = 2000
@@ -34,7 +35,7 @@ MINUTE = 60.0 / SCALE
 
 def _drained(engine: object) -> bool:
     counts = queue.counts(engine)  # type: ignore[arg-type]
-    return counts.get(queue.QUEUED, 0) == 0 and counts.get(queue.SENDING, 0) == 0
+    return counts.get(QueueState.QUEUED, 0) == 0 and counts.get(QueueState.SENDING, 0) == 0
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from haishin.cli import cli
 from haishin.clock import utcnow
 from haishin.operations.status import progress
 from haishin.store import open_store, queue
+from haishin.store.states import QueueState
 
 
 def test_progress_of_one_post(tmp_path: Path) -> None:
@@ -26,10 +27,10 @@ def test_progress_of_one_post(tmp_path: Path) -> None:
     mine = [r for r in rows if r.message_id == post]
     queue.settle(
         engine,
-        [queue.Result(r.id, queue.SENT) for r in mine[:6]]
-        + [queue.Result(mine[6].id, queue.BOUNCED, "550 no")]
-        + [queue.Result(mine[7].id, queue.QUEUED, "451 later", later)]
-        + [queue.Result(r.id, queue.QUEUED, None, later, attempted=False) for r in mine[8:]],
+        [queue.Result(r.id, QueueState.SENT) for r in mine[:6]]
+        + [queue.Result(mine[6].id, QueueState.BOUNCED, "550 no")]
+        + [queue.Result(mine[7].id, QueueState.QUEUED, "451 later", later)]
+        + [queue.Result(r.id, QueueState.QUEUED, None, later, attempted=False) for r in mine[8:]],
     )
     p = progress(engine, post)
     assert (p.total, p.sent, p.failed, p.pending, p.deferred) == (10, 6, 1, 3, 3)

@@ -18,6 +18,7 @@ from haishin.outbound.sender import SendSettings
 from haishin.registry import load_valid
 from haishin.router.dispatch import dispatch
 from haishin.store import open_store, spool
+from haishin.store.states import SpoolState
 from haishin.tokens import Keyring, Purpose
 from support.helpers import CONFIG, DOMAIN
 from support.statuscodes import Code
@@ -106,7 +107,7 @@ def test_mail_without_rcpt_to_a_forged_token_is_never_answered(sqlite_url: str) 
     (row,) = spool.fetch_new(engine, 10)
     with engine.begin() as conn:
         state, outcome = dispatch(conn, ctx, row)
-    assert row.id == spool_id and state == spool.DONE
+    assert row.id == spool_id and state == SpoolState.DONE
     assert outcome.count("refused-forged") == 2 and "refused-wrong-purpose" in outcome
     with engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM outbound")).scalar() == 0

@@ -22,6 +22,7 @@ from haishin.registry import check
 from haishin.registry.model import JST
 from haishin.store.engine import open_store
 from haishin.store.schema import outbound, outbound_messages
+from haishin.store.states import MessageKind
 from support import helpers, smarthost
 from support import posting as p
 from support.helpers import DOMAIN
@@ -253,6 +254,7 @@ def test_every_kind_of_mail_has_a_rule_and_the_texts_agree() -> None:
     import haishin
 
     assert set(OUTAGE_MAIL) >= {"confirm", "reply", "post", "forward", "digest", "notice"}
+    assert set(OUTAGE_MAIL) == set(MessageKind)  # every kind the queue can hold is decided
     assert set(SENT_DURING_OUTAGE) == {"notice"}
     root = Path(haishin.__file__).resolve().parents[2]
     site = (root / "site_theme" / "templates" / "notices.html").read_text("utf-8")

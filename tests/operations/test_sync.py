@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from haishin.operations.sync import Result, sync
+from haishin.operations.sync import SyncResult, sync
 from haishin.store.engine import open_store
 from haishin.store.schema import outbound, outbound_messages
 from support import helpers
@@ -87,13 +87,14 @@ def test_sync_reaches_the_running_daemon_and_refuses_a_bad_revision(
     engine = open_store(sqlite_url)
     try:
         assert (
-            sync(server, config, engine=engine, reload_pid=d.proc.pid).result is Result.UP_TO_DATE
+            sync(server, config, engine=engine, reload_pid=d.proc.pid).result
+            is SyncResult.UP_TO_DATE
         )
         assert _accepts(d, f"kouen-midori-subscribe@{DOMAIN}") == Code.MAILBOX_UNAVAILABLE
 
         _merge(work, "config/channels/kouen-midori.yaml", NEW_CHANNEL, "新チャネル（附則の登録）")
         done = sync(server, config, engine=engine, reload_pid=d.proc.pid)
-        assert done.result is Result.MOVED
+        assert done.result is SyncResult.MOVED
         assert git(server, "rev-parse", "HEAD") == done.new
         helpers.wait_until(
             lambda: _accepts(d, f"kouen-midori-subscribe@{DOMAIN}") == Code.OK, what="reload"
@@ -107,7 +108,7 @@ def test_sync_reaches_the_running_daemon_and_refuses_a_bad_revision(
             "誤り",
         )
         bad = sync(server, config, engine=engine, reload_pid=d.proc.pid)
-        assert bad.result is Result.REFUSED and bad.mailed
+        assert bad.result is SyncResult.REFUSED and bad.mailed
         assert bad.problems == [
             "config/channels/kouen-midori.yaml:8:13: 情報配信課 'kankyo' は登録されていません。"
             "もしかして 'kankyo-genryo' ですか [unknown-reference]"

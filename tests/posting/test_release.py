@@ -19,8 +19,6 @@ from haishin.posting import archive, decisions
 from haishin.posting.holds import HoldKind, hold_of
 from haishin.posting.release import ReleaseSettings, release_due
 from haishin.registry import load_valid
-from haishin.site import archive as site_archive
-from haishin.site import view as site_view
 from haishin.store import open_store, posts
 from haishin.store import subscribers as subs
 from haishin.store.posts import PostState
@@ -76,12 +74,6 @@ def _rows(engine: sa.Engine) -> list[tuple[str, str, bytes]]:
             (r.rcpt, r.mail_from, bytes(r.headers))
             for r in c.execute(sa.text("SELECT rcpt, mail_from, headers FROM outbound"))
         ]
-
-
-def test_urls_match_the_site() -> None:
-    assert fanout.CHANNEL_URL == site_view.CHANNEL_URL
-    assert fanout.BACKNUMBERS_URL == site_view.BACKNUMBERS_URL
-    assert fanout.POST_URL == site_archive.POST_URL
 
 
 def test_fan_out_in_batches_resumes_after_a_crash_each_once(

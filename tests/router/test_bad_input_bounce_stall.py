@@ -19,6 +19,7 @@ from haishin.bounces.classify.mail import MAX_RECIPIENTS, PART_LIMIT
 from haishin.mailtext.limits import LIMITS
 from haishin.router import worker
 from haishin.store import spool
+from haishin.store.states import SpoolState
 from support import helpers
 from support.helpers import DOMAIN
 from support.smarthost import Sink
@@ -92,7 +93,7 @@ def test_a_row_over_the_budget_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
         until = time.monotonic() + 0.3
         while time.monotonic() < until:
             pass
-        return spool.DONE, "help answered"
+        return SpoolState.DONE, "help answered"
 
     monkeypatch.setattr(worker, "dispatch", slow_dispatch)
     row = spool.Spooled(
@@ -105,7 +106,7 @@ def test_a_row_over_the_budget_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
         attempts=0,
     )
     state, outcome = worker.handle(None, None, row, limits)  # type: ignore[arg-type]
-    assert state == spool.DONE
+    assert state == SpoolState.DONE
     assert outcome.startswith("over budget (0.3") and outcome.endswith(": help answered")
 
 
@@ -135,7 +136,7 @@ def test_a_stalling_bounce_delays_no_other_answer(tmp_path: Path, sink: Sink) ->
         assert waited < LIMITS.budget_seconds, f"help answered {waited:.2f} s after its 250"
         with engine.connect() as c:
             rows = c.execute(sa.text("SELECT state, outcome FROM inbound ORDER BY id")).all()
-        assert [r.state for r in rows] == [spool.DONE, spool.DONE]
+        assert [r.state for r in rows] == [SpoolState.DONE, SpoolState.DONE]
         assert not rows[0].outcome.startswith("over budget"), rows[0].outcome
         helpers.assert_no_traceback(d)
     finally:

@@ -21,6 +21,7 @@ from commands.test_commands import context
 from haishin.mailtext.limits import MimeLimits, Unreadable
 from haishin.router.worker import process_batch
 from haishin.store import open_store, spool
+from haishin.store.states import SpoolState
 from support import helpers, smarthost
 from support.helpers import DOMAIN
 
@@ -382,7 +383,7 @@ def test_hostile_mime(
     if case.code != SMTP_OK:
         assert rows == []  # refused: nothing stored
         return
-    assert [s for s, _ in rows] == [spool.DONE]  # taken once; nothing left waiting or failed
+    assert [s for s, _ in rows] == [SpoolState.DONE]  # taken once; nothing left waiting or failed
     if case.outcome is not None:
         assert case.outcome in rows[0][1], rows[0][1]
     elif not case.replies or case.replies != UNREADABLE:
@@ -413,9 +414,9 @@ def test_over_budget_is_set_aside_and_the_worker_goes_on(sqlite_url: str) -> Non
     with engine.connect() as c:
         rows = c.execute(sa.text("SELECT id, state, outcome, raw FROM inbound ORDER BY id")).all()
         answered = [r for (r,) in c.execute(sa.text("SELECT rcpt FROM outbound ORDER BY id")).all()]
-    assert rows[0].id == first and rows[0].state == spool.FAILED
+    assert rows[0].id == first and rows[0].state == SpoolState.FAILED
     assert str(Unreadable.OVER_BUDGET) in rows[0].outcome and bytes(rows[0].raw) == raw
-    assert rows[1].state == spool.DONE
+    assert rows[1].state == SpoolState.DONE
     assert answered == ["fast@example.jp"]  # the slow one drew no answer
     engine.dispose()
 
@@ -428,10 +429,13 @@ def test_a_batch_stops_taking_messages_once_it_used_the_budget(sqlite_url: str) 
         spool.put(engine, raw, f"b{i}@example.jp", [REQ], "smtp")
     tight = MimeLimits(budget_seconds=0.0)  # the first message uses all of it
     assert process_batch(engine, ctx, spool.fetch_new(engine, 10), tight) == 1
-    assert spool.counts(engine) == {spool.FAILED: 1, spool.NEW: 4}  # the rest wait, untouched
+    assert spool.counts(engine) == {
+        SpoolState.FAILED: 1,
+        SpoolState.NEW: 4,
+    }  # the rest wait, untouched
     while rows := spool.fetch_new(engine, 10):
         process_batch(engine, ctx, rows)
-    assert spool.counts(engine) == {spool.FAILED: 1, spool.DONE: 4}
+    assert spool.counts(engine) == {SpoolState.FAILED: 1, SpoolState.DONE: 4}
     engine.dispose()
 
 
@@ -501,7 +505,7 @@ def test_an_unread_post_from_a_listed_sender_is_answered_and_not_held(sqlite_url
     assert [r for r, _ in sent] == [staff] and posts == 0
     answer = BytesParser(policy=policy.default).parsebytes(sent[0][1])
     assert "読み取れません" in str(answer["Subject"])
-    assert spool.counts(engine) == {spool.DONE: 1}
+    assert spool.counts(engine) == {SpoolState.DONE: 1}
     engine.dispose()
 
 
@@ -521,7 +525,7 @@ def test_nul_in_a_post_is_stored_on_both_engines(db_url: str) -> None:
     with engine.connect() as c:
         subject, text = c.execute(sa.text("SELECT subject, text FROM posts")).one()
     assert "\x00" not in subject + text and "本文" in text
-    assert set(spool.counts(engine)) <= {spool.DONE, spool.HELD}
+    assert set(spool.counts(engine)) <= {SpoolState.DONE, SpoolState.HELD}
     engine.dispose()
 
 

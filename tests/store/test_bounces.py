@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from haishin.registry.model import Limits
 from haishin.store import bounces as stored
 from haishin.store import open_store, subscribers
-from haishin.store.bounces import Event, Outcome, Source, StoredScore
+from haishin.store.bounces import BounceOutcome, Event, Source, StoredScore
 from haishin.store.retention import purge
 from haishin.store.subscribers import Status
 
@@ -62,22 +62,31 @@ def test_events_counts_disabled_and_channels(db_url: str) -> None:
     b = _active(engine, "b@example.jp")
     other = _active(engine, "c@example.jp", channel="kosodate-news")
 
-    def event(day: dt.date, kind: str, outcome: Outcome, sub: int | None, **kw: object) -> Event:
+    def event(
+        day: dt.date, kind: str, outcome: BounceOutcome, sub: int | None, **kw: object
+    ) -> Event:
         return Event(day, kw.pop("channel", "gomi-recycle"), sub, Source.VERP, kind, outcome, **kw)  # type: ignore[arg-type]
 
     with engine.begin() as conn:
-        stored.add_event(conn, event(D1, "permanent", Outcome.SCORED, a, status="5.1.1"))
-        stored.add_event(conn, event(D1, "temporary", Outcome.SCORED, b))
+        stored.add_event(conn, event(D1, "permanent", BounceOutcome.SCORED, a, status="5.1.1"))
+        stored.add_event(conn, event(D1, "temporary", BounceOutcome.SCORED, b))
         stored.add_event(
-            conn, event(D1 + dt.timedelta(days=2), "permanent", Outcome.DISABLED, a, status="5.1.1")
+            conn,
+            event(
+                D1 + dt.timedelta(days=2), "permanent", BounceOutcome.DISABLED, a, status="5.1.1"
+            ),
         )
-        stored.add_event(conn, event(D1, "permanent", Outcome.UNMATCHED, None))
+        stored.add_event(conn, event(D1, "permanent", BounceOutcome.UNMATCHED, None))
         # a bounce of a confirmation request to an address never subscribed: not counted
-        stored.add_event(conn, event(D1, "permanent", Outcome.INACTIVE, b))
+        stored.add_event(conn, event(D1, "permanent", BounceOutcome.INACTIVE, b))
         # outside the window, and another channel
-        stored.add_event(conn, event(D1 - dt.timedelta(days=1), "permanent", Outcome.SCORED, a))
-        stored.add_event(conn, event(D1, "unknown", Outcome.SCORED, other, channel="kosodate-news"))
-        stored.add_event(conn, event(D1, "unknown", Outcome.UNMATCHED, None, channel=None))
+        stored.add_event(
+            conn, event(D1 - dt.timedelta(days=1), "permanent", BounceOutcome.SCORED, a)
+        )
+        stored.add_event(
+            conn, event(D1, "unknown", BounceOutcome.SCORED, other, channel="kosodate-news")
+        )
+        stored.add_event(conn, event(D1, "unknown", BounceOutcome.UNMATCHED, None, channel=None))
     until = D1 + dt.timedelta(days=7)
     with engine.connect() as conn:
         assert stored.counts(conn, "gomi-recycle", D1, until) == {
@@ -121,7 +130,8 @@ def test_the_purge_of_never_confirmed_subscriptions_keeps_their_bounce_events(
     with engine.begin() as conn:
         pending = subscribers.ensure_pending(conn, "gomi-recycle", "typo@example.jp")
         stored.add_event(
-            conn, Event(D1, "gomi-recycle", pending.id, Source.SMTP, "permanent", Outcome.INACTIVE)
+            conn,
+            Event(D1, "gomi-recycle", pending.id, Source.SMTP, "permanent", BounceOutcome.INACTIVE),
         )
         stored.save_score(conn, pending.id, StoredScore(1.0, D1, 1.0))  # cannot happen; still
     limits = Limits()

@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from haishin.store import confirmations as conf
 from haishin.store import open_store, queue, spool, subscribers
 from haishin.store.schema import metadata
+from haishin.store.states import QueueState, SpoolState
 
 
 def test_migration_matches_the_schema_and_is_idempotent(db_url: str) -> None:
@@ -34,12 +35,12 @@ def test_spool_put_take_once(db_url: str) -> None:
         and rows[1].rcpts == ["x@y", "z@y"]
     )
     with engine.begin() as conn:
-        assert spool.take(conn, a, spool.DONE, "ok")
+        assert spool.take(conn, a, SpoolState.DONE, "ok")
     with engine.begin() as conn:
-        assert not spool.take(conn, a, spool.DONE, "again")  # idempotent per row
+        assert not spool.take(conn, a, SpoolState.DONE, "again")  # idempotent per row
     for _ in range(spool.MAX_ATTEMPTS):
         state = spool.record_failure(engine, b, "boom")
-    assert state == spool.FAILED  # shunted, kept
+    assert state == SpoolState.FAILED  # shunted, kept
     assert spool.counts(engine) == {"done": 1, "failed": 1}
     engine.dispose()
 
@@ -53,8 +54,14 @@ def test_queue_claim_settle_recover(db_url: str) -> None:
     now = dt.datetime.now(dt.UTC)
     queue.settle(
         engine,
-        [queue.Result(first[0].id, queue.SENT), queue.Result(first[1].id, queue.BOUNCED, "550 no")]
-        + [queue.Result(r.id, queue.QUEUED, "451", now + dt.timedelta(hours=1)) for r in first[2:]],
+        [
+            queue.Result(first[0].id, QueueState.SENT),
+            queue.Result(first[1].id, QueueState.BOUNCED, "550 no"),
+        ]
+        + [
+            queue.Result(r.id, QueueState.QUEUED, "451", now + dt.timedelta(hours=1))
+            for r in first[2:]
+        ],
     )
     second = queue.claim(engine, 1000)
     assert len(second) == 150  # retries are not due yet; the rest are

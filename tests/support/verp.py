@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from haishin.store import queue, subscribers
 from haishin.store.schema import outbound
+from haishin.store.states import QueueState
 from haishin.tokens import Keyring, Purpose
 from support.helpers import DOMAIN
 
@@ -26,7 +27,7 @@ def fanout_token(sub_id: int) -> str:
     return KEYRING.make(Purpose.VERP, sub_id, dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
 
 
-def post_to(engine: sa.Engine, slug: str, address: str, *, state: str = queue.SENT) -> str:
+def post_to(engine: sa.Engine, slug: str, address: str, *, state: str = QueueState.SENT) -> str:
     """Queue a post to `address` with return path `<slug>-bounces+<token>@`; the token."""
     with engine.begin() as conn:
         message_id = queue.enqueue(conn, POST, "", [address], kind="post")

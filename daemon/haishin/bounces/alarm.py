@@ -18,6 +18,7 @@ from ..mailtext.compose import compose
 from ..store import bounces as stored
 from ..store import queue
 from ..store.engine import reading
+from ..store.states import MessageKind
 from .classify import Judged
 from .classify.verp import domain_of
 from .score import BounceSettings
@@ -65,7 +66,7 @@ def maybe_alarm(
         domain=to.mail_domain,
         auto="auto-generated",  # RFC 3834 §5
     )
-    message_id = queue.enqueue(conn, raw, to.from_addr, [to.address], kind="notice")
+    message_id = queue.enqueue(conn, raw, to.from_addr, [to.address], kind=MessageKind.NOTICE)
     stored.set_alarm_message(conn, domain, since, message_id)
     log.warning(
         "bounce alarm: %d refusals about our sending at %s; %s told", len(seen), domain, to.role

@@ -27,6 +27,7 @@ from ..registry import Registry
 from ..store import bounces as stored
 from ..store import queue
 from ..store.engine import reading
+from ..store.states import MessageKind
 from .record import service_day
 from .score import BounceSettings, settings_of
 from .summary import Summary, summarize
@@ -118,8 +119,8 @@ def digests(
                 )
                 # the null-answer return path: a bounce of the digest is recorded, never
                 # answered (RFC 3834 §3.3)
-                return_path = f"{slug}{contract.BOUNCES}@{domain}"
-                message_id = queue.enqueue(conn, raw, return_path, [to], kind="digest")
+                return_path = contract.of(slug, contract.BOUNCES, domain)
+                message_id = queue.enqueue(conn, raw, return_path, [to], kind=MessageKind.DIGEST)
                 stored.set_digest_message(conn, slug, week, message_id)
                 log.info("bounce digest for %s (week of %s) queued", slug, week)
         done.append(Digest(slug, to, summary, subject, body, queued))

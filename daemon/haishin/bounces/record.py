@@ -27,17 +27,19 @@ import sqlalchemy as sa
 
 from .. import addresses as contract
 from ..clock import utcnow
+from ..redact import mask_addresses
 from ..registry.model import JST
 from ..store import bounces as stored
 from ..store import subscribers
-from ..store.bounces import Outcome, Source
-from ..store.queue import BOUNCED, Claimed
+from ..store.bounces import BounceOutcome, Source
+from ..store.queue import Claimed
 from ..store.schema import outbound
+from ..store.states import QueueState
 from ..store.subscribers import Status
 from ..tokens import Keyring, Purpose, Verdict
 from . import alarm as bounce_alarm
 from .classify import BounceClass, Classified, Judged, classify, classify_reply
-from .classify.verp import domain_of, mask_addresses
+from .classify.verp import domain_of
 from .score import DEFAULTS, BounceScore, BounceSettings, apply
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,7 @@ def _event(
     where: _Where,
     day: dt.date,
     judged: Judged,
-    outcome: Outcome,
+    outcome: BounceOutcome,
     sub_id: int | None = None,
     score: float | None = None,
 ) -> stored.Event:
@@ -153,12 +155,12 @@ def _apply(
         return Recorded.IGNORED
     sub = subscribers.find(conn, where.slug, rcpt) if where.slug else None
     if sub is None:
-        stored.add_event(conn, _event(where, day, judged, Outcome.UNMATCHED))
+        stored.add_event(conn, _event(where, day, judged, BounceOutcome.UNMATCHED))
         _alarm(conn, action, judged, now, settings)
         log.info("bounce %s: unmatched (%s %s)", _origin(where), judged.klass, judged.reason)
         return Recorded.UNMATCHED
     if stored.lock_subscriber(conn, sub.id) != Status.ACTIVE:
-        stored.add_event(conn, _event(where, day, judged, Outcome.INACTIVE, sub.id))
+        stored.add_event(conn, _event(where, day, judged, BounceOutcome.INACTIVE, sub.id))
         _alarm(conn, action, judged, now, settings)
         return Recorded.INACTIVE
     recorded, outcome, score = _act(conn, action, sub.id, judged, day, settings)
@@ -192,17 +194,17 @@ def _act(
     judged: Judged,
     day: dt.date,
     settings: BounceSettings,
-) -> tuple[Recorded, Outcome, float | None]:
+) -> tuple[Recorded, BounceOutcome, float | None]:
     if action is Action.END:
         # 特定電子メール法: the recipient refused our mail; the consent record says how
         subscribers.unsubscribe(conn, sub_id, method=WITHDRAWN_BY_COMPLAINT)
         stored.reset_score(conn, sub_id)
-        return Recorded.UNSUBSCRIBED, Outcome.UNSUBSCRIBED, None
+        return Recorded.UNSUBSCRIBED, BounceOutcome.UNSUBSCRIBED, None
     if action is Action.REFUSAL:
         if _filter_persists(conn, sub_id, judged, day, settings):
             subscribers.disable(conn, sub_id, method=DISABLED_BY_FILTER)
-            return Recorded.DISABLED, Outcome.DISABLED, None
-        return Recorded.REFUSED, Outcome.REFUSED, None
+            return Recorded.DISABLED, BounceOutcome.DISABLED, None
+        return Recorded.REFUSED, BounceOutcome.REFUSED, None
     weight = (
         settings.unknown_weight if judged.reason == "undefined" else settings.weight(judged.klass)
     )
@@ -212,8 +214,8 @@ def _act(
     )
     stored.save_score(conn, sub_id, stored.StoredScore(new.score, new.last_bounce, new.day_weight))
     if disable and subscribers.disable(conn, sub_id, method=DISABLED_BY_SCORE):
-        return Recorded.DISABLED, Outcome.DISABLED, new.score  # told in the weekly digest
-    return Recorded.SCORED, Outcome.SCORED, new.score
+        return Recorded.DISABLED, BounceOutcome.DISABLED, new.score  # told in the weekly digest
+    return Recorded.SCORED, BounceOutcome.SCORED, new.score
 
 
 def _filter_persists(
@@ -295,13 +297,13 @@ def from_mail(
     if verp is None:
         where = _Where(slug, Source.PLAIN, inbound_id)
         first = failures[0] if failures else _unread("")
-        stored.add_event(conn, _event(where, day, first, Outcome.UNMATCHED))
+        stored.add_event(conn, _event(where, day, first, BounceOutcome.UNMATCHED))
         log.info("bounce inbound#%d: no valid VERP token (%s)", inbound_id, first.reason)
         return Recorded.UNMATCHED
     where = _Where(slug, Source.VERP, inbound_id, verp.outbound_id)
     mine = _ours(result, verp.rcpt)
     if mine is None and failures:  # about someone else: never applied to our subscriber
-        stored.add_event(conn, _event(where, day, failures[0], Outcome.UNMATCHED))
+        stored.add_event(conn, _event(where, day, failures[0], BounceOutcome.UNMATCHED))
         log.info("bounce inbound#%d: names another recipient (unmatched)", inbound_id)
         return Recorded.UNMATCHED
     if mine is None and result.parser == "arf":
@@ -317,7 +319,7 @@ def from_mail(
             outbound.update()
             .where(outbound.c.id == verp.outbound_id)
             .values(
-                state=BOUNCED,
+                state=QueueState.BOUNCED,
                 last_error=f"bounce inbound#{inbound_id}: {judged.status or '-'}",
             )
         )

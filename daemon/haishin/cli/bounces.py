@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 import click
 
 from ..bounces.classify import BounceClass, Classified, classify
-from ..bounces.classify.verp import mask, mask_addresses
 from ..bounces.digest import digests
 from ..bounces.record import service_day
 from ..bounces.score import settings_of
 from ..bounces.summary import summarize
 from ..clock import utcnow
+from ..redact import mask, mask_addresses
 from ..registry import load_valid
 from ..store import open_store
 from ..store.audit import record_now

@@ -179,7 +179,8 @@ def serve(
     log_format: str,
 ) -> None:
     """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
-    configure_logging(verbose, json=log_format == "json")
+    keyring = load_keyring(secret_file, create=True)
+    configure_logging(keyring, verbose, json=log_format == "json")
     if public_url and not public_url.endswith("/"):
         public_url += "/"
     if len(dkim_keys) != len(dkim_selectors):
@@ -201,7 +202,7 @@ def serve(
         db_url=prepare_db(db_url, create=True),
         smtp=parse_hostport(smtp_addr),
         http=parse_hostport(http_addr),
-        keyring=load_keyring(secret_file, create=True),
+        keyring=keyring,
         send=SendSettings(
             smarthost=parse_hostport(smarthost) if smarthost else None,
             maildir=maildir,

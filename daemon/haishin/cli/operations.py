@@ -12,7 +12,7 @@ from ..clock import utcnow
 from ..errors import HaishinError
 from ..operations.outages import notify
 from ..operations.status import describe, describe_progress, progress, snapshot
-from ..operations.sync import Result, pending, sync
+from ..operations.sync import SyncResult, pending, sync
 from ..registry import load_valid
 from ..registry.model import ROLE_NAMES
 from ..store.audit import entries, record_now
@@ -63,9 +63,9 @@ def sync_cmd(
     finally:
         if engine is not None:
             engine.dispose()
-    if done.result is Result.UP_TO_DATE:
+    if done.result is SyncResult.UP_TO_DATE:
         click.echo(f"変更なし（{done.old[:12]}）")
-    elif done.result is Result.MOVED:
+    elif done.result is SyncResult.MOVED:
         click.echo(f"登録情報を {done.old[:12]} から {done.new[:12]} に更新しました")
     else:
         for line in done.problems:

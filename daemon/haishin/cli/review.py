@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
+from ..clock import today
 from ..operations.plan import plan
 from ..registry import load_valid
 from ..registry.notice import render_notice
-from ..registry.state import today
 from .base import config_option
 
 

@@ -14,6 +14,7 @@ from ..mailtext.incoming import Incoming
 from ..mailtext.texts import forward_note
 from ..registry.model import Role
 from ..store import queue
+from ..store.states import MessageKind
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -67,5 +68,5 @@ def forward(
         auto="auto-forwarded",
         attachment=_as_rfc822(raw),
     )
-    queue.enqueue(conn, msg, return_path, [to], kind="forward")
+    queue.enqueue(conn, msg, return_path, [to], kind=MessageKind.FORWARD)
     return Outcome.FORWARDED

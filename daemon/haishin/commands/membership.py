@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from .. import urls
 from ..clock import utcnow
 from ..context import Context, Outcome
 from ..mailtext import texts
@@ -19,16 +20,17 @@ from ..outbound.replies import reply
 from ..registry import State
 from ..store import confirmations, subscribers
 from ..store.confirmations import Action
+from ..store.states import MessageKind
 from ..store.subscribers import Status
 from ..tokens import Purpose, Verdict
 
 
 def confirm_url(ctx: Context, token: str) -> str:
-    return f"{ctx.public_url}confirm/{token}"
+    return urls.at(ctx.public_url, urls.CONFIRM, token=token)
 
 
 def unsubscribe_url(ctx: Context, token: str) -> str:
-    return f"{ctx.public_url}unsubscribe/{token}"
+    return urls.at(ctx.public_url, urls.UNSUBSCRIBE, token=token)
 
 
 def _served_state(ctx: Context, slug: str) -> State:
@@ -63,7 +65,7 @@ def _request(
         maker(about, token, confirm_url(ctx, token), ttl_hours),
         reply_to=ctx.address(slug, contract.CONFIRM, token),
         in_reply_to=in_reply_to,
-        kind="confirm",
+        kind=MessageKind.CONFIRM,
     )
     return Outcome.CONFIRMATION_SENT
 

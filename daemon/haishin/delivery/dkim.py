@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import dkim as dkimpy
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from ..clock import epoch_seconds
 
 SIGNED_HEADERS: tuple[bytes, ...] = (
     b"from",
@@ -97,7 +98,7 @@ def sign(
     """
     present = {name.lower() for name, _ in headers}
     include = [h for h in SIGNED_HEADERS if h in present]
-    stamp = str(now if now is not None else int(time.time())).encode()
+    stamp = str(now if now is not None else epoch_seconds()).encode()
     # Folded here, before hashing, the way it is sent: the verifier hashes the header as
     # received, and relaxed canonicalization would turn a later fold into a space.
     prefix = (

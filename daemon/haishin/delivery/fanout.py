@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from .. import urls
 from ..clock import utcnow
 from ..context import Context
 from ..registry.model import JST
@@ -24,6 +25,7 @@ from ..store import posts, queue
 from ..store.engine import reading
 from ..store.posts import Post, PostState
 from ..store.schema import outbound_messages, subscribers
+from ..store.states import MessageKind
 from ..store.subscribers import Status
 from ..tokens import Purpose
 from .dkim import DkimKey
@@ -31,11 +33,6 @@ from .render import RenderContext, Rendered, render
 
 BATCH = 1000
 
-# The site's URL scheme (site/view.py, site/archive.py), repeated here so that the daemon
-# does not import Pelican; a test keeps them equal.
-CHANNEL_URL = "channels/{slug}.html"
-BACKNUMBERS_URL = "channels/{slug}/backnumbers.html"
-POST_URL = "channels/{channel}/{slug}.html"
 VERP_TOKEN_TTL = dt.timedelta(days=30)
 """Bounces arrive within days (RFC 5321 §4.5.4.1 gives up after 4-5); a month is ample."""
 
@@ -51,19 +48,24 @@ def archive_slug(post: Post, sent_at: dt.datetime) -> str:
     return f"{sent_at.astimezone(JST):%Y-%m-%d}-{post.id:04d}"
 
 
+def archived_url(ctx: Context, slug: str, name: str) -> str:
+    """Where the site publishes post `name` of channel `slug` (posting/archive.py exports it
+    to the folder the site reads: site/archive.py)."""
+    return urls.at(ctx.service.site_url, urls.ARCHIVED_POST, channel=slug, slug=name)
+
+
 def render_context(ctx: Context, slug: str, keys: Sequence[DkimKey]) -> RenderContext:
     service = ctx.service
     channel = ctx.registry.channels[slug].value
     department = ctx.registry.departments[channel.department]
-    site = service.site_url if service.site_url.endswith("/") else service.site_url + "/"
     public = channel.archive == "public"
     return RenderContext(
         service,
         channel,
         department,
         web_url=ctx.public_url,
-        channel_url=site + CHANNEL_URL.format(slug=slug),
-        archive_url=site + BACKNUMBERS_URL.format(slug=slug) if public else None,
+        channel_url=urls.at(service.site_url, urls.CHANNEL, slug=slug),
+        archive_url=urls.at(service.site_url, urls.BACKNUMBERS, slug=slug) if public else None,
         dkim_keys=tuple(keys),
     )
 
@@ -80,8 +82,7 @@ def start(conn: sa.Connection, ctx: Context, post: Post, keys: Sequence[DkimKey]
     now = utcnow()
     rctx = render_context(ctx, post.channel, keys)
     name = archive_slug(post, now)
-    site = rctx.channel_url.rsplit("channels/", 1)[0]
-    post_url = site + POST_URL.format(channel=post.channel, slug=name) if rctx.archive_url else None
+    post_url = archived_url(ctx, post.channel, name) if rctx.archive_url else None
     rendered = render(
         rctx,
         name,
@@ -92,7 +93,7 @@ def start(conn: sa.Connection, ctx: Context, post: Post, keys: Sequence[DkimKey]
         post_url=post_url,
         references=_references(conn, post),
     )
-    message = queue.add_message(conn, rendered.common(), kind="post")
+    message = queue.add_message(conn, rendered.common(), kind=MessageKind.POST)
     if not posts.transition(
         conn,
         post.id,

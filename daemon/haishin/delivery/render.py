@@ -20,7 +20,8 @@ from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from .. import addresses
+from .. import addresses, urls
+from ..clock import utcnow
 from ..registry.model import JST, Channel, Department, Service
 from . import dkim
 
@@ -43,8 +44,7 @@ class RenderContext:
     dkim_keys: Sequence[dkim.DkimKey] = field(default_factory=tuple)
 
     def address(self, suffix: str, token: str | None = None) -> str:
-        local = self.channel.slug + suffix + (f"+{token}" if token else "")
-        return f"{local}@{self.service.mail_domain}"
+        return addresses.of(self.channel.slug, suffix, self.service.mail_domain, token)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ class Rendered:
         outbound queue stores this beside one copy of `common()` (design.md)."""
         ctx = self.context
         unsubscribe = (
-            f" <{ctx.web_url}u/{token}>, <mailto:{ctx.address(addresses.UNSUBSCRIBE, token)}>"
+            f" <{ctx.web_url}{urls.ONE_CLICK.format(token=token)}>,"
+            f" <mailto:{ctx.address(addresses.UNSUBSCRIBE, token)}>"
         ).encode("ascii")
         personal = ((b"To", b" " + address.encode("utf-8")), (b"List-Unsubscribe", unsubscribe))
         headers = [*personal, *self.headers]
@@ -115,10 +116,10 @@ def render(
     """Render post `post_id` of the context's channel. `text` is the sender's body."""
     service, channel = ctx.service, ctx.channel
     msg = EmailMessage(policy=_SMTP)
-    msg["From"] = Address(channel.title, channel.slug, service.mail_domain)
+    msg["From"] = Address(channel.title, addr_spec=ctx.address(addresses.POST))
     msg["Reply-To"] = ctx.address(addresses.OWNER)
     msg["Subject"] = subject(ctx, original_subject)
-    msg["Date"] = email.utils.format_datetime((now or dt.datetime.now(dt.UTC)).astimezone(JST))
+    msg["Date"] = email.utils.format_datetime((now or utcnow()).astimezone(JST))
     message_id = f"<{post_id}.{channel.slug}@{service.mail_domain}>"
     msg["Message-ID"] = message_id
     if references:

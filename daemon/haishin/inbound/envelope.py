@@ -5,14 +5,13 @@ From when no delivery agent wrote a Return-Path."""
 
 from __future__ import annotations
 
-import re
 from email import policy
 from email.parser import BytesHeaderParser
 
+from ..addresses import IN_TEXT
 from ..directory import Directory, Target
 from ..mailtext.mailbox import mailbox
 
-_ADDR_RE = re.compile(r"[^\s<>(),;:\"]+@[^\s<>(),;:\"]+")
 _DELIVERY = ("Delivered-To", "X-Original-To", "Envelope-To")
 
 
@@ -25,7 +24,7 @@ def envelope(raw: bytes, directory: Directory) -> tuple[str, list[str]]:
     for names in (_DELIVERY, ("To", "Cc")):
         for name in names:
             for value in fields.get(name.lower(), []):
-                for found in _ADDR_RE.findall(value):
+                for found in IN_TEXT.findall(value):
                     box = mailbox(found)
                     if box and isinstance(directory.parse(box), Target) and box not in ours:
                         ours.append(box)
@@ -33,7 +32,7 @@ def envelope(raw: bytes, directory: Directory) -> tuple[str, list[str]]:
             break
     paths = fields.get("return-path")
     if not paths:  # no delivery agent wrote one: the author is the sender
-        found = _ADDR_RE.findall((fields.get("from") or [""])[0])
+        found = IN_TEXT.findall((fields.get("from") or [""])[0])
         return (mailbox(found[-1]) or "" if found else ""), ours
     return_path = paths[0].strip()
     return ("" if return_path in ("<>", "") else mailbox(return_path) or ""), ours

@@ -32,6 +32,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from ..directory import Directory, Refusal
 from ..store.spool import Unstorable
+from ..store.states import Intake
 from . import paths, sessions
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class Handler:
         self,
         directory: Callable[[], Directory],
         store: Store,
-        source: str,
+        source: Intake,
         redact: Callable[[str], str],
     ) -> None:
         self._directory = directory

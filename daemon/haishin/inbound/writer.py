@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from ..store import spool
+from ..store.states import Intake
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class SpoolWriter:
         return self._pending.qsize()
 
     def store_for(
-        self, source: str
+        self, source: Intake
     ) -> Callable[[bytes, str, list[str], str | None], asyncio.Future[int]]:
         def store(
             raw: bytes, mail_from: str, rcpts: list[str], client: str | None = None

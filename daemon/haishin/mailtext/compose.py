@@ -13,7 +13,6 @@ mail never triggers our own answers.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import email.utils
 import functools
 import re
@@ -21,7 +20,7 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from ..registry.model import JST
+from ..clock import jstnow
 
 LOOP_HEADER = "X-Haishin-Loop"
 """Set on every message the daemon sends; its return means the mail is our own."""
@@ -92,7 +91,7 @@ def compose(
         # not be rewritten into a quoted form that some phones do not recognise as theirs
         ("To", _check(to)),
         ("Subject", encode_words(subject)),
-        ("Date", email.utils.format_datetime(dt.datetime.now(JST))),
+        ("Date", email.utils.format_datetime(jstnow())),
         ("Message-ID", message_id(domain)),
     ]
     if reply_to:

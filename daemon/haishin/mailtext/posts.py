@@ -34,7 +34,7 @@ def _excerpt(text: str, lines: int = 12) -> str:
 
 def refused(a: About, subject: str, explain: str) -> Text:
     return (
-        f"【川崎市】投稿が配信の基本要件を満たしていません: {a.title}",
+        f"【{a.service}】投稿が配信の基本要件を満たしていません: {a.title}",
         f"「{subject}」は、配信の基本要件（運営要領 第3条(2)）を満たしていないため、"
         "配信しませんでした。次の点を直して、あらためてお送りください。\n\n"
         f"{explain}\n\n"
@@ -83,12 +83,12 @@ def approval_request(
         "\nEnglish: reply to this message (or press the button on the page) to send the post; "
         "reply with 'withdraw' to cancel it.\n"
     )
-    return f"【川崎市】投稿の確認: {a.title}「{subject}」", body + _footer(a)
+    return f"【{a.service}】投稿の確認: {a.title}「{subject}」", body + _footer(a)
 
 
 def held_for_manager(a: About, subject: str, url: str) -> Text:
     return (
-        f"【川崎市】投稿は承認待ちです: {a.title}「{subject}」",
+        f"【{a.service}】投稿は承認待ちです: {a.title}「{subject}」",
         f"「{subject}」を受け付けました。情報管理者（{a.manager}）の承認後に配信します。\n\n"
         "配信をやめるには、件名か本文の1行目に「取消」と書いてこのメールに返信するか、"
         f"次のページの「取り消す」ボタンを押してください。\n  {url}\n\n"
@@ -99,7 +99,7 @@ def held_for_manager(a: About, subject: str, url: str) -> Text:
 
 def approved(a: About, subject: str, send_at: dt.datetime | None, approver: str) -> Text:
     return (
-        f"【川崎市】投稿を承認しました: {a.title}「{subject}」",
+        f"【{a.service}】投稿を承認しました: {a.title}「{subject}」",
         f"「{subject}」は {approver} により承認されました。\n"
         f"配信予定: {_when(send_at)}\n"
         "配信前であれば、件名に「取消」と書いて確認のメールに返信すると取り消せます。\n\n"
@@ -111,7 +111,7 @@ def ended(a: About, subject: str, what: str, reason: str = "") -> Text:
     """A post that will not go out: withdrawn, rejected or expired."""
     why = f"\n理由: {reason}\n" if reason else "\n"
     return (
-        f"【川崎市】投稿は{what}: {a.title}「{subject}」",
+        f"【{a.service}】投稿は{what}: {a.title}「{subject}」",
         f"「{subject}」は{what}。配信されません。{why}\n"
         f"English: the post will not be sent ({what}).\n" + _footer(a),
     )
@@ -119,7 +119,7 @@ def ended(a: About, subject: str, what: str, reason: str = "") -> Text:
 
 def expired_token(a: About) -> Text:
     return (
-        f"【川崎市】この投稿の確認は無効です: {a.title}",
+        f"【{a.service}】この投稿の確認は無効です: {a.title}",
         "この確認は有効期限が切れているか、投稿がすでに配信・取消・破棄されています。\n\n"
         "English: this confirmation is no longer valid.\n" + _footer(a),
     )
@@ -127,7 +127,7 @@ def expired_token(a: About) -> Text:
 
 def withdraw_hint(a: About) -> Text:
     return (
-        f"【川崎市】投稿の取消の方法: {a.title}",
+        f"【{a.service}】投稿の取消の方法: {a.title}",
         "投稿を取り消すには、件名か本文の1行目に「取消」と書いて返信してください。"
         "承認は情報管理者が行います。\n\n"
         "English: reply with 'withdraw' to cancel the post; the manager approves it.\n"

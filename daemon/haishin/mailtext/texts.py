@@ -14,7 +14,7 @@ from dataclasses import dataclass
 class About:
     """What a reply says about the service and the channel."""
 
-    service: str
+    service: str  # service.yaml `name`: every text names the service by it (第10条)
     site_url: str
     slug: str
     title: str
@@ -35,7 +35,7 @@ def _footer(a: About) -> str:
         "\n----\n"
         f"{a.service}\n"
         f"チャネル: {a.title}\n"
-        f"発行: 川崎市 {a.department}（情報管理者: {a.manager}）\n"
+        f"発行: {a.department}（情報管理者: {a.manager}）\n"
         f"お問い合わせ: {a.owner_address}\n"
         f"{a.contact}"
         f"{a.site_url}\n"
@@ -43,10 +43,10 @@ def _footer(a: About) -> str:
 
 
 def confirm_subscribe(a: About, token: str, url: str, ttl_hours: int) -> Text:
-    subject = f"【川崎市】登録の確認: {a.title} [confirm {token}]"
+    subject = f"【{a.service}】登録の確認: {a.title} [confirm {token}]"
     body = (
-        f"川崎市のメール配信「{a.title}」への登録のお申し込みを受け付けました。\n"
-        f"（配信元: 川崎市 {a.department}）\n\n"
+        f"{a.service}の「{a.title}」への登録のお申し込みを受け付けました。\n"
+        f"（配信元: {a.department}）\n\n"
         "登録を完了するには、次のどちらかを行ってください。\n"
         "  1. このメールにそのまま返信する（本文は空でかまいません）\n"
         f"  2. 次のページを開き、「登録する」ボタンを押す\n     {url}\n\n"
@@ -60,9 +60,9 @@ def confirm_subscribe(a: About, token: str, url: str, ttl_hours: int) -> Text:
 
 
 def confirm_unsubscribe(a: About, token: str, url: str, ttl_hours: int) -> Text:
-    subject = f"【川崎市】配信停止の確認: {a.title} [confirm {token}]"
+    subject = f"【{a.service}】配信停止の確認: {a.title} [confirm {token}]"
     body = (
-        f"川崎市のメール配信「{a.title}」の配信停止のお申し込みを受け付けました。\n\n"
+        f"{a.service}の「{a.title}」の配信停止のお申し込みを受け付けました。\n\n"
         "配信停止を完了するには、次のどちらかを行ってください。\n"
         "  1. このメールにそのまま返信する（本文は空でかまいません）\n"
         f"  2. 次のページを開き、「配信を停止する」ボタンを押す\n     {url}\n\n"
@@ -77,7 +77,7 @@ def confirm_unsubscribe(a: About, token: str, url: str, ttl_hours: int) -> Text:
 
 def welcome(a: About, unsubscribe_url: str) -> Text:
     return (
-        f"【川崎市】登録が完了しました: {a.title}",
+        f"【{a.service}】登録が完了しました: {a.title}",
         f"「{a.title}」への登録が完了しました。次回の配信からお届けします。\n\n"
         f"配信の停止: {a.unsubscribe_address} へ空メールを送るか、次のページから\n"
         f"  {unsubscribe_url}\n\n"
@@ -87,7 +87,7 @@ def welcome(a: About, unsubscribe_url: str) -> Text:
 
 def goodbye(a: About) -> Text:
     return (
-        f"【川崎市】配信を停止しました: {a.title}",
+        f"【{a.service}】配信を停止しました: {a.title}",
         f"「{a.title}」の配信を停止しました。ご利用ありがとうございました。\n"
         f"再び登録するには {a.subscribe_address} へ空メールを送ってください。\n\n"
         f'English: you have left "{a.slug}".\n' + _footer(a),
@@ -96,7 +96,7 @@ def goodbye(a: About) -> Text:
 
 def already_subscribed(a: About) -> Text:
     return (
-        f"【川崎市】すでに登録されています: {a.title}",
+        f"【{a.service}】すでに登録されています: {a.title}",
         f"このアドレスはすでに「{a.title}」に登録されています。手続きは不要です。\n\n"
         f'English: this address is already subscribed to "{a.slug}".\n' + _footer(a),
     )
@@ -104,7 +104,7 @@ def already_subscribed(a: About) -> Text:
 
 def not_subscribed(a: About) -> Text:
     return (
-        f"【川崎市】登録されていません: {a.title}",
+        f"【{a.service}】登録されていません: {a.title}",
         f"このアドレスは「{a.title}」に登録されていません。配信停止の手続きは不要です。\n"
         f"登録するには {a.subscribe_address} へ空メールを送ってください。\n\n"
         f'English: this address is not subscribed to "{a.slug}".\n' + _footer(a),
@@ -113,7 +113,7 @@ def not_subscribed(a: About) -> Text:
 
 def expired(a: About) -> Text:
     return (
-        f"【川崎市】確認の有効期限が切れています: {a.title}",
+        f"【{a.service}】確認の有効期限が切れています: {a.title}",
         "この確認の有効期限が切れているか、すでに使われています。\n"
         f"お手数ですが、もう一度お申し込みください（登録: {a.subscribe_address}、"
         f"配信停止: {a.unsubscribe_address}）。\n\n"
@@ -124,7 +124,7 @@ def expired(a: About) -> Text:
 
 def paused(a: About) -> Text:
     return (
-        f"【川崎市】現在、配信を一時停止しています: {a.title}",
+        f"【{a.service}】現在、配信を一時停止しています: {a.title}",
         f"「{a.title}」は現在、配信を一時停止しているため、登録を受け付けていません。\n"
         "再開後にあらためてお申し込みください。\n\n"
         f'English: "{a.slug}" is paused for now; please try again later.\n' + _footer(a),
@@ -133,7 +133,7 @@ def paused(a: About) -> Text:
 
 def unavailable(a: About) -> Text:
     return (
-        f"【川崎市】このチャネルは現在ご利用いただけません: {a.title}",
+        f"【{a.service}】このチャネルは現在ご利用いただけません: {a.title}",
         f"「{a.title}」は現在ご利用いただけません。\n\n"
         f'English: "{a.slug}" is not in service.\n' + _footer(a),
     )
@@ -141,7 +141,7 @@ def unavailable(a: About) -> Text:
 
 def help_text(a: About) -> Text:
     return (
-        f"【川崎市】使い方: {a.title}",
+        f"【{a.service}】使い方: {a.title}",
         f"「{a.title}」の使い方\n\n"
         f"登録: {a.subscribe_address} へ空メールを送る\n"
         f"配信停止: {a.unsubscribe_address} へ空メールを送る\n"
@@ -167,7 +167,7 @@ def forward_note(kind: str, sender: str) -> str:
 def unreadable(a: About, why: str) -> Text:
     """A mail we did not read (issue 11: hostile MIME is a result): say so, and how."""
     return (
-        f"【川崎市】メールを読み取れませんでした: {a.title}",
+        f"【{a.service}】メールを読み取れませんでした: {a.title}",
         f"お送りいただいたメールは、{why}ため読み取れず、何も手続きしていません。\n"
         "添付ファイルのない、短いテキストのメールでもう一度お送りください"
         "（登録・配信停止は空メールで足ります）。\n\n"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from ..clock import jstnow
 from ..errors import RegistryEditError
 from ..mailtext.compose import compose
 from ..registry.edit import append_block
@@ -30,6 +31,7 @@ from ..registry.load import OUTAGES_DIR, Registry, load
 from ..registry.model import JST, ROLE_NAMES, Outage, Role, Service
 from ..registry.state import outages_in_force
 from ..store import queue
+from ..store.states import MessageKind
 
 OTHER = {Role.CLOUD_ADMIN: Role.CMS_ADMIN, Role.CMS_ADMIN: Role.CLOUD_ADMIN}
 
@@ -41,17 +43,23 @@ class During(enum.Enum):
     SENT = "goes out during the window"
 
 
-OUTAGE_MAIL: dict[str, tuple[During, str]] = {
+OUTAGE_MAIL: dict[MessageKind, tuple[During, str]] = {
     # kind of queued message (store/schema.py outbound_messages.kind): what, and why
-    "confirm": (
+    MessageKind.CONFIRM: (
         During.HELD,
         "confirmation requests to citizens (also imported ones) and approval requests to senders",
     ),
-    "reply": (During.HELD, "answers to citizens and senders: welcome, goodbye, help, refusals"),
-    "post": (During.HELD, "posts to subscribers (release holds new ones before the fan-out)"),
-    "forward": (During.HELD, "inquiries forwarded to the 情報管理者 (第5条3(3))"),
-    "digest": (During.HELD, "the weekly bounce digest to the 情報管理者"),
-    "notice": (
+    MessageKind.REPLY: (
+        During.HELD,
+        "answers to citizens and senders: welcome, goodbye, help, refusals",
+    ),
+    MessageKind.POST: (
+        During.HELD,
+        "posts to subscribers (release holds new ones before the fan-out)",
+    ),
+    MessageKind.FORWARD: (During.HELD, "inquiries forwarded to the 情報管理者 (第5条3(3))"),
+    MessageKind.DIGEST: (During.HELD, "the weekly bounce digest to the 情報管理者"),
+    MessageKind.NOTICE: (
         During.SENT,
         "第9条 notices and reports to the other party, and alarms to the service's "
         "administrators: an emergency stop is reported while it lasts (第9条ただし書)",
@@ -62,7 +70,7 @@ OUTAGE_MAIL: dict[str, tuple[During, str]] = {
 SENT_DURING_OUTAGE = frozenset(k for k, (d, _) in OUTAGE_MAIL.items() if d is During.SENT)
 
 
-def sendable_kinds(reg: Registry, now: dt.datetime | None = None) -> frozenset[str] | None:
+def sendable_kinds(reg: Registry, now: dt.datetime | None = None) -> frozenset[MessageKind] | None:
     """The kinds of mail the sender may send now: None (all) when no outage is in force."""
     if not outages_in_force(reg, now):
         return None
@@ -78,9 +86,17 @@ HELD_TEXT = (
 """What the notice mail says a stop holds (OUTAGE_MAIL, in words)."""
 
 
+class Announcement(enum.StrEnum):
+    """What the other party is told (第9条), and the key it is recorded under in the outage
+    file."""
+
+    NOTICE = "notice"  # 第9条2・4: in advance of a planned stop
+    REPORT = "report"  # 第9条ただし書: promptly after an emergency stop
+
+
 @dataclass(frozen=True)
 class Sent:
-    kind: str  # notice | report
+    kind: Announcement
     to: Role
     at: dt.datetime
 
@@ -92,20 +108,20 @@ def _when(t: dt.datetime | None) -> str:
     return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M}"
 
 
-def text(service: Service, outage: Outage, kind: str) -> tuple[str, str]:
+def text(service: Service, outage: Outage, kind: Announcement) -> tuple[str, str]:
     """Subject and body, in Japanese, of the notice or the report."""
     by = service.roles[outage.stopped_by]
     window = f"{_when(outage.start)} 〜 {_when(outage.end)}"
-    if kind == "notice":
+    if kind is Announcement.NOTICE:
         subject = f"【事前通知】{service.name}の計画停止（{_when(outage.start)}〜）"
         lead = (
-            "川崎市電子メール配信サービス運営要領第9条の規定により、"
+            f"{service.name}運営要領第9条の規定により、"
             "次のとおりクラウドサービスを停止しますので、事前にお知らせします。"
         )
     else:
         subject = f"【停止報告】{service.name}の緊急停止（{_when(outage.start)}）"
         lead = (
-            "川崎市電子メール配信サービス運営要領第9条ただし書の規定により、"
+            f"{service.name}運営要領第9条ただし書の規定により、"
             "次のとおりクラウドサービスを緊急に停止しましたので、ご報告します。"
         )
     body = (
@@ -121,7 +137,7 @@ def text(service: Service, outage: Outage, kind: str) -> tuple[str, str]:
 
 
 def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | None = None) -> Sent:
-    now = (now or dt.datetime.now(JST)).astimezone(JST).replace(microsecond=0)
+    now = (now or jstnow()).astimezone(JST).replace(microsecond=0)
     reg, problems = load(config)
     located = reg.outages.get(outage_id)
     if located is None or reg.service is None:
@@ -136,19 +152,19 @@ def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | N
         raise RegistryEditError(
             "停止できるのはクラウドサービス管理者か防災CMS管理者です（第9条1・3）"
         )
-    kind = "notice" if outage.kind == "planned" else "report"
-    done = outage.notice if kind == "notice" else outage.report
+    kind = Announcement.NOTICE if outage.kind == "planned" else Announcement.REPORT
+    done = outage.notice if kind is Announcement.NOTICE else outage.report
     if done is not None:
         raise RegistryEditError(
-            f"停止記録 {outage_id} の{'通知' if kind == 'notice' else '報告'}は "
+            f"停止記録 {outage_id} の{'通知' if kind is Announcement.NOTICE else '報告'}は "
             f"{done.at.astimezone(JST):%Y-%m-%d %H:%M} に済んでいます"
         )
-    if kind == "notice" and now >= outage.start:
+    if kind is Announcement.NOTICE and now >= outage.start:
         raise RegistryEditError(
             f"停止はすでに始まっています（{_when(outage.start)}）。事前の通知はできません: "
             "停止の種類を emergency にして、停止後の報告をしてください（第9条ただし書）"
         )
-    if kind == "report" and now < outage.start:
+    if kind is Announcement.REPORT and now < outage.start:
         raise RegistryEditError("緊急停止の報告は停止の後に行います（まだ停止が始まっていません）")
 
     subject, body = text(service, outage, kind)
@@ -165,10 +181,14 @@ def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | N
         auto="auto-generated",
     )
     path = config / OUTAGES_DIR / f"{outage_id}.yaml"
-    header = "# 第9条2・4: 事前の通知" if kind == "notice" else "# 第9条ただし書: 停止後の報告"
+    header = (
+        "# 第9条2・4: 事前の通知"
+        if kind is Announcement.NOTICE
+        else "# 第9条ただし書: 停止後の報告"
+    )
     # queued and recorded together: if the registry refuses the record, the transaction
     # rolls back and nothing is mailed
     with engine.begin() as conn:
-        queue.enqueue(conn, msg, service.inquiry_address, [to], kind="notice")
-        append_block(config, path, kind, {"to": other.value, "at": now}, header, "この記録")
+        queue.enqueue(conn, msg, service.inquiry_address, [to], kind=MessageKind.NOTICE)
+        append_block(config, path, kind.value, {"to": other.value, "at": now}, header, "この記録")
     return Sent(kind, other, now)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ..clock import utcnow
 from ..store.engine import reading
 from ..store.schema import UTCDateTime, confirmations, inbound, outbound, subscribers
+from ..store.states import QueueState
 
 RATE_WINDOW = dt.timedelta(minutes=5)
 
@@ -56,15 +57,19 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
         inbound_counts = _by(conn, inbound.c.state)
         outbound_counts = _by(conn, outbound.c.state)
         deferred = conn.execute(
-            sa.select(sa.func.count()).where(outbound.c.state == "queued", outbound.c.attempts > 0)
+            sa.select(sa.func.count()).where(
+                outbound.c.state == QueueState.QUEUED, outbound.c.attempts > 0
+            )
         ).scalar_one()
         sent_recent = conn.execute(
             sa.select(sa.func.count()).where(
-                outbound.c.state == "sent", outbound.c.done_at >= now - RATE_WINDOW
+                outbound.c.state == QueueState.SENT, outbound.c.done_at >= now - RATE_WINDOW
             )
         ).scalar_one()
         oldest = conn.execute(
-            sa.select(sa.func.min(outbound.c.created_at)).where(outbound.c.state == "queued")
+            sa.select(sa.func.min(outbound.c.created_at)).where(
+                outbound.c.state == QueueState.QUEUED
+            )
         ).scalar_one()
         subs = {
             (str(c), str(s)): int(n)
@@ -78,7 +83,7 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
             int(m): int(n)
             for m, n in conn.execute(
                 sa.select(outbound.c.message_id, sa.func.count())
-                .where(outbound.c.state.in_(("queued", "sending")))
+                .where(outbound.c.state.in_((QueueState.QUEUED, QueueState.SENDING)))
                 .group_by(outbound.c.message_id)
             )
         }
@@ -147,15 +152,15 @@ class Progress:
 
     @property
     def sent(self) -> int:
-        return self.states.get("sent", 0)
+        return self.states.get(QueueState.SENT, 0)
 
     @property
     def failed(self) -> int:
-        return self.states.get("bounced", 0) + self.states.get("failed", 0)
+        return self.states.get(QueueState.BOUNCED, 0) + self.states.get(QueueState.FAILED, 0)
 
     @property
     def pending(self) -> int:
-        return self.states.get("queued", 0) + self.states.get("sending", 0)
+        return self.states.get(QueueState.QUEUED, 0) + self.states.get(QueueState.SENDING, 0)
 
     @property
     def rate(self) -> float:
@@ -185,19 +190,21 @@ def progress(engine: sa.Engine, message_id: int, now: dt.datetime | None = None)
         }
         deferred = conn.execute(
             sa.select(sa.func.count()).where(
-                mine, outbound.c.state == "queued", outbound.c.next_try > now
+                mine, outbound.c.state == QueueState.QUEUED, outbound.c.next_try > now
             )
         ).scalar_one()
         recent = conn.execute(
             sa.select(sa.func.count()).where(
-                mine, outbound.c.state == "sent", outbound.c.done_at >= now - PROGRESS_WINDOW
+                mine,
+                outbound.c.state == QueueState.SENT,
+                outbound.c.done_at >= now - PROGRESS_WINDOW,
             )
         ).scalar_one()
         first, last = conn.execute(
             sa.select(
                 sa.func.min(outbound.c.done_at, type_=UTCDateTime()),
                 sa.func.max(outbound.c.done_at, type_=UTCDateTime()),
-            ).where(mine, outbound.c.state == "sent")
+            ).where(mine, outbound.c.state == QueueState.SENT)
         ).one()
     return Progress(message_id, states, int(deferred), int(recent), first, last)
 

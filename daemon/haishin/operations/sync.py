@@ -24,13 +24,14 @@ from ..mailtext.compose import compose
 from ..registry import check, load_valid
 from ..registry.model import Role, Service
 from ..store import queue
+from ..store.states import MessageKind
 
 
 class SyncError(HaishinError):
     exit_code = 2
 
 
-class Result(enum.StrEnum):
+class SyncResult(enum.StrEnum):
     UP_TO_DATE = "up-to-date"
     MOVED = "moved"
     REFUSED = "refused"
@@ -38,7 +39,7 @@ class Result(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Synced:
-    result: Result
+    result: SyncResult
     old: str
     new: str
     problems: list[str] = field(default_factory=list)
@@ -80,7 +81,7 @@ def sync(
     new = _git(repo, "rev-parse", "FETCH_HEAD")
     old = _git(repo, "rev-parse", "HEAD")
     if new == old:
-        return Synced(Result.UP_TO_DATE, old, new)
+        return Synced(SyncResult.UP_TO_DATE, old, new)
     try:
         _git(repo, "merge-base", "--is-ancestor", old, new)
     except SyncError:
@@ -105,12 +106,12 @@ def sync(
             _mail_refusal(config, engine, new, errors)
             marker.write_text(new + "\n")
             mailed = True
-        return Synced(Result.REFUSED, old, new, errors, mailed)
+        return Synced(SyncResult.REFUSED, old, new, errors, mailed)
 
     _git(repo, "merge", "--quiet", "--ff-only", new)
     if reload_pid is not None:
         os.kill(reload_pid, signal.SIGHUP)
-    return Synced(Result.MOVED, old, new)
+    return Synced(SyncResult.MOVED, old, new)
 
 
 def _mail_refusal(config: Path, engine: sa.Engine, revision: str, errors: list[str]) -> None:
@@ -140,4 +141,4 @@ def notify_refusal(service: Service, engine: sa.Engine, which: str, errors: list
         auto="auto-generated",
     )
     with engine.begin() as conn:
-        queue.enqueue(conn, msg, service.inquiry_address, [to], kind="notice")
+        queue.enqueue(conn, msg, service.inquiry_address, [to], kind=MessageKind.NOTICE)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..store import queue
+from ..store.states import QueueState
 from .client import Connection, Outgoing, stuff
 
 CHAIN = 16
@@ -72,7 +73,7 @@ class Chains:
                 results.append(self.retry(row, "connection lost"))
             elif reply.ok:
                 self.stats.sent += 1
-                results.append(queue.Result(row.id, queue.SENT))
+                results.append(queue.Result(row.id, QueueState.SENT))
             else:
                 results.append(self.classify(row, reply.code, reply.text))
         return results

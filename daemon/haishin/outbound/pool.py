@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from ..clock import utcnow
 from ..store import queue
+from ..store.states import MessageKind
 from .chains import CHAIN, Chains, Classify, Retry, Stats
 from .client import Connection, SMTPError
 from .commits import GroupCommit, OnSettle, OnSettled
@@ -36,7 +37,7 @@ from .pacing import DEFAULT, Limits, TokenBucket
 
 log = logging.getLogger(__name__)
 
-Sendable = Callable[[], frozenset[str] | None]
+Sendable = Callable[[], frozenset[MessageKind] | None]
 """The kinds of mail that may go out now; None for all (an outage holds the rest, 第9条)."""
 
 
@@ -63,7 +64,7 @@ class Pool:
     ) -> None:
         self.claims = queue.Claims(engine)
         self.sendable = sendable
-        self._kinds: frozenset[str] | None = None
+        self._kinds: frozenset[MessageKind] | None = None
         """What `sendable` said last; a change to a hold sends the lanes' rows back."""
         self._closing = False
         self.limits = limits
@@ -105,9 +106,7 @@ class Pool:
             untried = self.lanes.take_all()
             if untried:
                 log.info("sender: %d row(s) back to the queue for the outage", len(untried))
-                self.done(
-                    [queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in untried]
-                )
+                self.done([queue.Result.untried(r.id) for r in untried])
         self._kinds = kinds
 
     async def fill(self) -> int:
@@ -130,7 +129,7 @@ class Pool:
                 wait = lane.bucket.backlog_seconds(len(lane.rows))
                 if wait > self.horizon:
                     later = now + dt.timedelta(seconds=wait)
-                    back.append(queue.Result(row.id, queue.QUEUED, None, later, attempted=False))
+                    back.append(queue.Result.untried(row.id, later))
                     continue
             lane.rows.append(row)
         for lane in self.lanes.values():
@@ -270,9 +269,7 @@ class Pool:
         untried = self.lanes.take_all()
         for lane in self.lanes.values():
             lane.more.set()  # an idle connection: nothing more is coming
-        self.commits.results += [
-            queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in untried
-        ]
+        self.commits.results += [queue.Result.untried(r.id) for r in untried]
         if self._tasks:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):

@@ -26,10 +26,11 @@ from ..clock import utcnow
 from ..context import Context
 from ..registry.model import AnswerLimits, Cap, ClientNetworks
 from ..store import autoreplies, confirmations
+from ..store.states import Intake
 
 log = logging.getLogger(__name__)
 
-IMAP = "imap"
+IMAP = str(Intake.IMAP)
 """The bucket of mail taken from the IMAP mailbox: its client is not known to us."""
 UNKNOWN = "unknown"
 """A message whose client was not recorded (stored before migration 0009)."""
@@ -37,7 +38,7 @@ UNKNOWN = "unknown"
 
 def client_network(source: str, address: str | None, settings: ClientNetworks) -> str:
     """The network a message's client belongs to, as counted by the per-network caps."""
-    if source == IMAP:
+    if source == Intake.IMAP:
         return IMAP
     if address is None:
         return UNKNOWN
@@ -58,7 +59,7 @@ def _network(address: str, ipv4_prefix: int, ipv6_prefix: int) -> str:
     return str(ipaddress.ip_network((ip, prefix), strict=False))
 
 
-class Verdict(enum.StrEnum):
+class RateVerdict(enum.StrEnum):
     """May one more answer go out? Which rule said no, for the log (style.md 4)."""
 
     ALLOWED = "allowed"
@@ -155,13 +156,13 @@ def _spend(conn: sa.Connection, key: str) -> None:
 
 def _check(
     conn: sa.Connection, counts: _Counts, limits: AnswerLimits, address: str, network: str | None
-) -> Verdict:
+) -> RateVerdict:
     """The three rules in order; if all pass, the answer is counted as sent now."""
     now = utcnow()
     if counts.per_address(conn, address, _since(now, limits.per_address)) >= (
         limits.per_address.count
     ):
-        return Verdict.PER_ADDRESS
+        return RateVerdict.PER_ADDRESS
     keys = []
     if network is not None:
         cap = limits.per_network
@@ -170,40 +171,40 @@ def _check(
             conn, key, lambda: counts.per_network(conn, network, _since(now, cap), cap.count)
         )
         if seen >= cap.count:
-            return Verdict.PER_NETWORK
+            return RateVerdict.PER_NETWORK
         keys.append(key)
     overall = limits.overall
     key = f"haishin_{counts.name}_overall"
     seen = _cached(conn, key, lambda: counts.overall(conn, _since(now, overall), overall.count))
     if seen >= overall.count:
-        return Verdict.OVERALL
+        return RateVerdict.OVERALL
     keys.append(key)
     for k in keys:  # the caller sends one now
         _spend(conn, k)
-    return Verdict.ALLOWED
+    return RateVerdict.ALLOWED
 
 
-def confirmation(conn: sa.Connection, ctx: Context, address: str) -> Verdict:
+def confirmation(conn: sa.Connection, ctx: Context, address: str) -> RateVerdict:
     """May one more confirmation request go to `address`? (If yes, the caller records
     it in `confirmations` with `ctx.network`.)"""
     verdict = _check(conn, _CONFIRMATIONS, ctx.service.limits.confirmations, address, ctx.network)
-    if verdict is not Verdict.ALLOWED:
+    if verdict is not RateVerdict.ALLOWED:
         _not_sent("confirmation", ctx, address, verdict)
     return verdict
 
 
-def answer(conn: sa.Connection, ctx: Context, address: str) -> Verdict:
+def answer(conn: sa.Connection, ctx: Context, address: str) -> RateVerdict:
     """May we send one more automatic answer (help, expired, already subscribed…) to
     `address`? If yes, it is counted now."""
     verdict = _check(conn, _AUTO_REPLIES, ctx.service.limits.auto_replies, address, ctx.network)
-    if verdict is Verdict.ALLOWED:
+    if verdict is RateVerdict.ALLOWED:
         autoreplies.add(conn, address, utcnow(), ctx.network)
     else:
         _not_sent("answer", ctx, address, verdict)
     return verdict
 
 
-def _not_sent(what: str, ctx: Context, address: str, verdict: Verdict) -> None:
+def _not_sent(what: str, ctx: Context, address: str, verdict: RateVerdict) -> None:
     log.info(
         "%s to %s from network %s not sent: %s",
         what,
@@ -214,8 +215,8 @@ def _not_sent(what: str, ctx: Context, address: str, verdict: Verdict) -> None:
 
 
 def allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
-    return confirmation(conn, ctx, address) is Verdict.ALLOWED
+    return confirmation(conn, ctx, address) is RateVerdict.ALLOWED
 
 
 def answer_allowed(conn: sa.Connection, ctx: Context, address: str) -> bool:
-    return answer(conn, ctx, address) is Verdict.ALLOWED
+    return answer(conn, ctx, address) is RateVerdict.ALLOWED

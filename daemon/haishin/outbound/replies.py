@@ -15,6 +15,7 @@ from ..context import Context
 from ..mailtext.compose import compose
 from ..mailtext.texts import Text
 from ..store import queue
+from ..store.states import MessageKind
 from . import ratelimit
 
 log = logging.getLogger(__name__)
@@ -29,16 +30,17 @@ def reply(
     *,
     reply_to: str | None = None,
     in_reply_to: str | None = None,
-    kind: str = "reply",
+    kind: MessageKind = MessageKind.REPLY,
 ) -> bool:
     """Queue an answer; False if the abuse limit for `to` was reached (then nothing is
     sent: a confirmation request is limited by `ratelimit.allowed` before it gets here)."""
-    if kind == "reply" and not ratelimit.answer_allowed(conn, ctx, to):
+    if kind is MessageKind.REPLY and not ratelimit.answer_allowed(conn, ctx, to):
         return False  # logged by ratelimit, with the rule that said no
     subject, body = text
     channel = ctx.registry.channels[slug].value
     msg = compose(
-        from_name=f"川崎市 {channel.title}",
+        # the service as service.yaml names it (第10条), then the channel
+        from_name=f"{ctx.service.name} {channel.title}",
         from_addr=ctx.address(slug, contract.REQUEST),
         to=to,
         subject=subject,

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from ..clock import utcnow
 from ..registry.model import Delivery
 from ..store import queue
+from ..store.states import MessageKind, QueueState
 from . import maildir
 from .pacing import Limits
 from .pool import Pool, Sendable
-from .redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ class SendSettings:
 
 def _retry(settings: SendSettings, row: queue.Claimed, error: str) -> queue.Result:
     if row.attempts + 1 >= settings.max_attempts:
-        return queue.Result(row.id, queue.FAILED, error)
+        return queue.Result(row.id, QueueState.FAILED, error)
     delay = min(settings.retry_base * (2**row.attempts), settings.retry_cap)
-    return queue.Result(row.id, queue.QUEUED, error, utcnow() + dt.timedelta(seconds=delay))
+    return queue.Result(row.id, QueueState.QUEUED, error, utcnow() + dt.timedelta(seconds=delay))
 
 
 def _data(row: queue.Claimed) -> bytes:
@@ -67,7 +67,7 @@ def _data(row: queue.Claimed) -> bytes:
 def _classify(settings: SendSettings, row: queue.Claimed, code: int, text: str) -> queue.Result:
     error = f"{code} {text}"[:500]
     if 500 <= code < 600:
-        return queue.Result(row.id, queue.BOUNCED, error)
+        return queue.Result(row.id, QueueState.BOUNCED, error)
     return _retry(settings, row, error)
 
 
@@ -76,7 +76,7 @@ def _send_maildir(settings: SendSettings, rows: list[queue.Claimed]) -> list[que
     results = []
     for row in rows:
         maildir.deliver(settings.maildir, row.mail_from, row.rcpt, _data(row), sync_dir=False)
-        results.append(queue.Result(row.id, queue.SENT))
+        results.append(queue.Result(row.id, QueueState.SENT))
     maildir.sync(settings.maildir)  # before the rows are marked sent
     return results
 
@@ -84,7 +84,7 @@ def _send_maildir(settings: SendSettings, rows: list[queue.Claimed]) -> list[que
 async def send_batch(
     engine: sa.Engine,
     settings: SendSettings,
-    kinds: frozenset[str] | None = None,
+    kinds: frozenset[MessageKind] | None = None,
     *,
     claims: queue.Claims | None = None,
     unsettled: list[queue.Result] | None = None,
@@ -107,7 +107,7 @@ async def send_batch(
     except BaseException:
         # a full disk, a cancelled task: the rows go back to the queue untried, never
         # stranded as `sending` until a restart
-        back = [queue.Result(r.id, queue.QUEUED, None, None, attempted=False) for r in rows]
+        back = [queue.Result.untried(r.id) for r in rows]
         try:
             await asyncio.to_thread(queue.settle, engine, back)
         except sa.exc.SQLAlchemyError:
@@ -119,8 +119,9 @@ async def send_batch(
         unsettled.extend(results)  # delivered: written by the next call, not repeated
         raise
     for r in results:
-        if r.state != queue.SENT:
-            log.info("outbound#%d: %s (%s)", r.id, r.state, redact(r.error or ""))
+        if r.state != QueueState.SENT:
+            # the reply may quote an address: the log filter marks it (redact.py)
+            log.info("outbound#%d: %s (%s)", r.id, r.state, r.error or "")
     return len(rows)
 
 
@@ -148,9 +149,9 @@ async def run(
 
 def _logged(sendable: Sendable) -> Sendable:
     """The same answers, with a log line when an outage hold starts or ends."""
-    last: list[frozenset[str] | None] = [None]
+    last: list[frozenset[MessageKind] | None] = [None]
 
-    def look() -> frozenset[str] | None:
+    def look() -> frozenset[MessageKind] | None:
         now = sendable()
         if now != last[0]:
             if now is None:
@@ -246,7 +247,7 @@ async def _run_pool(
 
     def classify(row: queue.Claimed, code: int, text: str) -> queue.Result:
         result = _classify(settings, row, code, text)
-        if result.state in (queue.BOUNCED, queue.FAILED) and on_bounced is not None:
+        if result.state in (QueueState.BOUNCED, QueueState.FAILED) and on_bounced is not None:
             bounced[row.id] = (row, result.error or "")
         return result
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from .. import addresses as contract
+from .. import urls
 from ..context import Context
 from ..mailtext import posts as texts
 from ..outbound.replies import reply
 from ..registry.model import Approval
 from ..store.posts import Post
+from ..store.states import MessageKind
 from ..tokens import Purpose
 from .policy.base import PostVerdict
 
 
 def post_url(ctx: Context, token: str) -> str:
-    return f"{ctx.public_url}post/{token}"
+    return urls.at(ctx.public_url, urls.POST, token=token)
 
 
 VERIFYING = "DKIM 署名を検証中"
@@ -56,7 +58,7 @@ def ask_approval(
             texts.held_for_manager(about, subject, post_url(ctx, withdraw_token)),
             reply_to=ctx.address(slug, contract.CONFIRM, withdraw_token),
             in_reply_to=mid,
-            kind="confirm",
+            kind=MessageKind.CONFIRM,
         )
     token = ctx.keyring.make(Purpose.POST_APPROVE, post.id, post.expires_at)
     request = texts.approval_request(
@@ -80,5 +82,5 @@ def ask_approval(
         request,
         reply_to=ctx.address(slug, contract.CONFIRM, token),
         in_reply_to=None if to_manager else mid,
-        kind="confirm",
+        kind=MessageKind.CONFIRM,
     )

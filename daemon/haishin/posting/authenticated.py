@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from .. import addresses
 from ..context import Context
 from ..store import posts
 from ..store.posts import PostState
@@ -98,7 +99,7 @@ async def _one(
 ) -> None:
     domain = ctx.service.mail_domain
     # a post is a mail to the channel's post address; d=<mail domain> is our own fan-out
-    to = Addressed(post_address=f"{channel}@{domain}", own_domain=domain)
+    to = Addressed(post_address=ctx.address(channel, addresses.POST), own_domain=domain)
     if not raw:  # emptied by the retention purge
         verification = Verification(DkimResult.NONE, "受信したメールが残っていません")
     else:

@@ -34,7 +34,6 @@ import asyncio
 import enum
 import logging
 import re
-import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ import dkim
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import parse_tag_value
 
+from ..clock import epoch_seconds
 from .dnskeys import Found, KeyLookup, KeyRecord
 from .policy.base import PostVerdict
 from .senders import aligned, same_address
@@ -276,7 +276,7 @@ async def verify(
 ) -> Verification:
     """The daemon's own verdict on `raw` posted by `sender` (a listed sender) to the
     channel `to` names; `now` (epoch seconds) bounds t=."""
-    found = await _verify(raw, sender, keys, to, time.time() if now is None else now)
+    found = await _verify(raw, sender, keys, to, epoch_seconds() if now is None else now)
     return Verification(found.result, _clean(found.detail), _clean(found.domain, 255))
 
 

@@ -20,11 +20,11 @@ from typing import Literal
 
 from ruamel.yaml import YAML
 
+from ..clock import today
 from ..errors import RegistryEditError
 from .load import APPLICATIONS_DIR, load
 from .model import ROLE_NAMES, Role
 from .rules_common import APPROVER
-from .state import today
 from .validate import check
 
 FORM2_HEADER = "# 第2号様式 電子メール配信サービス利用等承認書"

@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
+from ..clock import JST as JST  # re-exported: the registry's dates are Japanese
 
 RULES_REVISED = dt.date(2021, 12, 24)
 """附則: the latest revision is in force from 2021-12-24; earlier registrations keep the
@@ -323,13 +323,13 @@ class Channel(Strict):
     paused: Pause | None = None
 
 
-class Kind(enum.StrEnum):
+class ApplicationKind(enum.StrEnum):  # Form 1 (第6条): what a department applies for
     START = "start"
     CHANGE = "change"
     STOP = "stop"
 
 
-KIND_NAMES = {Kind.START: "利用開始", Kind.CHANGE: "変更", Kind.STOP: "利用停止"}
+KIND_NAMES = dict(zip(ApplicationKind, ("利用開始", "変更", "利用停止"), strict=True))  # in order
 
 
 class Applicant(Strict):
@@ -362,7 +362,7 @@ class Application(Strict):
     """config/applications/<number>.yaml: one Form 1 (利用等申請書) and its decision."""
 
     number: Text
-    kind: Kind
+    kind: ApplicationKind
     department: Text
     channel: Text
     applied: dt.date

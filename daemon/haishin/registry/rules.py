@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from .. import addresses
 from .load import Registry
-from .model import ROLE_NAMES, Kind, Role
+from .model import ROLE_NAMES, ApplicationKind, Role
 from .problems import Pos, Problem
 from .rules_common import APPROVER, Rule, channels_of
 from .rules_history import (
@@ -102,14 +102,14 @@ def application_references_resolve(reg: Registry) -> Iterator[Problem]:
         if not known_department:
             yield _unknown(doc.at("department"), "情報配信課", app.department, reg.departments)
         channel = reg.channels.get(app.channel)
-        undecided_start = app.kind is Kind.START and not app.approved
+        undecided_start = app.kind is ApplicationKind.START and not app.approved
         if channel is None and not undecided_start:
             yield Problem(
                 doc.at("channel"),
                 "unknown-channel",
                 f"チャネル '{app.channel}' がありません（channels/{app.channel}.yaml）",
             )
-        moves = app.kind is Kind.CHANGE and app.requested.department is not None
+        moves = app.kind is ApplicationKind.CHANGE and app.requested.department is not None
         differs = channel is not None and app.department != channel.value.department
         if differs and known_department and not moves:
             yield Problem(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .load import Located, Registry
-from .model import ROLE_NAMES, Application, Channel, Kind, Pause, Role
+from .model import ROLE_NAMES, Application, ApplicationKind, Channel, Pause, Role
 from .problems import Problem
 from .rules_common import DISASTER_IDS, DISASTER_WORDS, PAUSER, channels_of
 from .state import history, is_legacy
@@ -41,7 +41,7 @@ def state_follows_approvals(reg: Registry) -> Iterator[Problem]:
         if ref is None or ref.value.channel != slug:
             continue  # reported by channel_references_resolve
         app = ref.value
-        if app.rejected and app.kind is Kind.START and app is latest_app:
+        if app.rejected and app.kind is ApplicationKind.START and app is latest_app:
             pass  # never served, or stays stopped: the channel simply is not published
         elif app.rejected:
             yield Problem(
@@ -57,7 +57,7 @@ def state_follows_approvals(reg: Registry) -> Iterator[Problem]:
                     "stale-application",
                     f"承認待ちの申請 {app.number} より新しい申請があります",
                 )
-            elif app.kind is Kind.CHANGE:
+            elif app.kind is ApplicationKind.CHANGE:
                 yield Problem(
                     doc.at("application"),
                     "unapproved-change",
@@ -71,7 +71,7 @@ def state_follows_approvals(reg: Registry) -> Iterator[Problem]:
                 f"最新の承認済み申請は {approved[-1].value.number} です。"
                 "application: をそれに合わせてください",
             )
-        elif app.kind in (Kind.START, Kind.CHANGE):
+        elif app.kind in (ApplicationKind.START, ApplicationKind.CHANGE):
             yield from _content_matches(app, channel, doc, ref)
 
 
@@ -82,20 +82,20 @@ def _order_of(apps: list[Located[Application]], legacy: bool) -> Iterator[Proble
         app = located.value
         if not app.approved:
             continue
-        if app.kind is Kind.START and running:
+        if app.kind is ApplicationKind.START and running:
             yield Problem(
                 located.doc.at("kind"),
                 "application-order",
                 f"申請 {app.number}: 利用中のチャネルに利用開始は申請できません（変更を使ってください）",
             )
-        elif app.kind is not Kind.START and not running:
+        elif app.kind is not ApplicationKind.START and not running:
             yield Problem(
                 located.doc.at("kind"),
                 "application-order",
-                f"申請 {app.number}: 利用開始の承認より前に{'変更' if app.kind is Kind.CHANGE else '停止'}"
+                f"申請 {app.number}: 利用開始の承認より前に{'変更' if app.kind is ApplicationKind.CHANGE else '停止'}"
                 "は承認できません",
             )
-        running = app.kind is not Kind.STOP
+        running = app.kind is not ApplicationKind.STOP
 
 
 def _content_matches(

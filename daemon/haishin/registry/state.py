@@ -10,8 +10,9 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from ..clock import jstnow, today
 from .load import Located, Registry
-from .model import JST, KIND_NAMES, RULES_REVISED, Application, Kind, Outage, Pause
+from .model import KIND_NAMES, RULES_REVISED, Application, ApplicationKind, Outage, Pause
 
 
 class State(enum.StrEnum):
@@ -49,10 +50,6 @@ class ChannelState:
     """第7条: the site shows exactly the channels the daemon serves."""
 
 
-def today() -> dt.date:
-    return dt.datetime.now(JST).date()
-
-
 def is_legacy(registered: dt.date) -> bool:
     """附則2: registered before the 2021-12-24 revision, so the former rules apply."""
     return registered < RULES_REVISED
@@ -78,13 +75,13 @@ def channel_state(reg: Registry, slug: str, on: dt.date | None = None) -> Channe
         last = approved[-1]
         assert last.decision is not None
         base = f"申請 {last.number}（{KIND_NAMES[last.kind]}）が {last.decision.date} に承認済み"
-        if last.kind is Kind.STOP:
+        if last.kind is ApplicationKind.STOP:
             return ChannelState(State.STOPPED, base, legacy, last.number)
         decided: str | None = last.number
     elif legacy:
         base = f"附則により従前の例による登録（{channel.registered} 登録）"
         decided = None
-    elif any(a.decision is None and a.kind is Kind.START for a in apps):
+    elif any(a.decision is None and a.kind is ApplicationKind.START for a in apps):
         return ChannelState(State.PENDING, "利用開始の申請が承認待ちです", legacy)
     elif any(a.rejected for a in apps):
         return ChannelState(State.REJECTED, "利用開始の申請は承認されませんでした", legacy)
@@ -106,7 +103,7 @@ def channel_states(reg: Registry, on: dt.date | None = None) -> dict[str, Channe
 
 def outages_in_force(reg: Registry, at: dt.datetime | None = None) -> list[Outage]:
     """第9条: the stops whose window contains `at` (an open-ended one lasts until ended)."""
-    at = at or dt.datetime.now(JST)
+    at = at or jstnow()
     return [
         o.value
         for o in reg.outages.values()

@@ -24,6 +24,7 @@ from ..outbound import ratelimit
 from ..outbound.ratelimit import client_network
 from ..outbound.replies import reply
 from ..store import spool
+from ..store.states import SpoolState
 from ..tokens import Purpose, Verdict
 from .loops import NoAnswer, why_not_answer
 
@@ -210,7 +211,7 @@ HANDLERS: dict[Kind, Handler] = {
 
 def dispatch(
     conn: sa.Connection, ctx: Context, row: spool.Spooled, incoming: Incoming | None = None
-) -> tuple[str, str]:
+) -> tuple[SpoolState, str]:
     """Process one spooled message; returns (spool state, outcome for the audit).
     `incoming`: the message as the worker already read it (read once, not twice)."""
     # every answer to this message counts against its client's network (issue 11, item 3)
@@ -222,7 +223,7 @@ def dispatch(
     no_answer = why_not_answer(incoming.msg, row.mail_from, incoming.sender, ctx.domain)
     mail = Mail(row.id, row.raw, incoming, no_answer)
     results: list[str] = []
-    state = spool.DONE
+    state = SpoolState.DONE
     seen: set[Target] = set()
     for rcpt in row.rcpts:
         target = ctx.directory.parse(rcpt)
@@ -242,7 +243,7 @@ def dispatch(
         else:
             outcome = HANDLERS[target.kind](conn, ctx, mail, target)
         if outcome is Outcome.HELD:
-            state = spool.HELD
+            state = SpoolState.HELD
         results.append(f"{target.kind}:{target.slug or ''}={outcome}")
     if no_answer is not None:
         results.append(f"({no_answer.why})")

@@ -21,7 +21,7 @@ from ..mailtext.incoming import Incoming
 from ..mailtext.limits import Unreadable
 from ..outbound.replies import reply
 from ..posting.senders import is_sender
-from ..store import spool
+from ..store.states import SpoolState
 from .loops import NoAnswer, why_not_answer
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def handle(
     rcpts: list[str],
     mail_from: str,
     incoming: Incoming,
-) -> tuple[str, str]:
+) -> tuple[SpoolState, str]:
     """(spool state, outcome) for a message that was not read; runs in the batch's
     transaction like `dispatch`."""
     assert incoming.unreadable is not None
@@ -90,4 +90,4 @@ def handle(
         results.append(f"{target.kind}:{target.slug or ''}={handled}")
     outcome = f"unreadable ({incoming.unreadable}): {' '.join(results) or 'no recipient of ours'}"
     log.warning("inbound#%d: not read: %s", spool_id, outcome)
-    return spool.DONE, outcome
+    return SpoolState.DONE, outcome

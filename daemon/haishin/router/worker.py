@@ -36,6 +36,7 @@ from ..mailtext.limits import LIMITS, MimeLimits, Unreadable
 from ..outbound import ratelimit
 from ..outbound.ratelimit import client_network
 from ..store import spool
+from ..store.states import SpoolState
 from . import unreadable
 from .dispatch import dispatch
 
@@ -55,7 +56,7 @@ class _AlreadyTaken(Exception):
 
 def handle(
     conn: sa.Connection, ctx: Context, row: spool.Spooled, limits: MimeLimits = LIMITS
-) -> tuple[str, str]:
+) -> tuple[SpoolState, str]:
     """One message: read within the limits and the budget, then dispatch."""
     started = time.monotonic()
     incoming = read(row.raw, row.mail_from, limits)
@@ -65,7 +66,7 @@ def handle(
     if incoming.unreadable is Unreadable.OVER_BUDGET:
         # set aside before any command runs; the raw stays in the row as evidence
         log.warning("inbound#%d: set aside: reading took %.2f s", row.id, took)
-        return spool.FAILED, f"set aside: {Unreadable.OVER_BUDGET} ({took:.2f} s)"
+        return SpoolState.FAILED, f"set aside: {Unreadable.OVER_BUDGET} ({took:.2f} s)"
     if incoming.unreadable is not None:
         return unreadable.handle(conn, ctx, row.id, row.rcpts, row.mail_from, incoming)
     state, outcome = dispatch(conn, ctx, row, incoming)

@@ -22,11 +22,9 @@ from typing import Any
 
 from pelican.contents import Content
 
-from .view import CHANNEL_URL
+from .. import urls
 
 log = logging.getLogger(__name__)
-
-POST_URL = "channels/{channel}/{slug}.html"
 
 
 class Post(Content):  # type: ignore[misc]  # Pelican is untyped
@@ -44,8 +42,10 @@ def _read(readers: Any, archive: Path, path: Path, channel: str) -> Post | None:
     # The file name is the slug: titles are Japanese, and slugifying them loses everything.
     post.slug = path.stem
     post.channel = channel
-    post.override_url = post.override_save_as = POST_URL.format(channel=channel, slug=path.stem)
-    post.channel_url = CHANNEL_URL.format(slug=channel)
+    post.override_url = post.override_save_as = urls.ARCHIVED_POST.format(
+        channel=channel, slug=path.stem
+    )
+    post.channel_url = urls.CHANNEL.format(slug=channel)
     if not post.is_valid() or getattr(post, "status", "") in ("draft", "hidden"):
         return None
     return post

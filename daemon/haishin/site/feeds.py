@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from html import escape
 
+from .. import urls
 from .jpformat import jpdatetime, jpwindow
-from .view import NOTICES_URL, Notice
+from .view import Notice
 
 
 @dataclass(frozen=True)
@@ -37,5 +38,5 @@ def notice_items(notices: list[Notice]) -> list[NoticeItem]:
         body = f"<p>{escape(window)}</p>" + "".join(
             f"<p>{escape(line)}</p>" for line in n.text.splitlines() if line.strip()
         )
-        items.append(NoticeItem(notice_title(n), f"{NOTICES_URL}#{n.id}", n.start, body))
+        items.append(NoticeItem(notice_title(n), f"{urls.NOTICES}#{n.id}", n.start, body))
     return items

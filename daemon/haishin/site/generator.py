@@ -10,17 +10,15 @@ from urllib.parse import urlsplit
 
 from pelican.generators import Generator
 
+from .. import urls
 from .archive import Post, read_posts, unknown_folders
 from .feeds import notice_items
 from .loaded import SETTINGS_KEY, Loaded
 from .qr import write_qr
 from .sitemap import write_sitemap
-from .view import NOTICES_FEED, NOTICES_URL, ChannelView
+from .view import ChannelView
 
 log = logging.getLogger(__name__)
-
-INDEX = "index.html"
-DEPARTMENTS = "departments.html"
 
 
 class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
@@ -42,15 +40,15 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
     def generate_output(self, writer: Any) -> None:
         site = self.loaded.site
         relative = self.settings["RELATIVE_URLS"]
-        urls: list[str] = []
+        written: list[str] = []
 
         def page(name: str, template: str, **kwargs: Any) -> None:
             writer.write_file(name, self.get_template(template), self.context, relative, **kwargs)
-            urls.append(name)
+            written.append(name)
 
-        page(INDEX, "index", page_name="index")
-        page(DEPARTMENTS, "departments", page_name="departments")
-        page(NOTICES_URL, "notices", page_name="notices")
+        page(urls.INDEX, "index", page_name="index")
+        page(urls.DEPARTMENTS, "departments", page_name="departments")
+        page(urls.NOTICES, "notices", page_name="notices")
         for channel in site.channels:
             posts = self.posts.get(channel.slug, [])
             recent = posts[: self.loaded.options.recent_posts]
@@ -71,8 +69,8 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
 
         self._notices_feed(writer)
         self._not_found(writer)
-        urls += [p.url for p in self.context.get("pages", [])]
-        write_sitemap(Path(self.output_path) / "sitemap.xml", site.site_url, urls)
+        written += [p.url for p in self.context.get("pages", [])]
+        write_sitemap(Path(self.output_path) / "sitemap.xml", site.site_url, written)
         robots = f"User-agent: *\nAllow: /\nSitemap: {site.site_url}/sitemap.xml\n"
         (Path(self.output_path) / "robots.txt").write_text(robots, encoding="utf-8")
 
@@ -89,7 +87,7 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
     def _notices_feed(self, writer: Any) -> None:
         items = notice_items(self.loaded.site.notices)
         writer.write_feed(
-            items, self._absolute_context(), NOTICES_FEED, feed_title="運用停止のお知らせ"
+            items, self._absolute_context(), urls.NOTICES_FEED, feed_title="運用停止のお知らせ"
         )
 
     def _not_found(self, writer: Any) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..clock import jstnow
 from ..registry.model import JST
 
 DEFAULT_RECENT_POSTS = 5
@@ -29,7 +30,7 @@ class SiteOptions:
 
 def _moment(value: Any) -> dt.datetime:
     if value in (None, ""):
-        return dt.datetime.now(JST)
+        return jstnow()
     if isinstance(value, dt.datetime):
         moment = value
     elif isinstance(value, dt.date):

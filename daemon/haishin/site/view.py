@@ -9,20 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from .. import addresses
+from .. import addresses, urls
 from ..registry import Registry, State, channel_states
 from ..registry.model import JST, Contact, Outage, Pause
-
-CHANNEL_URL = "channels/{slug}.html"
-QR_PATH = "channels/{slug}/qr.png"
-BACKNUMBERS_URL = "channels/{slug}/backnumbers.html"
-CHANNEL_FEED = "feeds/{slug}.atom.xml"
-NOTICES_URL = "notices.html"
-NOTICES_FEED = "feeds/notices.atom.xml"
-
-
-def address(slug: str, suffix: str, domain: str) -> str:
-    return f"{slug}{suffix}@{domain}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +36,7 @@ class ChannelView:
 
     @property
     def url(self) -> str:
-        return CHANNEL_URL.format(slug=self.slug)
+        return urls.CHANNEL.format(slug=self.slug)
 
     @property
     def mailto(self) -> str:
@@ -56,15 +45,15 @@ class ChannelView:
 
     @property
     def qr(self) -> str:
-        return QR_PATH.format(slug=self.slug)
+        return urls.CHANNEL_QR.format(slug=self.slug)
 
     @property
     def backnumbers_url(self) -> str:
-        return BACKNUMBERS_URL.format(slug=self.slug)
+        return urls.BACKNUMBERS.format(slug=self.slug)
 
     @property
     def feed(self) -> str:
-        return CHANNEL_FEED.format(slug=self.slug)
+        return urls.CHANNEL_FEED.format(slug=self.slug)
 
 
 @dataclass(frozen=True)
@@ -169,10 +158,10 @@ def build(reg: Registry, now: dt.datetime) -> SiteView:
                 frequency=ch.frequency,
                 archive_public=ch.archive == "public",
                 paused=state.pause if state.state is State.PAUSED else None,
-                subscribe=address(slug, addresses.SUBSCRIBE, domain),
-                unsubscribe=address(slug, addresses.UNSUBSCRIBE, domain),
-                owner=address(slug, addresses.OWNER, domain),
-                request=address(slug, addresses.REQUEST, domain),
+                subscribe=addresses.of(slug, addresses.SUBSCRIBE, domain),
+                unsubscribe=addresses.of(slug, addresses.UNSUBSCRIBE, domain),
+                owner=addresses.of(slug, addresses.OWNER, domain),
+                request=addresses.of(slug, addresses.REQUEST, domain),
             )
         )
     channels.sort(key=lambda c: (c.title, c.slug))

@@ -25,7 +25,7 @@ class Source(enum.StrEnum):
     PLAIN = "plain"  # a report to <slug>-bounces@ without a (valid) token
 
 
-class Outcome(enum.StrEnum):
+class BounceOutcome(enum.StrEnum):
     SCORED = "scored"
     DISABLED = "disabled"  # this event took the score to the threshold
     INACTIVE = "inactive"  # matched a subscription that is not active: nothing to score
@@ -48,7 +48,7 @@ class Event:
     subscriber_id: int | None
     source: Source
     kind: str
-    outcome: Outcome
+    outcome: BounceOutcome
     status: str | None = None
     diagnostic: str | None = None  # masked by the caller
     score: float | None = None
@@ -253,13 +253,14 @@ def counts(conn: sa.Connection, channel: str, since: dt.date, until: dt.date) ->
     that were not subscribed (a confirmation request to a mistyped address) are left out:
     they say nothing about the channel's recipients."""
     kind = sa.case(
-        (bounce_events.c.outcome == Outcome.UNMATCHED, "unmatched"), else_=bounce_events.c.kind
+        (bounce_events.c.outcome == BounceOutcome.UNMATCHED, "unmatched"),
+        else_=bounce_events.c.kind,
     )
     rows = conn.execute(
         sa.select(kind, sa.func.count())
         .where(
             bounce_events.c.channel == channel,
-            bounce_events.c.outcome != Outcome.INACTIVE,
+            bounce_events.c.outcome != BounceOutcome.INACTIVE,
             bounce_events.c.day >= since,
             bounce_events.c.day < until,
         )
@@ -281,7 +282,7 @@ def disabled(conn: sa.Connection, channel: str, since: dt.date, until: dt.date) 
         .join(subscribers, subscribers.c.id == bounce_events.c.subscriber_id)
         .where(
             bounce_events.c.channel == channel,
-            bounce_events.c.outcome == Outcome.DISABLED,
+            bounce_events.c.outcome == BounceOutcome.DISABLED,
             bounce_events.c.day >= since,
             bounce_events.c.day < until,
         )
@@ -295,7 +296,7 @@ def channels_with_events(conn: sa.Connection, since: dt.date, until: dt.date) ->
         sa.select(bounce_events.c.channel)
         .where(
             bounce_events.c.channel.is_not(None),
-            bounce_events.c.outcome != Outcome.INACTIVE,
+            bounce_events.c.outcome != BounceOutcome.INACTIVE,
             bounce_events.c.day >= since,
             bounce_events.c.day < until,
         )

@@ -21,12 +21,7 @@ import sqlalchemy as sa
 from ..clock import utcnow
 from .engine import reading
 from .schema import UTCDateTime, outbound, outbound_messages, senders
-
-QUEUED = "queued"
-SENDING = "sending"
-SENT = "sent"
-BOUNCED = "bounced"  # 5xx: permanent, recorded (design.md reliability promises)
-FAILED = "failed"  # 4xx or connection failures for longer than the retry window
+from .states import MessageKind, QueueState
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +46,7 @@ ROWS_PER_INSERT = 5000
 """Rows per executemany: a post's rows stream in chunks, never all in memory."""
 
 
-def add_message(conn: sa.Connection, raw: bytes, *, kind: str) -> int:
+def add_message(conn: sa.Connection, raw: bytes, *, kind: MessageKind) -> int:
     """Store one rendered body (shared by all its recipients); returns its id."""
     result = conn.execute(_INSERT_MESSAGE, {"created_at": utcnow(), "kind": kind, "raw": raw})
     assert result.inserted_primary_key is not None
@@ -79,7 +74,7 @@ def add_rows(
                 "mail_from": mail_from,
                 "rcpt": rcpt,
                 "headers": h,
-                "state": QUEUED,
+                "state": QueueState.QUEUED,
                 "attempts": 0,
                 "next_try": due,
                 "created_at": now,
@@ -101,7 +96,7 @@ def enqueue(
     mail_from: str,
     rcpts: Sequence[str],
     *,
-    kind: str,
+    kind: MessageKind,
     headers: Sequence[bytes | None] | None = None,
     not_before: dt.datetime | None = None,
 ) -> int:
@@ -123,7 +118,7 @@ def claim(
     now: dt.datetime | None = None,
     bodies: dict[int, bytes] | None = None,
     *,
-    kinds: frozenset[str] | None = None,
+    kinds: frozenset[MessageKind] | None = None,
 ) -> list[Claimed]:
     """Claim up to `limit` due rows for this process and return them with their bodies.
     With `kinds`, only rows of messages of those kinds (an outage, 第9条: the rest wait).
@@ -137,7 +132,7 @@ def claim(
     with engine.begin() as conn:
         due = (
             sa.select(outbound.c.id)
-            .where(outbound.c.state == QUEUED, outbound.c.next_try <= now)
+            .where(outbound.c.state == QueueState.QUEUED, outbound.c.next_try <= now)
             .order_by(outbound.c.next_try, outbound.c.id)
             .limit(limit)
         )
@@ -156,8 +151,8 @@ def claim(
         rows = list(
             conn.execute(
                 outbound.update()
-                .where(outbound.c.id == picked.c.id, outbound.c.state == QUEUED)
-                .values(state=SENDING, claimed_at=now, claimed_by=WORKER_ID)
+                .where(outbound.c.id == picked.c.id, outbound.c.state == QueueState.QUEUED)
+                .values(state=QueueState.SENDING, claimed_at=now, claimed_by=WORKER_ID)
                 .returning(
                     outbound.c.id,
                     outbound.c.message_id,
@@ -207,11 +202,11 @@ def release(engine: sa.Engine, stamps: Sequence[dt.datetime]) -> int:
         result = conn.execute(
             outbound.update()
             .where(
-                outbound.c.state == SENDING,
+                outbound.c.state == QueueState.SENDING,
                 outbound.c.claimed_by == WORKER_ID,
                 outbound.c.claimed_at.in_(list(stamps)),
             )
-            .values(state=QUEUED, claimed_by=None)
+            .values(state=QueueState.QUEUED, claimed_by=None)
         )
     return result.rowcount
 
@@ -233,7 +228,7 @@ class Claims:
         limit: int,
         bodies: dict[int, bytes] | None = None,
         *,
-        kinds: frozenset[str] | None = None,
+        kinds: frozenset[MessageKind] | None = None,
     ) -> list[Claimed]:
         """As `claim`; a failure here (even at the release) leaves nothing stranded:
         the next call releases it first, and raises again while the database is away."""
@@ -256,11 +251,17 @@ class Claims:
 @dataclass(frozen=True)
 class Result:
     id: int
-    state: str  # SENT | BOUNCED | FAILED | QUEUED (retry)
+    state: QueueState  # QUEUED again: a retry
     error: str | None = None
     next_try: dt.datetime | None = None
     attempted: bool = True
     """False when the row goes back untried (its domain's pace): no attempt is counted."""
+
+    @classmethod
+    def untried(cls, row_id: int, next_try: dt.datetime | None = None) -> Result:
+        """The row goes back to the queue without an attempt (an outage, its domain's pace,
+        a stop): no attempt is counted."""
+        return cls(row_id, QueueState.QUEUED, None, next_try, attempted=False)
 
 
 _IDS_PER_STATEMENT = 5000  # below SQLite's bound on host parameters
@@ -275,7 +276,7 @@ def settle(
     rows (the common case), one executemany for the rest. `then` runs inside it (the
     bounce score of 5xx replies commits with the rows, or neither does)."""
     now = utcnow()
-    sent = [r.id for r in results if r.state == SENT]
+    sent = [r.id for r in results if r.state == QueueState.SENT]
     again = [
         {
             "rid": r.id,
@@ -285,19 +286,24 @@ def settle(
             "nt": r.next_try or now,
         }
         for r in results
-        if r.state == QUEUED
+        if r.state == QueueState.QUEUED
     ]
     done = [
         {"rid": r.id, "st": r.state, "err": r.error}
         for r in results
-        if r.state not in (SENT, QUEUED)
+        if r.state not in (QueueState.SENT, QueueState.QUEUED)
     ]
     with engine.begin() as conn:
         for i in range(0, len(sent), _IDS_PER_STATEMENT):
             conn.execute(
                 outbound.update()
                 .where(outbound.c.id.in_(sent[i : i + _IDS_PER_STATEMENT]))
-                .values(state=SENT, attempts=outbound.c.attempts + 1, done_at=now, last_error=None)
+                .values(
+                    state=QueueState.SENT,
+                    attempts=outbound.c.attempts + 1,
+                    done_at=now,
+                    last_error=None,
+                )
             )
         if again:
             conn.execute(
@@ -364,8 +370,8 @@ def recover(engine: sa.Engine, *, mine: bool = False) -> int:
     with engine.begin() as conn:
         result = conn.execute(
             outbound.update()
-            .where(outbound.c.state == SENDING, stale)
-            .values(state=QUEUED, claimed_by=None)
+            .where(outbound.c.state == QueueState.SENDING, stale)
+            .values(state=QueueState.QUEUED, claimed_by=None)
         )
     return result.rowcount
 
@@ -374,7 +380,7 @@ def next_due(engine: sa.Engine) -> dt.datetime | None:
     with reading(engine) as conn:
         return conn.execute(
             sa.select(sa.func.min(outbound.c.next_try, type_=UTCDateTime())).where(
-                outbound.c.state == QUEUED
+                outbound.c.state == QueueState.QUEUED
             )
         ).scalar()
 

@@ -22,7 +22,7 @@ from ..clock import utcnow
 from ..registry.model import Limits
 from . import autoreplies
 from .schema import confirmations, inbound, outbound, outbound_messages, subscribers
-from .spool import DONE, FAILED
+from .states import MessageKind, QueueState, SpoolState
 from .subscribers import Status
 
 PURGED = "purged:"
@@ -106,13 +106,13 @@ def purge(engine: sa.Engine, key: bytes, limits: Limits, now: dt.datetime | None
         n_in = conn.execute(
             inbound.update()
             .where(
-                inbound.c.state.in_((DONE, FAILED)),
+                inbound.c.state.in_((SpoolState.DONE, SpoolState.FAILED)),
                 inbound.c.received_at < mail_cutoff,
                 inbound.c.mail_from != PURGED,
             )
             .values(raw=b"", mail_from=PURGED, rcpts="[]")
         ).rowcount
-        finished = ("sent", "bounced", "failed")
+        finished = (QueueState.SENT, QueueState.BOUNCED, QueueState.FAILED)
         sent = conn.execute(
             sa.select(outbound.c.id, outbound.c.rcpt).where(
                 outbound.c.state.in_(finished),
@@ -134,7 +134,7 @@ def purge(engine: sa.Engine, key: bytes, limits: Limits, now: dt.datetime | None
             outbound_messages.update()
             .where(
                 outbound_messages.c.created_at < mail_cutoff,
-                outbound_messages.c.kind != "post",
+                outbound_messages.c.kind != MessageKind.POST,
                 outbound_messages.c.id.not_in(still_open),
             )
             .values(raw=b"")

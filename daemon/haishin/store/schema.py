@@ -46,12 +46,12 @@ inbound = sa.Table(
     # (RFC 5321 §4.1.1.4: after 250 the message is ours to keep).
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("received_at", UTCDateTime(), nullable=False),
-    sa.Column("source", sa.String(16), nullable=False),  # smtp | lmtp | imap
+    sa.Column("source", sa.String(16), nullable=False),  # states.Intake
     sa.Column("mail_from", sa.Text, nullable=False),  # "" is the null sender
     sa.Column("rcpts", sa.Text, nullable=False),  # JSON list of envelope recipients
     sa.Column("raw", sa.LargeBinary, nullable=False),
     # new → done | held (kept for a later stage, e.g. posts) | failed (shunted, kept)
-    sa.Column("state", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("state", sa.String(16), nullable=False, server_default="new"),  # states.SpoolState
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("outcome", sa.Text, nullable=True),  # what the router did, for the audit
     sa.Column("done_at", UTCDateTime(), nullable=True),
@@ -118,7 +118,7 @@ outbound_messages = sa.Table(
     # 100,000 rows in `outbound` (design.md: render once, per recipient only headers).
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # reply | confirm | forward | post
+    sa.Column("kind", sa.String(16), nullable=False),  # states.MessageKind
     sa.Column("raw", sa.LargeBinary, nullable=False),
 )
 
@@ -136,7 +136,7 @@ outbound = sa.Table(
     sa.Column("rcpt", sa.String(320), nullable=False),
     sa.Column("headers", sa.LargeBinary, nullable=True),  # per-recipient headers, prepended
     # queued → sending → sent | bounced (5xx) | failed (gave up after retrying)
-    sa.Column("state", sa.String(16), nullable=False, server_default="queued"),
+    sa.Column("state", sa.String(16), nullable=False, server_default="queued"),  # states.QueueState
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_try", UTCDateTime(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -282,8 +282,8 @@ bounce_events = sa.Table(
         nullable=True,  # None: unmatched, or the subscription is gone
     ),
     sa.Column("source", sa.String(16), nullable=False),  # verp | smtp | plain
-    sa.Column("kind", sa.String(16), nullable=False),  # bounces.classify.BounceClass
-    sa.Column("outcome", sa.String(16), nullable=False),  # scored | disabled | unmatched | ...
+    sa.Column("kind", sa.String(16), nullable=False),  # bounces.classify.model.BounceClass
+    sa.Column("outcome", sa.String(16), nullable=False),  # bounces.BounceOutcome
     sa.Column("status", sa.String(16), nullable=True),  # RFC 3463 code, e.g. 5.1.1
     sa.Column("diagnostic", sa.Text, nullable=True),  # masked
     sa.Column("score", sa.Float, nullable=True),  # the score after this event

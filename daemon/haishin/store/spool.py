@@ -19,11 +19,7 @@ from ..clock import utcnow
 from ..errors import HaishinError
 from .engine import reading
 from .schema import UTCDateTime, inbound
-
-NEW = "new"
-DONE = "done"
-HELD = "held"
-FAILED = "failed"
+from .states import Intake, SpoolState
 
 MAX_ATTEMPTS = 3
 """A message whose processing raised this many times is shunted (kept, state failed)."""
@@ -63,7 +59,7 @@ def permanent(exc: BaseException) -> bool:
 class Spooled:
     id: int
     received_at: dt.datetime
-    source: str
+    source: Intake
     mail_from: str
     rcpts: list[str]
     raw: bytes
@@ -77,7 +73,7 @@ def put(
     raw: bytes,
     mail_from: str,
     rcpts: Sequence[str],
-    source: str = "imap",
+    source: Intake = Intake.IMAP,
     key: str | None = None,
 ) -> int:
     """Store one message durably and return its id; raises if the commit fails.
@@ -108,7 +104,10 @@ class Spool:
     committed before it returns; `on_stored` wakes the worker (thread-safe callable)."""
 
     def __init__(
-        self, engine: sa.Engine, source: str = "imap", on_stored: Callable[[], None] | None = None
+        self,
+        engine: sa.Engine,
+        source: Intake = Intake.IMAP,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self._engine = engine
         self._source = source
@@ -148,7 +147,7 @@ def put_many(
                     "mail_from": mail_from,
                     "rcpts": json.dumps(rcpts),
                     "raw": raw,
-                    "state": NEW,
+                    "state": SpoolState.NEW,
                     "dedupe_key": key,
                     "client_address": client,
                 },
@@ -166,7 +165,7 @@ def _row(r: sa.Row[tuple[object, ...]]) -> Spooled:
     return Spooled(
         id=m["id"],
         received_at=m["received_at"],
-        source=m["source"],
+        source=Intake(m["source"]),
         mail_from=m["mail_from"],
         rcpts=json.loads(m["rcpts"]),
         raw=bytes(m["raw"]),
@@ -179,14 +178,17 @@ def fetch_new(engine: sa.Engine, limit: int) -> list[Spooled]:
     """The oldest unprocessed messages."""
     with reading(engine) as conn:
         rows = conn.execute(
-            sa.select(inbound).where(inbound.c.state == NEW).order_by(inbound.c.id).limit(limit)
+            sa.select(inbound)
+            .where(inbound.c.state == SpoolState.NEW)
+            .order_by(inbound.c.id)
+            .limit(limit)
         ).all()
     return [_row(r) for r in rows]
 
 
 _TAKE = (
     inbound.update()
-    .where(inbound.c.id == sa.bindparam("b_id"), inbound.c.state == NEW)
+    .where(inbound.c.id == sa.bindparam("b_id"), inbound.c.state == SpoolState.NEW)
     .values(
         state=sa.bindparam("b_state"),
         outcome=sa.bindparam("b_outcome"),
@@ -195,7 +197,7 @@ _TAKE = (
 )
 
 
-def take(conn: sa.Connection, spool_id: int, state: str, outcome: str) -> bool:
+def take(conn: sa.Connection, spool_id: int, state: SpoolState, outcome: str) -> bool:
     """Mark a new message processed inside the caller's transaction.
 
     False when another worker (or an earlier run) already took it: the caller then rolls
@@ -218,25 +220,27 @@ def take_many(conn: sa.Connection, taken: Sequence[tuple[int, str, str]]) -> boo
     return conn.execute(_TAKE, params).rowcount == len(taken)
 
 
-def record_failure(engine: sa.Engine, spool_id: int, error: str) -> str:
+def record_failure(engine: sa.Engine, spool_id: int, error: str) -> SpoolState:
     """Count a failed attempt; after MAX_ATTEMPTS the message is shunted, evidence kept."""
     with engine.begin() as conn:
         conn.execute(
             inbound.update()
-            .where(inbound.c.id == spool_id, inbound.c.state == NEW)
+            .where(inbound.c.id == spool_id, inbound.c.state == SpoolState.NEW)
             .values(attempts=inbound.c.attempts + 1, outcome=f"error: {error}"[:2000])
         )
         conn.execute(
             inbound.update()
             .where(
                 inbound.c.id == spool_id,
-                inbound.c.state == NEW,
+                inbound.c.state == SpoolState.NEW,
                 inbound.c.attempts >= MAX_ATTEMPTS,
             )
-            .values(state=FAILED, done_at=utcnow())
+            .values(state=SpoolState.FAILED, done_at=utcnow())
         )
-        state = conn.execute(sa.select(inbound.c.state).where(inbound.c.id == spool_id)).scalar()
-    return str(state)
+        state = conn.execute(
+            sa.select(inbound.c.state).where(inbound.c.id == spool_id)
+        ).scalar_one()
+    return SpoolState(state)
 
 
 def counts(engine: sa.Engine) -> dict[str, int]:

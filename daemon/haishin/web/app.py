@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from aiohttp import web
 
+from .. import urls
 from ..clock import utcnow
 from ..commands import membership
 from ..context import Context, Outcome
@@ -156,7 +157,7 @@ def build(
             body = await asyncio.to_thread(metrics.render)
             return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
-    @routes.get("/confirm/{token}")
+    @routes.get(urls.route(urls.CONFIRM))
     async def confirm_page(request: web.Request) -> web.Response:
         token = _token(request)
         ctx = ctx_of()
@@ -189,7 +190,7 @@ def build(
         )
         return _page(heading, form)
 
-    @routes.post("/confirm/{token}")
+    @routes.post(urls.route(urls.CONFIRM))
     async def confirm_post(request: web.Request) -> web.Response:
         token = _token(request)
         if token is None:
@@ -212,7 +213,7 @@ def build(
         wake_sender()
         return _result(outcome)
 
-    @routes.get("/unsubscribe/{token}")
+    @routes.get(urls.route(urls.UNSUBSCRIBE))
     async def unsubscribe_page(request: web.Request) -> web.Response:
         token = _token(request)
         verdict = ctx_of().keyring.open(Purpose.UNSUBSCRIBE, token or "", utcnow()).verdict
@@ -225,7 +226,7 @@ def build(
             + "<p lang=en>Press the button to unsubscribe.</p>",
         )
 
-    @routes.post("/unsubscribe/{token}")
+    @routes.post(urls.route(urls.UNSUBSCRIBE))
     async def unsubscribe_post(request: web.Request) -> web.Response:
         body = await one_click_body(request)
         if body is not OneClick.OK:
@@ -247,8 +248,8 @@ def build(
 
     # the one-click URL that posts carry in List-Unsubscribe (delivery/render.py): short,
     # since some phones wrap long lines; the same page and RFC 8058 POST as above
-    routes.get("/u/{token}")(unsubscribe_page)
-    routes.post("/u/{token}")(unsubscribe_post)
+    routes.get(urls.route(urls.ONE_CLICK))(unsubscribe_page)
+    routes.post(urls.route(urls.ONE_CLICK))(unsubscribe_post)
     post_pages.add_routes(routes, engine, ctx_of, _page)
 
     @routes.get("/healthz")
@@ -269,7 +270,7 @@ def build(
     if static is not None and static.is_dir():
 
         async def index(request: web.Request) -> web.StreamResponse:
-            return web.FileResponse(static / "index.html")
+            return web.FileResponse(static / urls.INDEX)
 
         app.router.add_get("/", index)
         app.router.add_static("/", static, show_index=False)

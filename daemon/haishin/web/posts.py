@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from aiohttp import web
 
+from .. import urls
 from ..commands import post as post_command
 from ..context import Context
 from ..posting import decisions
@@ -41,7 +42,7 @@ def add_routes(
 
     invalid = ("この確認は無効です", "<p>有効期限が切れているか、すでに処理されています。</p>")
 
-    @routes.get("/post/{token}")
+    @routes.get(urls.route(urls.POST))
     async def post_page(request: web.Request) -> web.Response:
         found = opened(request)
         if found is None:
@@ -69,7 +70,7 @@ def add_routes(
         )
         return page("投稿の確認", body, 200)
 
-    @routes.post("/post/{token}")
+    @routes.post(urls.route(urls.POST))
     async def post_decide(request: web.Request) -> web.Response:
         found = opened(request)
         if found is None:

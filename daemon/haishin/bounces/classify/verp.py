@@ -1,4 +1,4 @@
-"""The envelope recipient of a bounce, and masking addresses for logs and events (第4条)."""
+"""The envelope recipient of a bounce: `<slug>-bounces+<token>@` (redact.py masks addresses)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ class VerpAddress:
 _TOKEN_RE = re.compile(rf"[a-z2-7]{{1,{contract.TOKEN_MAX_LEN}}}")
 """Lower-case base32 (RFC 4648 §6 alphabet), as tokens.py writes it."""
 
-_ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:@\[\]]+@([A-Za-z0-9][A-Za-z0-9.-]*[A-Za-z0-9])")
-
 
 def parse_verp(local_part: str | None) -> VerpAddress | None:
     """Slug and token of `<slug>-bounces+<token>`, or None for any other local part.
@@ -37,17 +35,6 @@ def parse_verp(local_part: str | None) -> VerpAddress | None:
     if not contract.SLUG_RE.match(slug) or not _TOKEN_RE.fullmatch(token):
         return None
     return VerpAddress(slug, token)
-
-
-def mask(address: str) -> str:
-    """`***@domain`: enough to see a carrier's trouble, not enough to name a person."""
-    _, at, domain = address.rpartition("@")
-    return f"***@{domain}" if at else "***"
-
-
-def mask_addresses(text: str) -> str:
-    """Every address in `text` reduced to `***@domain` (第4条: none in clear)."""
-    return _ADDRESS_RE.sub(lambda m: "***@" + m.group(1), text)
 
 
 def domain_of(address: str) -> str:

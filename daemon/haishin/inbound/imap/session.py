@@ -212,7 +212,8 @@ class ImapIngester:
         cause = exc.__cause__ if isinstance(exc, StoreFailed) and exc.__cause__ else exc
         if isinstance(cause, sa.exc.DBAPIError) and cause.orig is not None:
             cause = cause.orig  # the driver's own words, without SQLAlchemy's help links
-        self.stats.last_error = wire.scrub(f"{type(cause).__name__}: {cause}")
+        # an address in it (a LOGIN failure) is marked by the log filter (redact.py)
+        self.stats.last_error = f"{type(cause).__name__}: {cause}"
         log.warning(
             "IMAP %s: %s%s; retrying within %.1fs",
             self.settings.endpoint,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import ssl
 from typing import Any
 
@@ -28,14 +27,6 @@ def message_key(raw: bytes) -> str:
     forged one, or a careless mailer reusing one) are not merged.
     """
     return hashlib.sha256(raw).hexdigest()
-
-
-_ADDRESS_RE = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
-
-
-def scrub(text: str) -> str:
-    """Text fit for a log line: every mail address replaced (design.md: logs redact them)."""
-    return _ADDRESS_RE.sub("<address>", text)
 
 
 def connect(s: ImapSettings) -> Any:
