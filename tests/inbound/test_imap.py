@@ -207,6 +207,35 @@ def test_a_message_restored_by_another_client_is_still_taken(
     assert_once(spool, [restored, later])
 
 
+def test_a_message_restored_while_we_mark_another_is_taken_at_once(
+    dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
+) -> None:
+    """Another client takes its \\Deleted back while the ingester marks a message: the
+    server reports it (FETCH) in the answer to our marking commands, not in the IDLE that
+    follows, so the ingester must look again at once rather than wait for the renewal."""
+    restored, later = mail(), mail()
+    dovecot.append(mailbox, restored, later)
+    with dovecot.admin() as c:
+        c.select_folder(mailbox)
+        c.add_flags(c.search(["ALL"])[:1], [b"\\Deleted"])
+
+    class RestoreWhileMarking(ImapIngester):
+        restored_once = False
+
+        def _mark(self, client: Any, uid: int) -> None:
+            if not self.restored_once:
+                self.restored_once = True
+                with dovecot.admin() as c:
+                    c.select_folder(mailbox)
+                    c.remove_flags(c.search(["DELETED"]), [b"\\Deleted"])
+            super()._mark(client, uid)
+
+    s = settings(dovecot, mailbox, idle_renew=300.0)  # no renewal comes to the rescue
+    with running(RestoreWhileMarking(s, spool.store, state_db)):
+        wait_for(spool.has_all([restored, later]), timeout=5.0, what="the restored message")
+    assert_once(spool, [restored, later])
+
+
 def test_after_a_crash_between_store_and_expunge_only_our_messages_are_expunged(
     dovecot: Dovecot, mailbox: str, spool: Spool, state_db: sa.Engine
 ) -> None:

@@ -8,6 +8,7 @@ SERVFAIL. Keys are made at test time with `cryptography` (no key material in git
 from __future__ import annotations
 
 import base64
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,12 +67,27 @@ class _Quiet:
         return lambda *a, **k: None
 
 
+def _pair(zone: _Zone) -> tuple[DNSServer, DNSServer]:
+    """UDP and TCP on one port (a resolver retries over TCP on the same one): the OS picks
+    the UDP port, and TCP may find it taken by another process's connection (the tests
+    run in parallel), so another port is tried."""
+    for _ in range(50):
+        udp = DNSServer(zone, address="127.0.0.1", port=0, logger=_Quiet())
+        port = udp.server.server_address[1]
+        try:
+            return udp, DNSServer(zone, address="127.0.0.1", port=port, tcp=True, logger=_Quiet())
+        except OSError as exc:
+            udp.server.server_close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise RuntimeError("no port free for both UDP and TCP")
+
+
 @contextmanager
 def dns_server() -> Iterator[DnsServer]:
     zone = _Zone()
-    udp = DNSServer(zone, address="127.0.0.1", port=0, logger=_Quiet())
+    udp, tcp = _pair(zone)
     port = udp.server.server_address[1]
-    tcp = DNSServer(zone, address="127.0.0.1", port=port, tcp=True, logger=_Quiet())
     udp.start_thread()
     tcp.start_thread()
     try:

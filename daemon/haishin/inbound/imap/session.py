@@ -260,7 +260,13 @@ class ImapIngester:
             wire.close(client)
 
     def _drain(self, client: Any, state: ImapState, reader: Check, halt: threading.Event) -> bool:
-        """Take every message in the mailbox; True when more may have arrived meanwhile."""
+        """Take every message in the mailbox; True when more may have arrived meanwhile.
+
+        A pass that took a message always looks once more: another client may have taken
+        back a \\Deleted while we marked, and Dovecot reports that flag change neither in
+        the answers to our marking commands nor in the IDLE that follows, so the message
+        would wait for the next renewal of IDLE (idle_renew, minutes)."""
+        took = False
         # RFC 3501 §6.1.2: NOOP lets the server announce new mail before we SEARCH.
         wire.check_untagged(client.noop()[1])
         wire.announced(client)  # what NOOP announced, SEARCH will see
@@ -293,7 +299,8 @@ class ImapIngester:
                 state.record(uid, key)
                 self.stats.stored += 1
             self._mark(client, uid)
-        return wire.announced(client)
+            took = True
+        return wire.announced(client) or took
 
     def _mark(self, client: Any, uid: int) -> None:
         folder = self.settings.processed_folder

@@ -67,7 +67,9 @@ def check_untagged(responses: list[Any]) -> None:
 
 
 def announced(client: Any) -> bool:
-    """Whether the server sent EXISTS (new mail) since the last call, and forget it.
+    """Whether the server sent EXISTS (new mail) or FETCH (flags another client changed:
+    a \\Deleted taken back makes a message ours to take again) since the last call, and
+    forget it.
 
     RFC 3501 §7.3.1 lets a server send EXISTS during any command. Dovecot announces a message
     that arrived while SEARCH ran at the end of that SEARCH, whose result did not include
@@ -75,7 +77,12 @@ def announced(client: Any) -> bool:
     check the message would wait for the next renewal of IDLE. imapclient leaves such
     responses in imaplib's `untagged_responses`, which is where we look.
     """
-    return client._imap.untagged_responses.pop("EXISTS", None) is not None
+    untagged = client._imap.untagged_responses
+    # RFC 3501 §7.4.2: a flag change by another session is reported as FETCH during any
+    # later command (our own STOREs are .SILENT); if it came during the commands that
+    # mark a message, the IDLE that follows does not report it again.
+    news = [untagged.pop(kind, None) for kind in ("EXISTS", "FETCH")]
+    return any(n is not None for n in news)
 
 
 def buffered(client: Any, timeout: float) -> bool:
