@@ -33,10 +33,12 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
-from haishin.bounces import record
+from haishin.bounces import alarm, record
 from haishin.bounces.score import settings_of
 from haishin.context import Context
 from haishin.directory import Directory
+from haishin.operations.metrics import Metrics
+from haishin.operations.status import snapshot
 from haishin.posting.release import ReleaseSettings, release_due
 from haishin.registry import load_valid
 from haishin.router.worker import process_batch
@@ -173,7 +175,14 @@ class InProcess:
         path = parts.path + (f"?{parts.query}" if parts.query else "")
 
         async def ask() -> tuple[int, str]:
-            app = build(self.engine, lambda: self.ctx, lambda: None, None)
+            engine = self.engine
+            metrics = Metrics(  # as the daemon makes them (service.py)
+                lambda: snapshot(engine),
+                refusals=lambda: alarm.refusal_counts(
+                    engine, settings_of(self.ctx.service).alarm_reasons
+                ),
+            )
+            app = build(engine, lambda: self.ctx, lambda: None, None, metrics)
             async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
                 if data is None:
                     response = await client.get(path)
