@@ -6,6 +6,9 @@ take, each called once and synchronously:
 - `deliver(raw, mail_from, rcpts)`: what the SMTP front end does (a spool row), then what
   the worker does (`router.worker.process_batch`) until nothing new is left;
 - `release(now)`: the release task's pass (`posting.release.release_due`);
+- `verify()`: the DKIM verification task's pass over `authenticated` posts, with a resolver
+  that has no server (any key lookup fails as temporary; a post without a signature of
+  ours needs none);
 - `queued(rcpt)`: what the sender would send, read from the outbound queue (per-recipient
   headers and body, as the sender joins them), instead of waiting for a sink;
 - `refused(rcpt, reply)`: what the sender does when the smarthost refuses a recipient
@@ -33,12 +36,16 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
+from haishin import addresses
 from haishin.bounces import alarm, record
 from haishin.bounces.score import settings_of
 from haishin.context import Context
 from haishin.directory import Directory
 from haishin.operations.metrics import Metrics
 from haishin.operations.status import snapshot
+from haishin.posting import authenticated
+from haishin.posting.dkim_verify import Addressed, verify
+from haishin.posting.dnskeys import DnsSettings, KeyLookup
 from haishin.posting.release import ReleaseSettings, release_due
 from haishin.registry import load_valid
 from haishin.router.worker import process_batch
@@ -115,6 +122,18 @@ class InProcess:
     def release(self, now: dt.datetime | None = None, archive: Path | None = None) -> int:
         """One pass of the release task; how many posts went out."""
         return release_due(self.engine, self.ctx, ReleaseSettings(archive_dir=archive), now=now)
+
+    def verify(self) -> int:
+        """One pass of the DKIM verification task (posting/authenticated.py `run`); how
+        many posts were decided."""
+        keys = KeyLookup(DnsSettings(nameservers=(("127.0.0.1", 9),), timeout=0.2, lifetime=0.5))
+        domain = self.ctx.service.mail_domain
+        decided = 0
+        for post_id, sender, channel, raw in authenticated.pending(self.engine):
+            to = Addressed(self.ctx.address(channel, addresses.POST), own_domain=domain)
+            verification = asyncio.run(verify(raw, sender, keys, to))
+            decided += authenticated.conclude(self.engine, self.ctx, post_id, verification)
+        return decided
 
     def queued(self, rcpt: str | None = None, *, kind: MessageKind | None = None) -> list[Queued]:
         """The outbound rows (to `rcpt`, of `kind`), oldest first, in any state."""
