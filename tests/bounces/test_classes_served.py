@@ -185,7 +185,8 @@ def _filtered_before(engine: sa.Engine, phone: int, today: dt.date) -> None:
 
 def test_bounce_classes_through_the_daemon(tmp_path: Path, sqlite_url: str, sink: Sink) -> None:
     """The whole system once: the smarthost's refusals read by the sender, the alarm mail
-    sent, the counter at /metrics, a complaint by SMTP; the log names nobody."""
+    sent, the counter at /metrics, a complaint and docomo's filter refusal by SMTP; the log
+    names nobody."""
     engine = open_store(sqlite_url)
     d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port)
     try:
@@ -213,11 +214,18 @@ def test_bounce_classes_through_the_daemon(tmp_path: Path, sqlite_url: str, sink
         )
         assert _method(engine, COMPLAINER) == ("unsubscribed", "complaint")
 
+        phone = subscribe(engine, SLUG, DOCOMO)
+        _filtered_before(engine, phone, service_day(utcnow()))
+        named = "azumakuniyuki@ntt.docomo.example.ne.jp"
+        _bounce(d, fanout_token(phone), "rhost-nttdocomo-01.eml", named, DOCOMO)
+        helpers.wait_until(lambda: _method(engine, DOCOMO)[0] == "disabled", what="filter disable")
+        assert _method(engine, DOCOMO) == ("disabled", "bounce-filtered")
+
         helpers.wait_until(lambda: helpers.drained(engine), what="drain")
         assert d.stop() == 0
         log = "".join(p.read_text() for p in tmp_path.glob("daemon-*.log"))
         assert "Traceback" not in log and "bounce alarm" in log
-        for address in [COMPLAINER, *victims]:
+        for address in [COMPLAINER, DOCOMO, *victims]:
             assert address not in log
     finally:
         if d.proc.poll() is None:

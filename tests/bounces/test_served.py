@@ -200,9 +200,9 @@ def test_bounces_recorded_and_scored(ip: InProcess, db_url: str) -> None:
 
 
 def test_bounces_through_the_daemon(tmp_path: Path, sqlite_url: str, sink: Sink) -> None:
-    """The whole system once: reports by SMTP through the front end and the worker, a 5xx
-    from the smarthost at send time, the digest queued by the CLI and sent by the daemon;
-    the daemon's log tells what happened, never whose address it was (第4条)."""
+    """The whole system once: every kind of report by SMTP through the front end and the
+    worker, a 5xx from the smarthost at send time, the digest queued by the CLI and sent by
+    the daemon; the daemon's log tells what happened, never whose address it was (第4条)."""
     engine = open_store(sqlite_url)
     d = helpers.start(tmp_path, sqlite_url, smarthost=sink.port)
     try:
@@ -213,11 +213,23 @@ def test_bounces_through_the_daemon(tmp_path: Path, sqlite_url: str, sink: Sink)
         _bounce(d, docomo, "docomo-550-unknown-user.eml")
         helpers.wait_until(lambda: len(events(engine)) == 1, what="first bounce")
         assert score(engine, SLUG, DOCOMO) == (1.0, "active")
-        address = OTHERS["postfix-5.1.1-user-unknown.eml"][0]
-        subscribe(engine, SLUG, address)
-        _bounce(d, post_to(engine, SLUG, address), "postfix-5.1.1-user-unknown.eml")
-        helpers.wait_until(lambda: len(events(engine)) == 2, what="a row's bounce")
-        assert score(engine, SLUG, address) == (1.0, "active")
+        # every report format, the unmatched one and the disable at the threshold: each
+        # handler's log lines are in the log read below
+        for sample, (address, _) in OTHERS.items():
+            subscribe(engine, SLUG, address)
+            _bounce(d, post_to(engine, SLUG, address), sample)
+        _bounce(d, None, "gmail-5.1.1.eml")
+        helpers.wait_until(lambda: len(events(engine)) == 7, what="all formats")
+        for address, expected in OTHERS.values():
+            assert score(engine, SLUG, address) == (expected, "active")
+        with engine.begin() as conn:
+            sub = subscribers.find(conn, SLUG, DOCOMO)
+            assert sub is not None
+            yesterday = service_day(utcnow()) - dt.timedelta(days=1)
+            stored.save_score(conn, sub.id, stored.StoredScore(4.0, yesterday, 1.0))
+        _bounce(d, docomo.upper(), "docomo-550-unknown-user.eml")
+        helpers.wait_until(lambda: len(events(engine)) == 8, what="disabling bounce")
+        assert score(engine, SLUG, DOCOMO) == (5.0, "disabled")
 
         sink.answers[GONE] = f"550 5.1.1 <{GONE}>: Recipient address rejected"
         subscribe(engine, SLUG, GONE)
