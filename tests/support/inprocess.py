@@ -11,6 +11,8 @@ take, each called once and synchronously:
   ours needs none);
 - `queued(rcpt)`: what the sender would send, read from the outbound queue (per-recipient
   headers and body, as the sender joins them), instead of waiting for a sink;
+- `sendable(now)`: who the sender would send to at `now`, an outage (第9条) holding all
+  but the kinds it lets through (outbound/pool.py `check_hold`);
 - `refused(rcpt, reply)`: what the sender does when the smarthost refuses a recipient
   (the row settled as bounced, the reply scored in the same transaction);
 - `http(url, data)`: the daemon's web application (`web.app.build`) served on a port from
@@ -42,6 +44,7 @@ from haishin.bounces.score import settings_of
 from haishin.context import Context
 from haishin.directory import Directory
 from haishin.operations.metrics import Metrics
+from haishin.operations.outages import sendable_kinds
 from haishin.operations.status import snapshot
 from haishin.posting import authenticated
 from haishin.posting.dkim_verify import Addressed, verify
@@ -170,6 +173,14 @@ class InProcess:
     def mail(self, rcpt: str, fragment: str) -> list[Queued]:
         """What is queued to `rcpt` with `fragment` in its subject."""
         return [q for q in self.queued(rcpt) if fragment in q.subject]
+
+    def sendable(self, now: dt.datetime) -> list[str]:
+        """The recipients of the rows the sender would claim at `now`, with the kinds the
+        registry's outages let through then; the rows go back to the queue untried."""
+        kinds = sendable_kinds(self.ctx.registry, now)
+        claimed = queue.claim(self.engine, 1000, now=now, kinds=kinds)
+        queue.settle(self.engine, [queue.Result.untried(c.id) for c in claimed])
+        return sorted(c.rcpt for c in claimed)
 
     def refused(self, rcpt: str, reply: str) -> None:
         """The smarthost refuses `rcpt` with `reply` ("550 5.1.1 ..."): its queued row is
