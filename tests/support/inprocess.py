@@ -6,9 +6,8 @@ take, each called once and synchronously:
 - `deliver(raw, mail_from, rcpts)`: what the SMTP front end does (a spool row), then what
   the worker does (`router.worker.process_batch`) until nothing new is left;
 - `release(now)`: the release task's pass (`posting.release.release_due`);
-- `verify()`: the DKIM verification task's pass over `authenticated` posts, with a resolver
-  that has no server (any key lookup fails as temporary; a post without a signature of
-  ours needs none);
+- `verify(dns)`: the DKIM verification task's pass over `authenticated` posts, through a
+  given resolver (by default one with no server: any key lookup fails as temporary);
 - `queued(rcpt)`: what the sender would send, read from the outbound queue (per-recipient
   headers and body, as the sender joins them), instead of waiting for a sink;
 - `sendable(now)`: who the sender would send to at `now`, an outage (第9条) holding all
@@ -62,6 +61,8 @@ from support.helpers import CONFIG
 SECRET = b"test-secret-0123456789abcdef"  # the key helpers.start gives the daemon
 KEYRING = Keyring(SECRET)
 PUBLIC_URL = "http://127.0.0.1/"  # where the daemon's pages would be
+NO_DNS = DnsSettings(nameservers=(("127.0.0.1", 9),), timeout=0.2, lifetime=0.5)
+"""A resolver with no server behind it: every key lookup fails as temporary."""
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,10 @@ class InProcess:
         """One pass of the release task; how many posts went out."""
         return release_due(self.engine, self.ctx, ReleaseSettings(archive_dir=archive), now=now)
 
-    def verify(self) -> int:
-        """One pass of the DKIM verification task (posting/authenticated.py `run`); how
-        many posts were decided."""
-        keys = KeyLookup(DnsSettings(nameservers=(("127.0.0.1", 9),), timeout=0.2, lifetime=0.5))
+    def verify(self, dns: DnsSettings = NO_DNS) -> int:
+        """One pass of the DKIM verification task (posting/authenticated.py `run`), its
+        keys looked up through `dns`; how many posts were decided."""
+        keys = KeyLookup(dns)
         domain = self.ctx.service.mail_domain
         decided = 0
         for post_id, sender, channel, raw in authenticated.pending(self.engine):
