@@ -14,8 +14,9 @@ take, each called once and synchronously:
   but the kinds it lets through (outbound/pool.py `check_hold`);
 - `refused(rcpt, reply)`: what the sender does when the smarthost refuses a recipient
   (the row settled as bounced, the reply scored in the same transaction);
-- `http(url, data)`: the daemon's web application (`web.app.build`) served on a port from
-  the OS for one request, as a citizen's or a sender's browser would use it.
+- `web()`: the daemon's web application (`web.app.build`) served on a port from the OS
+  from a thread, for as long as the block runs; `http(url, data)`: one request to it, as a
+  citizen's or a sender's browser would send it.
 
 Real store, real registry, real router; nothing is mocked. What needs the daemon itself
 (sockets, signals, its log, its timing) stays in the end-to-end tests (support/helpers.py).
@@ -25,6 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +39,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import web
 
 from haishin import addresses
 from haishin.bounces import alarm, record
@@ -56,6 +60,7 @@ from haishin.store.schema import outbound, outbound_messages
 from haishin.store.states import Intake, MessageKind, QueueState
 from haishin.tokens import Keyring
 from haishin.web.app import build
+from support import helpers
 from support.helpers import CONFIG
 
 SECRET = b"test-secret-0123456789abcdef"  # the key helpers.start gives the daemon
@@ -200,29 +205,57 @@ class InProcess:
             ),
         )
 
+    @contextmanager
+    def web(self) -> Iterator[tuple[str, int]]:
+        """The daemon's web application (`web.app.build`, with its metrics) served as the
+        daemon serves it (an AppRunner without access log) on 127.0.0.1 and a port from the
+        OS, from a thread of its own; its address."""
+        engine = self.engine
+        metrics = Metrics(  # as the daemon makes them (service.py)
+            lambda: snapshot(engine),
+            refusals=lambda: alarm.refusal_counts(
+                engine, settings_of(self.ctx.service).alarm_reasons
+            ),
+        )
+        app = build(engine, lambda: self.ctx, lambda: None, None, metrics)
+        loop = asyncio.new_event_loop()
+        runner = web.AppRunner(app, access_log=None)
+        started = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        assert started.wait(helpers.WAIT), "the web application did not start"
+        try:
+            host, port = runner.addresses[0][:2]
+            yield str(host), int(port)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(helpers.WAIT)
+            loop.close()
+
     def http(self, url: str, data: bytes | None = None) -> tuple[int, str]:
         """GET `url` (POST `data`, a form) from the daemon's web application; status, page."""
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-
-        async def ask() -> tuple[int, str]:
-            engine = self.engine
-            metrics = Metrics(  # as the daemon makes them (service.py)
-                lambda: snapshot(engine),
-                refusals=lambda: alarm.refusal_counts(
-                    engine, settings_of(self.ctx.service).alarm_reasons
-                ),
+        with self.web() as (host, port):
+            req = urllib.request.Request(
+                f"http://{host}:{port}{path}",
+                data=data,
+                method="POST" if data is not None else "GET",
             )
-            app = build(engine, lambda: self.ctx, lambda: None, None, metrics)
-            async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
-                if data is None:
-                    response = await client.get(path)
-                else:
-                    form = {"Content-Type": "application/x-www-form-urlencoded"}
-                    response = await client.post(path, data=data, headers=form)
-                return response.status, await response.text()
-
-        return asyncio.run(ask())
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
 
 
 @contextmanager
