@@ -1,9 +1,11 @@
 """Issue 11 items 6 and 9: the RFC 8058 one-click POST acts only with its body.
 
-One daemon (subprocess, SQLite file, and PostgreSQL where present) serves every case; each
-case has its own active subscriber and token, and asserts the HTTP status and whether that
-subscriber is still subscribed. At the end the daemon's log holds no traceback. A real
-browser (Debian's Chromium) presses the page's own button.
+The daemon's web application, served in process as the daemon serves it (support/
+inprocess.py, on SQLite and PostgreSQL), takes every case; each case has its own active
+subscriber and token, and asserts the HTTP status and whether that subscriber is still
+subscribed. At the end no handler has logged an exception (the daemon log's "no
+traceback"). A real browser (Debian's Chromium) presses the page's own button on a running
+`haishin serve`, whose log holds no traceback.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import pytest
 import sqlalchemy as sa
 
 from haishin.store import subscribers as subs
-from haishin.tokens import Keyring, Purpose
+from haishin.tokens import Purpose
 from support import helpers
+from support.inprocess import KEYRING, inprocess
 
-KEY = Keyring(b"test-secret-0123456789abcdef")  # helpers.start's HAISHIN_SECRET
+KEY = KEYRING  # helpers.start's HAISHIN_SECRET
 SLUG = "gomi-recycle"
 BODY = b"List-Unsubscribe=One-Click"
 FORM = "application/x-www-form-urlencoded"
@@ -111,11 +114,12 @@ CASES = [
 ]
 
 
-def post(
-    d: helpers.Daemon, path: str, body: bytes | None, content_type: str | None
-) -> tuple[int, str]:
+Address = tuple[str, int]
+
+
+def post(at: Address, path: str, body: bytes | None, content_type: str | None) -> tuple[int, str]:
     """A POST with exactly this body and Content-Type (None: no such header)."""
-    conn = http.client.HTTPConnection(*d.http, timeout=10)
+    conn = http.client.HTTPConnection(*at, timeout=10)
     try:
         headers = {"Content-Type": content_type} if content_type else {}
         conn.request("POST", path, body=body, headers=headers)
@@ -144,19 +148,27 @@ def make_subscriber(engine: sa.Engine, name: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def daemon(tmp_path: Path, db_url: str) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
-    with helpers.running(tmp_path, db_url) as de:
+def served(db_url: str, caplog: pytest.LogCaptureFixture) -> Iterator[tuple[Address, sa.Engine]]:
+    """The web application in process on a store; no exception logged while it served."""
+    with inprocess(db_url) as ip, caplog.at_level("DEBUG"), ip.web() as at:
+        yield at, ip.engine
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
+    with helpers.running(tmp_path, sqlite_url) as de:
         yield de
     log = "".join(p.read_text() for p in tmp_path.glob("daemon-*.log"))
     assert "Traceback" not in log, log
 
 
-def test_one_click_only_with_its_body(daemon: tuple[helpers.Daemon, sa.Engine]) -> None:
-    d, engine = daemon
+def test_one_click_only_with_its_body(served: tuple[Address, sa.Engine]) -> None:
+    at, engine = served
     outcomes = {}
     for case in CASES:
         sub_id, tok = make_subscriber(engine, case.name)
-        code, page = post(d, case.path + tok, case.body, case.content_type)
+        code, page = post(at, case.path + tok, case.body, case.content_type)
         outcomes[case.name] = (code, status_of(engine, sub_id))
         if code == BAD_REQUEST:
             assert "何も変わっていません" in page, (case.name, page)
@@ -166,13 +178,11 @@ def test_one_click_only_with_its_body(daemon: tuple[helpers.Daemon, sa.Engine]) 
         assert c.execute(sa.text("SELECT count(*) FROM outbound")).scalar_one() == 0
 
 
-def test_an_oversized_chunked_body_is_refused_unread(
-    daemon: tuple[helpers.Daemon, sa.Engine],
-) -> None:
+def test_an_oversized_chunked_body_is_refused_unread(served: tuple[Address, sa.Engine]) -> None:
     """No Content-Length to refuse it by: aiohttp counts while reading (client_max_size)."""
-    d, engine = daemon
+    at, engine = served
     sub_id, tok = make_subscriber(engine, "chunked")
-    conn = http.client.HTTPConnection(*d.http, timeout=10)
+    conn = http.client.HTTPConnection(*at, timeout=10)
     try:
         chunks = [BODY + b"&pad="] + [
             b"a" * 8192
@@ -187,21 +197,21 @@ def test_an_oversized_chunked_body_is_refused_unread(
     assert status_of(engine, sub_id) == "active"
 
 
-def test_tokens_get_a_clear_status(daemon: tuple[helpers.Daemon, sa.Engine]) -> None:
-    d, engine = daemon
+def test_tokens_get_a_clear_status(served: tuple[Address, sa.Engine]) -> None:
+    at, engine = served
     sub_id, tok = make_subscriber(engine, "token")
     forged = tok[:-4] + ("aaaa" if not tok.endswith("aaaa") else "bbbb")
-    code, page = post(d, f"/u/{forged}", BODY, FORM)
+    code, page = post(at, f"/u/{forged}", BODY, FORM)
     assert code == NOT_FOUND and "このリンクは無効です" in page
-    assert post(d, "/u/short", BODY, FORM)[0] == NOT_FOUND
+    assert post(at, "/u/short", BODY, FORM)[0] == NOT_FOUND
     # a token made for another purpose is not an unsubscribe token
     wrong = KEY.make(Purpose.CONFIRM, sub_id, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
-    assert post(d, f"/u/{wrong}", BODY, FORM)[0] == NOT_FOUND
+    assert post(at, f"/u/{wrong}", BODY, FORM)[0] == NOT_FOUND
     expired = KEY.make(Purpose.UNSUBSCRIBE, sub_id, dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
-    code, page = post(d, f"/u/{expired}", BODY, FORM)
+    code, page = post(at, f"/u/{expired}", BODY, FORM)
     assert code == GONE and "有効期限" in page
     # a GET of a forged link says so, and shows no button
-    url = f"http://{d.http[0]}:{d.http[1]}/u/{forged}"
+    url = f"http://{at[0]}:{at[1]}/u/{forged}"
     try:
         urllib.request.urlopen(url, timeout=10)
         raise AssertionError("a forged link's page answered 200")
@@ -209,9 +219,9 @@ def test_tokens_get_a_clear_status(daemon: tuple[helpers.Daemon, sa.Engine]) -> 
         assert e.code == NOT_FOUND and b"<form" not in e.read()
     assert status_of(engine, sub_id) == "active"
     # the right one, twice: done, then already done (not an error)
-    assert post(d, f"/u/{tok}", BODY, FORM)[0] == OK
+    assert post(at, f"/u/{tok}", BODY, FORM)[0] == OK
     assert status_of(engine, sub_id) == "unsubscribed"
-    code, page = post(d, f"/u/{tok}", BODY, FORM)
+    code, page = post(at, f"/u/{tok}", BODY, FORM)
     assert code == OK and "登録されていません" in page
 
 
@@ -226,6 +236,7 @@ def test_the_pages_button_in_a_browser_unsubscribes(
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
+    """The whole system once: the page and its button, from a running daemon."""
     d, engine = daemon
     sub_id, tok = make_subscriber(engine, "browser")
     options = webdriver.ChromeOptions()
