@@ -133,7 +133,10 @@ def process_batch(
             started = time.monotonic()
             settings = ctx.service.limits.client_networks
             ratelimit.prefetch(
-                conn, ctx, {client_network(r.source, r.client_address, settings) for r in rows}
+                conn,
+                ctx,
+                {client_network(r.source, r.client_address, settings) for r in rows},
+                {r.incoming.sender for r in reads if r.incoming.sender is not None},
             )
             taken: list[tuple[int, str, str]] = []
             for row, was_read in zip(rows, reads, strict=True):

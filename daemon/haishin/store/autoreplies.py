@@ -58,6 +58,21 @@ def from_networks_since(
     return {n: found.get(n, 0) for n in networks}
 
 
+def to_addresses_since(
+    conn: sa.Connection, keys: Collection[str], since: dt.datetime
+) -> dict[str, int]:
+    """The per-address count for several address keys (`address_key`) in one query (a
+    worker batch's senders); exact, like one query per address."""
+    c = auto_replies.c
+    rows = conn.execute(
+        sa.select(c.address_key, sa.func.count())
+        .where(c.address_key.in_(list(keys)), c.at >= since)
+        .group_by(c.address_key)
+    ).all()
+    found = {str(r[0]): int(r[1]) for r in rows}
+    return {k: found.get(k, 0) for k in keys}
+
+
 def from_network_since(conn: sa.Connection, network: str, when: dt.datetime, limit: int) -> int:
     """Answers to mail from one client network, counted up to `limit`
     (ix_auto_replies_network_at)."""
