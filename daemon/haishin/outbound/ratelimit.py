@@ -18,7 +18,7 @@ import functools
 import ipaddress
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -107,19 +107,32 @@ def _since(now: dt.datetime, cap: Cap) -> dt.datetime:
 _CACHE = "haishin_answer_counts"
 
 
-def _counts_of(conn: sa.Connection) -> dict[str, int]:
+@dataclass
+class _Batch:
+    """What one transaction (a worker batch) knows of the limits: the windowed counts
+    taken, and the client networks and senders whose counts to take at first need."""
+
+    transaction: object
+    counts: dict[str, int] = field(default_factory=dict)
+    networks: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)
+    """Address keys (`subscribers.address_key`)."""
+    taken: set[str] = field(default_factory=set)
+    """The kinds (`_Counts.name`) whose counts for `networks` and `addresses` are in."""
+
+
+def _batch_of(conn: sa.Connection) -> _Batch:
     """The windowed counts taken in this transaction (a worker batch), kept up to date as
     answers are allowed: on SQLite the batch holds the write lock, so nobody else adds to
     them meanwhile (with several daemons on PostgreSQL a batch may overshoot by its own
-    size). One dict per transaction, so the networks seen never pile up on a pooled
+    size). One per transaction, so the networks seen never pile up on a pooled
     connection."""
     transaction = conn.get_transaction()
-    cached = conn.info.get(_CACHE)
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, {})
-        conn.info[_CACHE] = cached
-    counts: dict[str, int] = cached[1]
-    return counts
+    batch = conn.info.get(_CACHE)
+    if not isinstance(batch, _Batch) or batch.transaction is not transaction:
+        batch = _Batch(transaction)
+        conn.info[_CACHE] = batch
+    return batch
 
 
 def _network_key(counts: _Counts, network: str) -> str:
@@ -136,46 +149,54 @@ def prefetch(
     networks: Collection[str],
     addresses: Collection[str] = (),
 ) -> None:
-    """Take the per-network counts of a worker batch's clients, and the per-address
-    counts of its senders, in one query per kind each, instead of one per network and
-    one per request as each message asks (bench/inbound_subscribe.py: a batch of 20
-    clients from 20 networks made 20 queries, and every request one more)."""
+    """Name a worker batch's client networks and senders: the first check of each kind
+    of answer in this transaction takes all their counts, one query per kind for the
+    networks and one for the addresses, instead of one per network and one per request
+    as each message asks (bench/inbound_subscribe.py: a batch of 20 clients from 20
+    networks made 20 queries, and every request one more); a kind no message of the
+    batch answers with is not counted at all."""
+    batch = _batch_of(conn)
+    batch.networks.update(networks)
+    batch.addresses.update(address_key(a) for a in addresses)
+    batch.taken.clear()  # names added: each kind takes what it lacks at its next check
+
+
+def _take(conn: sa.Connection, kind: _Counts, limits: AnswerLimits) -> None:
+    """The counts of the batch's networks and senders for `kind`, if not yet taken."""
+    batch = _batch_of(conn)
+    if kind.name in batch.taken:
+        return
+    batch.taken.add(kind.name)
     now = utcnow()
-    limits = ctx.service.limits
-    counts = _counts_of(conn)
-    wanted = set(networks)
-    keys = {address_key(a) for a in addresses}
-    for kind, answer_limits in (
-        (_CONFIRMATIONS, limits.confirmations),
-        (_AUTO_REPLIES, limits.auto_replies),
-    ):
-        todo = [n for n in wanted if _network_key(kind, n) not in counts]
-        if todo:
-            since = _since(now, answer_limits.per_network)
-            for network, seen in kind.per_networks(conn, todo, since).items():
-                counts[_network_key(kind, network)] = seen
-        todo = [k for k in keys if _address_key(kind, k) not in counts]
-        if todo:
-            since = _since(now, answer_limits.per_address)
-            for key, seen in kind.per_addresses(conn, todo, since).items():
-                counts[_address_key(kind, key)] = seen
+    counts = batch.counts
+    todo = [n for n in batch.networks if _network_key(kind, n) not in counts]
+    if todo:
+        since = _since(now, limits.per_network)
+        for network, seen in kind.per_networks(conn, todo, since).items():
+            counts[_network_key(kind, network)] = seen
+    todo = [k for k in batch.addresses if _address_key(kind, k) not in counts]
+    if todo:
+        since = _since(now, limits.per_address)
+        for key, seen in kind.per_addresses(conn, todo, since).items():
+            counts[_address_key(kind, key)] = seen
 
 
 def _cached(conn: sa.Connection, key: str, count: Callable[[], int]) -> int:
-    counts = _counts_of(conn)
+    counts = _batch_of(conn).counts
     if key not in counts:
         counts[key] = count()
     return counts[key]
 
 
 def _spend(conn: sa.Connection, key: str) -> None:
-    _counts_of(conn)[key] += 1
+    _batch_of(conn).counts[key] += 1
 
 
 def _check(
     conn: sa.Connection, counts: _Counts, limits: AnswerLimits, address: str, network: str | None
 ) -> Verdict:
     """The three rules in order; if all pass, the answer is counted as sent now."""
+    _take(conn, counts, limits)
     now = utcnow()
     cap = limits.per_address
     key = _address_key(counts, address_key(address))
