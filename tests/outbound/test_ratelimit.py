@@ -165,6 +165,27 @@ def test_the_per_address_cap_comes_first(sqlite_url: str) -> None:
     engine.dispose()
 
 
+def test_the_per_address_caps_hold_within_one_batch(db_url: str) -> None:
+    """A batch takes its senders' counts in one query and counts each answer it lets
+    through: a mailbox that asks several times in one batch (in either case, after a
+    request in an earlier batch) still gets exactly its cap, of requests and of answers."""
+    ctx = context(
+        confirm=caps(network=50, overall=100, per_address=3),
+        answers=caps(network=50, overall=100, per_address=2),
+    )
+    engine = open_store(db_url)
+    put(engine, "many@example.jp", "10.9.0.1")
+    run(engine, ctx)
+    for i in range(5):
+        put(engine, "Many@Example.jp" if i % 2 else "many@example.jp", f"10.{i}.0.1")
+    for i in range(4):
+        put(engine, "asks@example.jp", f"10.{i}.1.1", rcpt=HELP)
+    run(engine, ctx)
+    assert sent_to(engine, "many@example.jp") + sent_to(engine, "Many@Example.jp") == 3
+    assert sent_to(engine, "asks@example.jp") == 2
+    engine.dispose()
+
+
 def test_requests_older_than_the_window_no_longer_count(sqlite_url: str) -> None:
     ctx = context(confirm=caps(network=2, overall=50))
     engine = open_store(sqlite_url)

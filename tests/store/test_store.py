@@ -45,6 +45,22 @@ def test_spool_put_take_once(db_url: str) -> None:
     engine.dispose()
 
 
+def test_group_commit_returns_each_row_its_own_id(db_url: str) -> None:
+    # put_many stores a group in one statement: each session's future gets its row's id
+    engine = open_store(db_url)
+    items = [
+        (f"raw-{i}".encode(), f"s{i}@y", [f"r{i}@y"], "smtp", f"127.0.{i}.1") for i in range(7)
+    ]
+    ids = spool.put_many(engine, items)
+    assert len(set(ids)) == 7 and spool.put_many(engine, []) == []
+    by_id = {r.id: r for r in spool.fetch_new(engine, 10)}
+    assert [(by_id[i].raw, by_id[i].mail_from, by_id[i].rcpts) for i in ids] == [
+        (raw, mail_from, rcpts) for raw, mail_from, rcpts, _, _ in items
+    ]
+    assert [by_id[i].client_address for i in ids] == [c for *_, c in items]
+    engine.dispose()
+
+
 def test_queue_claim_settle_recover(db_url: str) -> None:
     engine = open_store(db_url)
     with engine.begin() as conn:

@@ -21,7 +21,7 @@ from ..registry import State
 from ..store import confirmations, subscribers
 from ..store.confirmations import Action
 from ..store.states import MessageKind
-from ..store.subscribers import Status
+from ..store.subscribers import Status, Subscriber
 from ..tokens import Purpose, Verdict
 
 
@@ -45,16 +45,20 @@ def _request(
     action: Action,
     origin: str,
     in_reply_to: str | None,
+    *,
+    existing: Subscriber | None,
+    about: texts.About,
 ) -> Outcome:
+    """`existing`: the caller's lookup of the address in this transaction (not read twice
+    per request, bench/inbound_subscribe.py); `about`: the channel's texts, made once."""
     if not ratelimit.allowed(conn, ctx, address):
         return Outcome.RATE_LIMITED
-    if action is Action.SUBSCRIBE:
+    if action is Action.SUBSCRIBE and existing is None:
         # the pending row only once a request really goes out: a refused or forged
         # request leaves no address behind (第4条(3))
-        subscribers.ensure_pending(conn, slug, address)
+        subscribers.add_pending(conn, slug, address)
     pending = confirmations.create(conn, slug, address, action, ctx.ttl, origin, ctx.network)
     token = ctx.keyring.make(Purpose.CONFIRM, pending.id, pending.expires_at)
-    about = ctx.about(slug)
     ttl_hours = ctx.service.limits.token_ttl_hours
     maker = texts.confirm_subscribe if action is Action.SUBSCRIBE else texts.confirm_unsubscribe
     reply(
@@ -91,7 +95,17 @@ def request_subscribe(
     if existing is not None and existing.status is Status.ACTIVE:
         reply(conn, ctx, slug, address, texts.already_subscribed(about), in_reply_to=in_reply_to)
         return Outcome.ALREADY_SUBSCRIBED
-    return _request(conn, ctx, slug, address, Action.SUBSCRIBE, origin, in_reply_to)
+    return _request(
+        conn,
+        ctx,
+        slug,
+        address,
+        Action.SUBSCRIBE,
+        origin,
+        in_reply_to,
+        existing=existing,
+        about=about,
+    )
 
 
 def request_unsubscribe(
@@ -104,12 +118,21 @@ def request_unsubscribe(
     in_reply_to: str | None = None,
 ) -> Outcome:
     existing = subscribers.find(conn, slug, address)
+    about = ctx.about(slug)
     if existing is None or existing.status is not Status.ACTIVE:
-        reply(
-            conn, ctx, slug, address, texts.not_subscribed(ctx.about(slug)), in_reply_to=in_reply_to
-        )
+        reply(conn, ctx, slug, address, texts.not_subscribed(about), in_reply_to=in_reply_to)
         return Outcome.NOT_SUBSCRIBED
-    return _request(conn, ctx, slug, address, Action.UNSUBSCRIBE, origin, in_reply_to)
+    return _request(
+        conn,
+        ctx,
+        slug,
+        address,
+        Action.UNSUBSCRIBE,
+        origin,
+        in_reply_to,
+        existing=existing,
+        about=about,
+    )
 
 
 def confirm(

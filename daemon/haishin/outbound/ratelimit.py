@@ -18,7 +18,7 @@ import functools
 import ipaddress
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -27,6 +27,7 @@ from ..context import Context
 from ..registry.model import AnswerLimits, Cap, ClientNetworks
 from ..store import autoreplies, confirmations
 from ..store.states import Intake
+from ..store.subscribers import address_key
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class _Counts:
     per_network: Callable[[sa.Connection, str, dt.datetime, int], int]
     overall: Callable[[sa.Connection, dt.datetime, int], int]
     per_networks: Callable[[sa.Connection, Collection[str], dt.datetime], dict[str, int]]
+    per_addresses: Callable[[sa.Connection, Collection[str], dt.datetime], dict[str, int]]
+    """By address key (`subscribers.address_key`)."""
 
 
 _CONFIRMATIONS = _Counts(
@@ -86,6 +89,7 @@ _CONFIRMATIONS = _Counts(
     confirmations.from_network_since,
     confirmations.sent_since,
     confirmations.from_networks_since,
+    confirmations.to_addresses_since,
 )
 _AUTO_REPLIES = _Counts(
     "auto_replies",
@@ -93,6 +97,7 @@ _AUTO_REPLIES = _Counts(
     autoreplies.from_network_since,
     autoreplies.since,
     autoreplies.from_networks_since,
+    autoreplies.to_addresses_since,
 )
 
 
@@ -103,67 +108,103 @@ def _since(now: dt.datetime, cap: Cap) -> dt.datetime:
 _CACHE = "haishin_answer_counts"
 
 
-def _counts_of(conn: sa.Connection) -> dict[str, int]:
+@dataclass
+class _Batch:
+    """What one transaction (a worker batch) knows of the limits: the windowed counts
+    taken, and the client networks and senders whose counts to take at first need."""
+
+    transaction: object
+    counts: dict[str, int] = field(default_factory=dict)
+    networks: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)
+    """Address keys (`subscribers.address_key`)."""
+    taken: set[str] = field(default_factory=set)
+    """The kinds (`_Counts.name`) whose counts for `networks` and `addresses` are in."""
+
+
+def _batch_of(conn: sa.Connection) -> _Batch:
     """The windowed counts taken in this transaction (a worker batch), kept up to date as
     answers are allowed: on SQLite the batch holds the write lock, so nobody else adds to
     them meanwhile (with several daemons on PostgreSQL a batch may overshoot by its own
-    size). One dict per transaction, so the networks seen never pile up on a pooled
+    size). One per transaction, so the networks seen never pile up on a pooled
     connection."""
     transaction = conn.get_transaction()
-    cached = conn.info.get(_CACHE)
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, {})
-        conn.info[_CACHE] = cached
-    counts: dict[str, int] = cached[1]
-    return counts
+    batch = conn.info.get(_CACHE)
+    if not isinstance(batch, _Batch) or batch.transaction is not transaction:
+        batch = _Batch(transaction)
+        conn.info[_CACHE] = batch
+    return batch
 
 
 def _network_key(counts: _Counts, network: str) -> str:
     return f"haishin_{counts.name}_network_{network}"
 
 
-def prefetch(conn: sa.Connection, ctx: Context, networks: Collection[str]) -> None:
-    """Take the per-network counts of a worker batch's clients in one query per kind,
-    instead of one per network as each message asks (bench/inbound_subscribe.py: a
-    batch of 20 clients from 20 networks made 20 queries)."""
-    wanted = set(networks)
-    if not wanted:
+def _address_key(counts: _Counts, key: str) -> str:
+    return f"haishin_{counts.name}_address_{key}"
+
+
+def prefetch(
+    conn: sa.Connection,
+    ctx: Context,
+    networks: Collection[str],
+    addresses: Collection[str] = (),
+) -> None:
+    """Name a worker batch's client networks and senders: the first check of each kind
+    of answer in this transaction takes all their counts, one query per kind for the
+    networks and one for the addresses, instead of one per network and one per request
+    as each message asks (bench/inbound_subscribe.py: a batch of 20 clients from 20
+    networks made 20 queries, and every request one more); a kind no message of the
+    batch answers with is not counted at all."""
+    batch = _batch_of(conn)
+    batch.networks.update(networks)
+    batch.addresses.update(address_key(a) for a in addresses)
+    batch.taken.clear()  # names added: each kind takes what it lacks at its next check
+
+
+def _take(conn: sa.Connection, kind: _Counts, limits: AnswerLimits) -> None:
+    """The counts of the batch's networks and senders for `kind`, if not yet taken."""
+    batch = _batch_of(conn)
+    if kind.name in batch.taken:
         return
+    batch.taken.add(kind.name)
     now = utcnow()
-    limits = ctx.service.limits
-    counts = _counts_of(conn)
-    for kind, answer_limits in (
-        (_CONFIRMATIONS, limits.confirmations),
-        (_AUTO_REPLIES, limits.auto_replies),
-    ):
-        todo = [n for n in wanted if _network_key(kind, n) not in counts]
-        if todo:
-            since = _since(now, answer_limits.per_network)
-            for network, seen in kind.per_networks(conn, todo, since).items():
-                counts[_network_key(kind, network)] = seen
+    counts = batch.counts
+    todo = [n for n in batch.networks if _network_key(kind, n) not in counts]
+    if todo:
+        since = _since(now, limits.per_network)
+        for network, seen in kind.per_networks(conn, todo, since).items():
+            counts[_network_key(kind, network)] = seen
+    todo = [k for k in batch.addresses if _address_key(kind, k) not in counts]
+    if todo:
+        since = _since(now, limits.per_address)
+        for key, seen in kind.per_addresses(conn, todo, since).items():
+            counts[_address_key(kind, key)] = seen
 
 
 def _cached(conn: sa.Connection, key: str, count: Callable[[], int]) -> int:
-    counts = _counts_of(conn)
+    counts = _batch_of(conn).counts
     if key not in counts:
         counts[key] = count()
     return counts[key]
 
 
 def _spend(conn: sa.Connection, key: str) -> None:
-    _counts_of(conn)[key] += 1
+    _batch_of(conn).counts[key] += 1
 
 
 def _check(
     conn: sa.Connection, counts: _Counts, limits: AnswerLimits, address: str, network: str | None
 ) -> RateVerdict:
     """The three rules in order; if all pass, the answer is counted as sent now."""
+    _take(conn, counts, limits)
     now = utcnow()
-    if counts.per_address(conn, address, _since(now, limits.per_address)) >= (
-        limits.per_address.count
-    ):
+    cap = limits.per_address
+    key = _address_key(counts, address_key(address))
+    seen = _cached(conn, key, lambda: counts.per_address(conn, address, _since(now, cap)))
+    if seen >= cap.count:
         return RateVerdict.PER_ADDRESS
-    keys = []
+    keys = [key]
     if network is not None:
         cap = limits.per_network
         key = _network_key(counts, network)

@@ -113,6 +113,26 @@ _PER_NETWORK = sa.select(sa.func.count()).select_from(
 )
 
 
+# built once, with expanding IN lists: building these per batch cost twice as much as
+# running them (bench/inbound_subscribe.py)
+_PER_NETWORKS = (
+    sa.select(confirmations.c.client_network, sa.func.count())
+    .where(
+        confirmations.c.client_network.in_(sa.bindparam("b_networks", expanding=True)),
+        confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
+    )
+    .group_by(confirmations.c.client_network)
+)
+_PER_ADDRESSES = (
+    sa.select(confirmations.c.address_key, sa.func.count())
+    .where(
+        confirmations.c.address_key.in_(sa.bindparam("b_keys", expanding=True)),
+        confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
+    )
+    .group_by(confirmations.c.address_key)
+)
+
+
 def sent_to_address_since(conn: sa.Connection, address: str, since: dt.datetime) -> int:
     params = {"b_key": address_key(address), "b_since": since}
     return int(conn.execute(_PER_ADDRESS, params).scalar_one())
@@ -128,14 +148,19 @@ def from_networks_since(
 ) -> dict[str, int]:
     """`from_network_since` for several networks in one query (a worker batch's clients);
     exact counts, bounded all the same: rows exist only for requests the caps allowed."""
-    c = confirmations.c
-    rows = conn.execute(
-        sa.select(c.client_network, sa.func.count())
-        .where(c.client_network.in_(list(networks)), c.created_at >= since)
-        .group_by(c.client_network)
-    ).all()
-    found = {str(r[0]): int(r[1]) for r in rows}
+    params = {"b_networks": list(networks), "b_since": since}
+    found = {str(n): int(k) for n, k in conn.execute(_PER_NETWORKS, params)}
     return {n: found.get(n, 0) for n in networks}
+
+
+def to_addresses_since(
+    conn: sa.Connection, keys: Collection[str], since: dt.datetime
+) -> dict[str, int]:
+    """The per-address count for several address keys (`address_key`) in one query (a
+    worker batch's senders); exact, like one query per address."""
+    params = {"b_keys": list(keys), "b_since": since}
+    found = {str(a): int(k) for a, k in conn.execute(_PER_ADDRESSES, params)}
+    return {a: found.get(a, 0) for a in keys}
 
 
 def from_network_since(conn: sa.Connection, network: str, since: dt.datetime, limit: int) -> int:

@@ -133,31 +133,31 @@ def put_many(
     for item in items:
         if (reason := unstorable(item[1], item[2])) is not None:
             raise Unstorable(reason)
+    if not items:
+        return []
     now = utcnow()
-    ids: list[int] = []
+    rows = [
+        {
+            "received_at": now,
+            "source": item[3],
+            "mail_from": item[1],
+            "rcpts": json.dumps(item[2]),
+            "raw": item[0],
+            "state": SpoolState.NEW,
+            "dedupe_key": key,
+            "client_address": item[4] if len(item) > 4 else None,
+        }
+        for item, key in zip(items, keys or [None] * len(items), strict=True)
+    ]
     with engine.begin() as conn:
-        for item, key in zip(items, keys or [None] * len(items), strict=True):
-            raw, mail_from, rcpts, source = item[:4]
-            client = item[4] if len(item) > 4 else None
-            result = conn.execute(
-                _INSERT,
-                {
-                    "received_at": now,
-                    "source": source,
-                    "mail_from": mail_from,
-                    "rcpts": json.dumps(rcpts),
-                    "raw": raw,
-                    "state": SpoolState.NEW,
-                    "dedupe_key": key,
-                    "client_address": client,
-                },
-            )
-            assert result.inserted_primary_key is not None
-            ids.append(int(result.inserted_primary_key[0]))
-    return ids
+        # one statement for the group (SQLAlchemy's "insertmanyvalues": INSERT ... VALUES
+        # (...), (...) RETURNING id), not one per message; the ids come back in the order
+        # of the rows, which the sessions' futures rely on
+        result = conn.execute(_INSERT, rows)
+        return [int(i) for i in result.scalars().all()]
 
 
-_INSERT = inbound.insert()
+_INSERT = inbound.insert().returning(inbound.c.id, sort_by_parameter_order=True)
 
 
 def _row(r: sa.Row[tuple[object, ...]]) -> Spooled:

@@ -85,6 +85,11 @@ def ensure_pending(conn: sa.Connection, channel: str, address: str) -> Subscribe
     existing = find(conn, channel, address)
     if existing is not None:
         return existing
+    return add_pending(conn, channel, address)
+
+
+def add_pending(conn: sa.Connection, channel: str, address: str) -> Subscriber:
+    """A new pending row, for a caller that has just found none in its transaction."""
     now = utcnow()
     result = conn.execute(
         _INSERT,
