@@ -85,9 +85,11 @@ class Context:
     def address(self, slug: str, suffix: str, token: str | None = None) -> str:
         return addresses.of(slug, suffix, self.domain, token)
 
-    def unsubscribe_token(self, sub_id: int) -> str:
-        """The per-subscriber token of List-Unsubscribe and `<slug>-unsubscribe+token@`."""
-        return self.keyring.make(Purpose.UNSUBSCRIBE, sub_id, utcnow() + UNSUBSCRIBE_TOKEN_TTL)
+    def unsubscribe_token(self, sub_id: int, now: dt.datetime | None = None) -> str:
+        """The per-subscriber token of List-Unsubscribe and `<slug>-unsubscribe+token@`;
+        a fan-out passes one `now` for its whole batch (the clock is not per recipient)."""
+        expires = (now or utcnow()) + UNSUBSCRIBE_TOKEN_TTL
+        return self.keyring.make(Purpose.UNSUBSCRIBE, sub_id, expires)
 
     def about(self, slug: str) -> About:
         service = self.service

@@ -155,7 +155,9 @@ def next_batch(
         if not batch:
             return False
         rendered = _rendered(conn, ctx, post, keys)
-    expires = utcnow() + VERP_TOKEN_TTL
+    # per recipient only what differs: its two tokens, its return path, its headers
+    now = utcnow()
+    expires = now + VERP_TOKEN_TTL
     rows = []
     for sub_id, address in batch:
         verp = ctx.keyring.make(Purpose.VERP, sub_id, expires)
@@ -163,7 +165,7 @@ def next_batch(
             (
                 ctx.address(post.channel, contract.BOUNCES, verp),
                 address,
-                rendered.personal(address, ctx.unsubscribe_token(sub_id)),
+                rendered.personal(address, ctx.unsubscribe_token(sub_id, now)),
             )
         )
     assert post.outbound_message is not None
