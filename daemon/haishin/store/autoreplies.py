@@ -8,6 +8,7 @@ from collections.abc import Collection
 
 import sqlalchemy as sa
 
+from .counting import PerValue
 from .schema import UTCDateTime, auto_replies
 from .subscribers import address_key
 
@@ -44,33 +45,15 @@ def since(conn: sa.Connection, when: dt.datetime, limit: int) -> int:
     return int(conn.execute(_RECENT, {"b_since": when, "b_limit": limit}).scalar_one())
 
 
-# built once, with expanding IN lists: building these per batch cost twice as much as
-# running them (bench/inbound_subscribe.py)
-_PER_NETWORKS = (
-    sa.select(auto_replies.c.client_network, sa.func.count())
-    .where(
-        auto_replies.c.client_network.in_(sa.bindparam("b_networks", expanding=True)),
-        auto_replies.c.at >= sa.bindparam("b_since", type_=UTCDateTime()),
-    )
-    .group_by(auto_replies.c.client_network)
-)
-_PER_ADDRESSES = (
-    sa.select(auto_replies.c.address_key, sa.func.count())
-    .where(
-        auto_replies.c.address_key.in_(sa.bindparam("b_keys", expanding=True)),
-        auto_replies.c.at >= sa.bindparam("b_since", type_=UTCDateTime()),
-    )
-    .group_by(auto_replies.c.address_key)
-)
+_PER_NETWORKS = PerValue(auto_replies.c.client_network, auto_replies.c.at)
+_PER_ADDRESSES = PerValue(auto_replies.c.address_key, auto_replies.c.at)
 
 
 def from_networks_since(
     conn: sa.Connection, networks: Collection[str], when: dt.datetime
 ) -> dict[str, int]:
     """`from_network_since` for several networks in one query (a worker batch's clients)."""
-    params = {"b_networks": list(networks), "b_since": when}
-    found = {str(n): int(k) for n, k in conn.execute(_PER_NETWORKS, params)}
-    return {n: found.get(n, 0) for n in networks}
+    return _PER_NETWORKS.count(conn, networks, when)
 
 
 def to_addresses_since(
@@ -78,9 +61,7 @@ def to_addresses_since(
 ) -> dict[str, int]:
     """The per-address count for several address keys (`address_key`) in one query (a
     worker batch's senders); exact, like one query per address."""
-    params = {"b_keys": list(keys), "b_since": since}
-    found = {str(a): int(k) for a, k in conn.execute(_PER_ADDRESSES, params)}
-    return {a: found.get(a, 0) for a in keys}
+    return _PER_ADDRESSES.count(conn, keys, since)
 
 
 def from_network_since(conn: sa.Connection, network: str, when: dt.datetime, limit: int) -> int:

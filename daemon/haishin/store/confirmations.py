@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..clock import utcnow
+from .counting import PerValue
 from .schema import UTCDateTime, confirmations
 from .subscribers import address_key
 
@@ -113,24 +114,8 @@ _PER_NETWORK = sa.select(sa.func.count()).select_from(
 )
 
 
-# built once, with expanding IN lists: building these per batch cost twice as much as
-# running them (bench/inbound_subscribe.py)
-_PER_NETWORKS = (
-    sa.select(confirmations.c.client_network, sa.func.count())
-    .where(
-        confirmations.c.client_network.in_(sa.bindparam("b_networks", expanding=True)),
-        confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
-    )
-    .group_by(confirmations.c.client_network)
-)
-_PER_ADDRESSES = (
-    sa.select(confirmations.c.address_key, sa.func.count())
-    .where(
-        confirmations.c.address_key.in_(sa.bindparam("b_keys", expanding=True)),
-        confirmations.c.created_at >= sa.bindparam("b_since", type_=UTCDateTime()),
-    )
-    .group_by(confirmations.c.address_key)
-)
+_PER_NETWORKS = PerValue(confirmations.c.client_network, confirmations.c.created_at)
+_PER_ADDRESSES = PerValue(confirmations.c.address_key, confirmations.c.created_at)
 
 
 def sent_to_address_since(conn: sa.Connection, address: str, since: dt.datetime) -> int:
@@ -148,9 +133,7 @@ def from_networks_since(
 ) -> dict[str, int]:
     """`from_network_since` for several networks in one query (a worker batch's clients);
     exact counts, bounded all the same: rows exist only for requests the caps allowed."""
-    params = {"b_networks": list(networks), "b_since": since}
-    found = {str(n): int(k) for n, k in conn.execute(_PER_NETWORKS, params)}
-    return {n: found.get(n, 0) for n in networks}
+    return _PER_NETWORKS.count(conn, networks, since)
 
 
 def to_addresses_since(
@@ -158,9 +141,7 @@ def to_addresses_since(
 ) -> dict[str, int]:
     """The per-address count for several address keys (`address_key`) in one query (a
     worker batch's senders); exact, like one query per address."""
-    params = {"b_keys": list(keys), "b_since": since}
-    found = {str(a): int(k) for a, k in conn.execute(_PER_ADDRESSES, params)}
-    return {a: found.get(a, 0) for a in keys}
+    return _PER_ADDRESSES.count(conn, keys, since)
 
 
 def from_network_since(conn: sa.Connection, network: str, since: dt.datetime, limit: int) -> int:
