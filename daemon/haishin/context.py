@@ -23,6 +23,7 @@ class Outcome(enum.StrEnum):
     SUBSCRIBED = "subscribed"
     UNSUBSCRIBED = "unsubscribed"
     ALREADY_SUBSCRIBED = "already-subscribed"
+    ALREADY_PENDING = "already-pending"  # an open confirmation request: not asked again
     NOT_SUBSCRIBED = "not-subscribed"
     EXPIRED = "expired"
     INVALID_TOKEN = "invalid-token"

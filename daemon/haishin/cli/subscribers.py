@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections import Counter
 from pathlib import Path
+from typing import TextIO
 
 import click
 
 from ..commands import membership
-from ..mailtext.mailbox import mailbox
+from ..context import Outcome
 from ..store import open_store
 from ..store import subscribers as subs
 from ..store.audit import record, record_now
@@ -23,6 +23,7 @@ from .base import (
     db_option,
     prepare_db,
 )
+from .importing import import_lines
 from .loading import context_of, registry_with
 
 
@@ -128,33 +129,34 @@ def subscribers_remove(channel: str, address: str, db_url: str, secret_file: Pat
 @click.option("--public-url", default=None)
 def subscribers_import(
     channel: str,
-    file: object,
+    file: TextIO,
     db_url: str,
     config_dir: Path,
     secret_file: Path,
     public_url: str | None,
 ) -> None:
-    """One address per line: each gets a confirmation request, none becomes active."""
+    """One address per line: each mailbox gets one confirmation request, none becomes
+    active. Each refused line is printed with its number and reason; exit 1 when a line
+    must be corrected or imported again (cli/importing.py)."""
     ctx = context_of(registry_with(config_dir, channel), secret_file, public_url)
     # moving subscribers over from a former system may come before the daemon's first run
     engine = open_store(prepare_db(db_url, create=True))
-    results: Counter[str] = Counter()
-    for line in file:  # type: ignore[attr-defined]
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        address = mailbox(text.split(",")[0])
-        if address is None:
-            results["invalid"] += 1
-            continue
+
+    def request(address: str) -> Outcome:
+        # one transaction per line: a line that fails leaves the others done
         with engine.begin() as conn:
-            outcome = membership.request_subscribe(
-                conn, ctx, channel, address, origin="import by staff"
-            )
-        results[str(outcome)] += 1
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(results.items()))
-    record_now(engine, "subscribers.import", channel, summary)
-    click.echo(summary)
+            return membership.request_import(conn, ctx, channel, address)
+
+    try:
+        report = import_lines(file, request)
+        record_now(engine, "subscribers.import", channel, report.audit())
+    finally:
+        engine.dispose()
+    for refused in report.refused:
+        click.echo(refused.line(file.name), err=True)
+    click.echo(report.summary())
+    if report.exit_code:
+        raise click.exceptions.Exit(report.exit_code)
 
 
 def _hashed(address: str, secret_file: Path) -> str:

@@ -108,6 +108,31 @@ def request_subscribe(
     )
 
 
+def request_import(conn: sa.Connection, ctx: Context, slug: str, address: str) -> Outcome:
+    """A staff import (`haishin subscribers import`): a confirmation request, as if the
+    address had asked, but nobody asked, so nobody gets any other answer: an address
+    that is subscribed, or has a request still open, is left alone and only reported."""
+    state = _served_state(ctx, slug)
+    if state is not State.ACTIVE:  # 第3条5: no new subscriptions while paused
+        return Outcome.PAUSED if state is State.PAUSED else Outcome.UNAVAILABLE
+    existing = subscribers.find(conn, slug, address)
+    if existing is not None and existing.status is Status.ACTIVE:
+        return Outcome.ALREADY_SUBSCRIBED
+    if confirmations.waiting(conn, slug, address, Action.SUBSCRIBE):
+        return Outcome.ALREADY_PENDING
+    return _request(
+        conn,
+        ctx,
+        slug,
+        address,
+        Action.SUBSCRIBE,
+        "import by staff",
+        None,
+        existing=existing,
+        about=ctx.about(slug),
+    )
+
+
 def request_unsubscribe(
     conn: sa.Connection,
     ctx: Context,

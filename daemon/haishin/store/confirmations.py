@@ -92,6 +92,18 @@ def use(conn: sa.Connection, pending_id: int) -> bool:
     return result.rowcount == 1
 
 
+def waiting(conn: sa.Connection, channel: str, address: str, action: Action) -> bool:
+    """Is a request for this mailbox (`address_key`) still open: not used, not expired?"""
+    query = sa.select(confirmations.c.id).where(
+        confirmations.c.channel == channel,
+        confirmations.c.address_key == address_key(address),
+        confirmations.c.action == action,
+        confirmations.c.used_at.is_(None),
+        confirmations.c.expires_at > utcnow(),
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
 _INSERT = confirmations.insert()
 _PER_ADDRESS = sa.select(sa.func.count()).where(
     confirmations.c.address_key == sa.bindparam("b_key"),
