@@ -165,6 +165,40 @@ def test_a_paused_channel_takes_nobody_and_mails_nobody(
 
 
 def test_a_line_cannot_drive_the_terminal(tmp_path: Path, db_url: str, store: sa.Engine) -> None:
-    listing = _listing(tmp_path, "\x1b[2Jx@\n")
+    # and a line separator inside a line does not shift the numbers of the lines after it
+    listing = _listing(tmp_path, "\x1b[2Jx@\u2028y\nbad\n")
     result = _import(db_url, listing)
-    assert result.stderr == f"{listing}:1: メールアドレスの形式が正しくありません: \\x1b[2Jx@\n"
+    malformed = "メールアドレスの形式が正しくありません"
+    assert result.stderr.split("\n") == [
+        f"{listing}:1: {malformed}: \\x1b[2Jx@\\u2028y",
+        f"{listing}:2: {malformed}: bad",
+        "",
+    ]
+
+
+def test_excels_csv_utf8_is_read_and_a_full_width_slip_is_named(
+    tmp_path: Path, db_url: str, store: sa.Engine
+) -> None:
+    listing = tmp_path / "import.csv"
+    listing.write_bytes("\ufeffd4@example.jp,田中\nｅ５＠example.jp,佐藤\n".encode())
+    result = _import(db_url, listing)
+    assert result.stderr.splitlines() == [
+        f"{listing}:2: メールアドレスの形式が正しくありません（全角文字が含まれています）"
+        ": ｅ５＠example.jp,佐藤"
+    ]
+    assert _queued(store) == {"d4@example.jp": 1}  # the BOM is not part of the address
+
+
+def test_a_file_that_is_not_utf8_is_refused_before_anything_is_sent(
+    tmp_path: Path, db_url: str, store: sa.Engine
+) -> None:
+    listing = tmp_path / "import.csv"
+    listing.write_bytes("f6@example.jp\ng7@example.jp,鈴木\n".encode("shift_jis"))
+    result = _import(db_url, listing)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: 2 行目が UTF-8 ではありません。UTF-8 で保存し直してください"
+        "（Excel では「CSV UTF-8（コンマ区切り）」）\n"
+    )
+    assert _queued(store) == {}
+    assert not [e for e in entries(store) if e.action == "subscribers.import"]

@@ -215,8 +215,7 @@ def test_a_stop_holds_all_but_its_notice_until_its_end(tmp_path: Path, db_url: s
         ip.deliver(post.as_bytes(policy=policy.SMTP), p.SENDER, [f"{SLUG}@{DOMAIN}"])
         imported = tmp_path / "import.txt"
         imported.write_text(IMPORTED + "\n", "utf-8")
-        # a subprocess, as staff run it: `subscribers import` leaves its engine to the
-        # collector (cli/subscribers.py), which an in-process run reports as a warning
+        # a subprocess, as staff run it (in process: tests/cli/test_subscribers_import.py)
         command = ["subscribers", "import", SLUG, str(imported), "--config", str(config)]
         done = subprocess.run(
             [str(helpers.HAISHIN), *command, "--db", db_url],

@@ -7,9 +7,12 @@ audit record (第4条(3)).
 from __future__ import annotations
 
 import enum
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+import click
 
 from ..context import Outcome
 from ..mailtext.mailbox import mailbox
@@ -65,6 +68,8 @@ class Refused:
 
     def line(self, source: str) -> str:
         reason = _REASONS[self.refusal].format(first=self.first)
+        if self.refusal is Refusal.MALFORMED and _FULL_WIDTH.search(self.text):
+            reason += "（全角文字が含まれています）"
         return f"{source}:{self.number}: {reason}: {_visible(self.text)}"
 
 
@@ -97,11 +102,31 @@ class Report:
         return ", ".join(parts) + (f"; refused lines {lines}" if lines else "")
 
 
-def import_lines(lines: Iterable[str], request: Callable[[str], Outcome]) -> Report:
+_FULL_WIDTH = re.compile("[\u3000\uff01-\uff5e]")
+"""全角スペース and the full-width forms of ASCII (＠, ａ, １, ．): the slip of a
+Japanese input method left on."""
+
+
+def read_listing(data: bytes) -> list[str]:
+    """The file's lines, read whole before anything is done. UTF-8, with or without the
+    BOM that Excel's "CSV UTF-8" writes; anything else (Shift_JIS, Excel's plain "CSV")
+    is refused with the line it fails on, before a single request goes out."""
+    try:
+        # split on LF only, so numbers match an editor's (splitlines also breaks at
+        # U+2028, U+0085 and others); a CR is stripped with the line's blanks
+        return data.decode("utf-8-sig").split("\n")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise click.ClickException(
+            f"{line} 行目が UTF-8 ではありません。UTF-8 で保存し直してください"
+            "（Excel では「CSV UTF-8（コンマ区切り）」）"
+        ) from None
+
+
+def import_lines(lines: Iterable[str], request: Callable[[str], Outcome], report: Report) -> None:
     """Each address line once per mailbox (`address_key`: A1@ and a1@ are one), through
-    `request`; blank lines and `#` comments are skipped. A CSV line's first field is
-    the address."""
-    report = Report()
+    `request`, into `report` as it goes (an import cut short still reports what it did);
+    blank lines and `#` comments are skipped. A CSV line's first field is the address."""
     first_line: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         text = raw.strip()
@@ -122,7 +147,6 @@ def import_lines(lines: Iterable[str], request: Callable[[str], Outcome]) -> Rep
             report.accepted += 1
         else:
             report.refused.append(Refused(number, text, _BY_OUTCOME[outcome]))
-    return report
 
 
 def _visible(text: str) -> str:

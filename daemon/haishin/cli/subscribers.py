@@ -6,7 +6,7 @@ import csv
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import click
 
@@ -23,7 +23,7 @@ from .base import (
     db_option,
     prepare_db,
 )
-from .importing import import_lines
+from .importing import Report, import_lines, read_listing
 from .loading import context_of, registry_with
 
 
@@ -122,14 +122,14 @@ def subscribers_remove(channel: str, address: str, db_url: str, secret_file: Pat
 
 @subscribers.command("import")
 @click.argument("channel")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.File("rb"))
 @db_option
 @config_option
 @click.option("--secret-file", default=SECRET_DEFAULT, type=click.Path(path_type=Path))
 @click.option("--public-url", default=None)
 def subscribers_import(
     channel: str,
-    file: TextIO,
+    file: BinaryIO,
     db_url: str,
     config_dir: Path,
     secret_file: Path,
@@ -139,6 +139,7 @@ def subscribers_import(
     active. Each refused line is printed with its number and reason; exit 1 when a line
     must be corrected or imported again (cli/importing.py)."""
     ctx = context_of(registry_with(config_dir, channel), secret_file, public_url)
+    lines = read_listing(file.read())
     # moving subscribers over from a former system may come before the daemon's first run
     engine = open_store(prepare_db(db_url, create=True))
 
@@ -147,11 +148,15 @@ def subscribers_import(
         with engine.begin() as conn:
             return membership.request_import(conn, ctx, channel, address)
 
+    report = Report()
     try:
-        report = import_lines(file, request)
-        record_now(engine, "subscribers.import", channel, report.audit())
+        import_lines(lines, request, report)
     finally:
-        engine.dispose()
+        # also for an import cut short (^C, the database gone): what it queued is recorded
+        try:
+            record_now(engine, "subscribers.import", channel, report.audit())
+        finally:
+            engine.dispose()
     for refused in report.refused:
         click.echo(refused.line(file.name), err=True)
     click.echo(report.summary())
