@@ -112,6 +112,14 @@ BROKEN = {
         [("$.kind", "enum")],
         "unknown-value",
     ),
+    # a time not written as YAML's date and time (the editor's hint is the Japanese one)
+    "wrong-time": (
+        "outages/R8-12-maintenance.yaml",
+        "start: 2026-12-13 01:00:00+09:00",
+        "start: 2026/12/13 01:00",
+        [("$.start", "pattern")],
+        "type",
+    ),
     # a value below its range
     "out-of-range": (
         "service.yaml",

@@ -45,6 +45,10 @@ TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)? ?([Zz]|[+-]\d{
 model.py reads a time without one as Japan time). JSON Schema's `date-time` format wants
 RFC 3339's `T` and an offset, so an editor would flag the way the sample writes times."""
 
+TIMESTAMP_HINT = "日時は 2026-12-13 01:00:00+09:00 の形で書いてください（+09:00 を省くと日本時間）"
+"""What the editor says when a time does not match (`patternErrorMessage`, a keyword of
+VS Code's JSON language service that yaml-language-server reads; validators ignore it)."""
+
 _BY_NAME: dict[str, type] = {cls.__name__: cls for cls in (*MODELS, *ENUMS)}
 
 
@@ -62,6 +66,7 @@ def _times(node: Any) -> None:
         if node.get("format") == "date-time":
             del node["format"]
             node["pattern"] = TIMESTAMP
+            node["patternErrorMessage"] = TIMESTAMP_HINT
         for value in node.values():
             _times(value)
     elif isinstance(node, list):
