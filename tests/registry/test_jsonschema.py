@@ -154,3 +154,13 @@ def test_a_broken_file_fails_the_schema_and_check_alike(reg: Reg, case: str) -> 
     assert len(found) == 1 and found[0].endswith(f"[{key}]"), found
     if new:  # at the line of the slip
         assert found[0].startswith(f"config/{rel}:{line}:"), found
+
+
+@pytest.mark.parametrize("file", FILES, ids=lambda f: f.name)
+def test_every_key_says_what_it_means_where_the_editor_completes_it(file: SchemaFile) -> None:
+    """Completion lists show a key's description, not its title: it starts with the title."""
+    schema = schema_of(file.model)
+    objects = [schema, *(d for d in schema.get("$defs", {}).values() if "properties" in d)]
+    for node in objects:
+        for name, prop in node["properties"].items():
+            assert prop["description"].startswith(prop["title"]), name

@@ -85,7 +85,7 @@ def _table(node: Schema, defs: dict[str, Schema]) -> list[str]:
     required = set(node.get("required", ()))
     lines = ["| 項目 | 必須 | 型 | 既定値 | 説明 |", "| --- | --- | --- | --- | --- |"]
     for name, prop in node["properties"].items():
-        about = prop["title"] + (f"。{prop['description']}" if "description" in prop else "")
+        about = prop["description"]  # the title and what more there is to say
         must = "必須" if name in required else ""
         lines.append(f"| `{name}` | {must} | {_type(prop, defs)} | {_default(prop)} | {about} |")
     return lines

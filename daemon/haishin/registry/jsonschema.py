@@ -85,7 +85,10 @@ def _japanese(node: Schema) -> None:
     _set_doc(node, MODELS[cls])
     fields = FIELDS[cls]
     for name, prop in node["properties"].items():
-        _set_doc(prop, fields[name])
+        # the editor's completion list shows a key's description, not its title: the
+        # description starts with the title, so staff see what an English key means
+        title, more = fields[name]
+        _set_doc(prop, Doc(title, f"{title}。{more}" if more else title))
     if set(fields) != set(node["properties"]):
         raise KeyError(f"fields.py describes {sorted(set(fields) - set(node['properties']))}")
 
