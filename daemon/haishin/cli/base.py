@@ -50,6 +50,10 @@ COMMANDS: dict[str, Lazy] = {
         "review:plan_cmd",
         "What a registry change does: channels started, stopped or paused, approvals, texts.",
     ),
+    "schema": Lazy(
+        "schema:schema",
+        "Write the registry files' JSON Schemas (for the editor) and the field reference.",
+    ),
     "site": Lazy("site:site", "The public website (第7条), built by Pelican from the registry."),
     "serve": Lazy(
         "daemon:serve", "Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."
