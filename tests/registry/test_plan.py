@@ -89,3 +89,17 @@ def test_plan_refuses_an_invalid_revision(tmp_path: Path) -> None:
     assert "版 . の登録情報に誤りがあります" in done.stderr
     assert "config/service.yaml:2:1: YAML の書き方に誤りがあります" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_plan_names_a_committed_slip_by_its_path_in_the_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "registry"
+    shutil.copytree(SAMPLE, repo / "config")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    (repo / "config" / "service.yaml").write_text("name: [\n", "utf-8")
+    git(repo, "commit", "-qam", "壊す")
+    done = haishin(repo, "plan", "--from", "HEAD~1", "--to", "HEAD")
+    assert done.returncode == 1
+    assert "\nconfig/service.yaml:2:1: YAML の書き方に誤りがあります" in done.stderr
+    assert "haishin-plan-" not in done.stderr

@@ -12,6 +12,7 @@ import click
 from ..registry import channel_states
 from ..registry import check as run_check
 from ..registry.edit import decide
+from . import formats
 from .base import (
     CONFIG_DEFAULT,
     config_option,
@@ -21,12 +22,28 @@ from .base import (
 
 @click.command()
 @click.argument("config_dir", default=CONFIG_DEFAULT, type=click.Path(path_type=Path))
-def check(config_dir: Path) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(formats.CHECK_FORMATS),
+    default="text",
+    show_default=True,
+    help="text: path:line:col lines; github: workflow annotations; json: one array",
+)
+def check(config_dir: Path, fmt: str) -> None:
     """Validate the registry: every problem as path:line:col, exit 1 on any error."""
     reg, problems = run_check(config_dir)
+    errors = sum(p.is_error for p in problems)
+    if fmt != "text":
+        # for a machine: the findings only, the verdict in the exit code as for text
+        if fmt == "json":
+            click.echo(formats.as_json(problems))
+        else:
+            for line in formats.github(problems):
+                click.echo(line)
+        sys.exit(1 if errors else 0)
     for problem in problems:
         click.echo(str(problem))
-    errors = sum(p.is_error for p in problems)
     if errors:
         click.echo(f"エラー {errors} 件（警告 {len(problems) - errors} 件）", err=True)
         sys.exit(1)

@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from ..clock import today
-from ..operations.plan import plan
+from ..operations.plan import PlanError, plan
 from ..registry import load_valid
 from ..registry.notice import render_notice
+from . import formats
 from .base import config_option
 
 
@@ -38,10 +39,27 @@ def notice(number: str, output: Path | None, config_dir: Path) -> None:
     "--to", "new_rev", default=".", show_default=True, help="git revision, or . for the files"
 )
 @click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), help="date of the states")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(formats.PLAN_FORMATS),
+    default="text",
+    show_default=True,
+    help="markdown: a heading and a list, for a pull-request comment",
+)
 def plan_cmd(
-    repo: Path, config_dir: Path, old_rev: str, new_rev: str, on: dt.datetime | None
+    repo: Path, config_dir: Path, old_rev: str, new_rev: str, on: dt.datetime | None, fmt: str
 ) -> None:
     """What a registry change does: channels started, stopped or paused, approvals, texts."""
+    if fmt == "markdown":
+        try:
+            lines = plan(repo, config_dir, old_rev, new_rev, on.date() if on else today())
+        except PlanError as exc:
+            # the comment still says why there is no plan; the exit code stays an error
+            click.echo(formats.markdown_refusal(str(exc), old_rev, new_rev), nl=False)
+            raise SystemExit(exc.exit_code) from None
+        click.echo(formats.markdown_plan(lines, old_rev, new_rev), nl=False)
+        return
     lines = plan(repo, config_dir, old_rev, new_rev, on.date() if on else today())
     for line in lines:
         click.echo(line)

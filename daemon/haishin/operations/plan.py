@@ -9,8 +9,10 @@ the derived state that the site and the daemon use (第6条・第7条).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import HaishinError
@@ -38,10 +40,11 @@ class PlanError(HaishinError):
 
 
 def _registry_at(repo: Path, sub: Path, rev: str, tmp: Path) -> Registry:
+    extracted: Path | None = None
     if rev == WORKING_TREE:
         root = repo / sub
     else:
-        root = tmp / rev.replace("/", "_").replace("~", "-").replace("^", "-")
+        root = extracted = tmp / rev.replace("/", "_").replace("~", "-").replace("^", "-")
         root.mkdir(parents=True)
         archive = subprocess.run(
             ["git", "-C", str(repo), "archive", "--format=tar", rev, "--", str(sub)],
@@ -55,6 +58,12 @@ def _registry_at(repo: Path, sub: Path, rev: str, tmp: Path) -> Registry:
         subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
         root = root / sub
     reg, problems = check(root)
+    if extracted is not None:
+        # as the file stands in the repository, never the temporary copy read here
+        problems = [
+            replace(p, pos=replace(p.pos, path=os.path.relpath(p.pos.path, extracted)))
+            for p in problems
+        ]
     errors = [str(p) for p in problems if p.is_error]
     if errors:
         raise PlanError(f"版 {rev} の登録情報に誤りがあります:\n" + "\n".join(errors))
