@@ -28,7 +28,8 @@ def test_now_is_read_from_the_clock_only() -> None:
 
 
 def test_the_url_scheme_is_written_in_urls_only() -> None:
-    site = r"[\"'](?:channels|feeds)/|[\"'](?:index|departments|notices)\.html"
+    # a page's path, not a registry file's (channels/<slug>.yaml in the field reference)
+    site = r"[\"'](?:channels|feeds)/(?![^\"']*\.yaml)|[\"'](?:index|departments|notices)\.html"
     daemon = r"[\"']/?(?:confirm|unsubscribe|post|u)/\{|\}(?:confirm|unsubscribe|post|u)/\{"
     assert _lines(f"{site}|{daemon}", homes=("urls.py",)) == []
 

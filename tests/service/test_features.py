@@ -233,8 +233,10 @@ def test_subscribers_cli(tmp_path: Path, db_url: str) -> None:
         "--config",
         str(CONFIG),
     )
-    assert r.returncode == 0, r.stderr
-    assert "confirmation-sent 2" in r.stdout and "invalid 1" in r.stdout
+    # a malformed line needs the staff member to act: exit 1, the line named (issue 15 item 8)
+    assert r.returncode == 1, r.stderr
+    assert "確認メール 2 件" in r.stdout and "形式の誤り 1" in r.stdout, r.stdout
+    assert "import.txt:4: メールアドレスの形式が正しくありません" in r.stderr, r.stderr
     r = _cli("subscribers", "count", "gomi-recycle", "--db", db_url)
     assert "pending\t2" in r.stdout and "active\t0" in r.stdout  # import never activates
     engine = sa.create_engine(db_url)
