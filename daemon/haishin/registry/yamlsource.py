@@ -22,6 +22,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import Resolver
 
 from .problems import Pos, Problem
+from .slips import scan
 
 try:  # libyaml, when the wheel is installed
     from ruamel.yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
@@ -181,9 +182,9 @@ def parse(raw: bytes, shown: str) -> tuple[Document | None, list[Problem]]:
     ):
         return None, [Problem(Pos(shown), "empty-file", "ファイルが空です")]
 
-    tabs = _tab_problems(text, shown)
-    if tabs:
-        return None, tabs
+    slips = _tab_problems(text, shown) + scan(text, shown)
+    if slips:  # each is named where it stands; YAML would point at the line after
+        return None, sorted(slips, key=lambda p: p.pos)
 
     try:
         node = _compose(text)
