@@ -1,10 +1,18 @@
-"""Issue 15 item 3: the slips of a Japanese keyboard are named where they stand."""
+"""Issue 15 item 3: the slips of a Japanese keyboard are named where they stand, and
+nothing a library says in English reaches staff (see also conftest.no_english)."""
 
 from __future__ import annotations
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+
+from haishin.registry.library_messages import EMAIL_PROBLEMS, YAML_PROBLEMS, japanese
+from haishin.registry.yamlsource import _compose
 
 from .conftest import Reg
+from .leaks import english_in
 
 CH = "config/channels/gomi-recycle.yaml"
 AP = "config/applications/R8-0004.yaml"
@@ -87,3 +95,161 @@ def test_full_width_text_in_a_block_is_the_clerks(reg: Reg) -> None:
     )
     reg.edit("channels/gomi-recycle.yaml", "月1〜2回程度", "月１回程度（令和8年4月1日から）")
     assert reg.findings() == []
+
+
+# (file, text in the sample, the clerk's version, the one finding): library messages
+LIBRARIES: dict[str, tuple[str, str, str, str]] = {
+    "email-全角スペース": (
+        CH,
+        "genryo@city",
+        "genryo\u3000@city",
+        f"{CH}:12:5: 'senders.0' のメールアドレス「genryo〔全角スペース〕@city.kawasaki.example.jp」"
+        f"は使えません: 使えない文字 {SPACE} が含まれています [email]",
+    ),
+    "email-@なし": (
+        CH,
+        "genryo@city",
+        "genryo.city",
+        f"{CH}:12:5: 'senders.0' のメールアドレス「genryo.city.kawasaki.example.jp」は使えません:"
+        " 「@」がありません [email]",
+    ),
+    "email-ドメイン": (
+        CH,
+        "genryo@city.kawasaki.example.jp",
+        "genryo@kawasaki",
+        f"{CH}:12:5: 'senders.0' のメールアドレス「genryo@kawasaki」は使えません:"
+        " 「@」の後ろのドメインに「.」がありません（例: city.kawasaki.jp） [email]",
+    ),
+    "範囲-上限": (
+        SV,
+        "per_address: {count: 3, window_hours: 24}",
+        "per_address: {count: 3, window_hours: 48}",
+        f"{SV}:86:43: 'limits.confirmations.per_address.window_hours' は 1 以上 24 以下の整数で"
+        "書いてください（書かれている値: 「48」） [out-of-range]",
+    ),
+    "範囲-下限": (
+        SV,
+        "ipv4_prefix: 24",
+        "ipv4_prefix: 4",
+        f"{SV}:94:18: 'limits.client_networks.ipv4_prefix' は 8 以上 32 以下の整数で"
+        "書いてください（書かれている値: 「4」） [out-of-range]",
+    ),
+    "範囲-正の整数": (
+        SV,
+        "per_address: {count: 3,",
+        "per_address: {count: 0,",
+        f"{SV}:86:26: 'limits.confirmations.per_address.count' は 1 以上の整数で"
+        "書いてください（書かれている値: 「0」） [out-of-range]",
+    ),
+    "型-IP": (
+        SV,
+        'forwarders: [127.0.0.1, "::1"]',
+        'forwarders: [127.0.0.1, "localhost"]',
+        f"{SV}:98:29: 'limits.client_networks.forwarders.1':"
+        " IP アドレス（例: 192.0.2.0/24）で書いてください [ip_v4_network]",
+    ),
+    "ruamel-mapping-values": (
+        CH,
+        "title: ごみ・リサイクル情報",
+        "title: ごみ: リサイクル情報",
+        f"{CH}:3:10: YAML の書き方に誤りがあります: この位置に「:」は書けません。"
+        "値の中に「: 」があるときは値全体を ' ' で囲んでください [yaml-syntax]",
+    ),
+    "ruamel-cannot-start": (
+        CH,
+        "category: kankyo",
+        "category: @kankyo",
+        f"{CH}:8:11: YAML の書き方に誤りがあります: 値の始めに使えない文字（タブ文字・@・` など）"
+        "があります。値を ' ' で囲んでください [yaml-syntax]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LIBRARIES))
+def test_a_library_message_in_japanese(reg: Reg, case: str) -> None:
+    path, old, new, expected = LIBRARIES[case]
+    reg.edit(path.removeprefix("config/"), old, new)
+    assert [f for f in reg.findings() if f.startswith(f"{path}:")] == [expected]
+
+
+# What each composer really says: libyaml, and ruamel's pure-Python one used without it.
+YAML_TEXTS = [
+    "title: a: b\n",
+    "a\nb: c\n",
+    "title: @a\n",
+    "a: `b`\n",
+    "a:\n  b: 1\n c: 2\n",
+    "a:\n  - b\n  c: d\n",
+    "a: b\n- c\n",
+    "a: 'b' c\n",
+    "a: [b\n",
+    "a: {b: 1\n",
+    'a: "abc\n',
+    "a: 'x\n---\n",
+    'a: "\\q"\n',
+    "a: *x\n",
+    "a: &\n",
+    "a: b\n...\nc\n",
+]
+PURE = YAML(typ="safe", pure=True)
+
+
+@pytest.mark.parametrize("composer", ["libyaml", "pure"])
+@pytest.mark.parametrize("text", [*YAML_TEXTS, "a: &x 1\nb: &x 2\nc: *x\n"])
+def test_ruamel_says_it_in_japanese(composer: str, text: str) -> None:
+    if composer == "pure" and "&x 2" in text:
+        return  # the pure composer warns (ReusedAnchorWarning) and goes on
+    with pytest.raises(MarkedYAMLError) as raised:
+        (_compose if composer == "libyaml" else PURE.compose)(text)
+    english = " ".join(t for t in (raised.value.problem, raised.value.context) if t)
+    said = japanese(YAML_PROBLEMS, english, "FALLBACK")
+    assert "FALLBACK" not in said, english
+    assert not english_in(said)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a\u3000b@example.jp",
+        "ab.example.jp",
+        "a@",
+        "@b.jp",
+        "a@b",
+        "a@@b.jp",
+        "a..b@b.jp",
+        "a@-b.jp",
+        "a b@c.jp",
+        "a@xn--zz.jp",
+        "a@" + "b" * 64 + ".jp",
+        "a@" + ("b" * 60 + ".") * 5 + "jp",
+        "a.@b.jp",
+        ".a@b.jp",
+        '"a b"@c.jp',
+    ],
+)
+def test_email_validator_says_it_in_japanese(address: str) -> None:
+    with pytest.raises(EmailNotValidError) as raised:
+        validate_email(address, check_deliverability=False)
+    said = japanese(EMAIL_PROBLEMS, str(raised.value), "FALLBACK")
+    assert "FALLBACK" not in said, str(raised.value)
+    assert not english_in(said)
+
+
+def test_an_unknown_text_is_quoted_after_japanese() -> None:
+    said = japanese(YAML_PROBLEMS, "while frobnicating the stream", "書き方を確かめてください")
+    assert said == "書き方を確かめてください（詳細: 「while frobnicating the stream」）"
+    assert not english_in(said)
+
+
+def test_the_rule_finds_english_and_spares_quotes() -> None:
+    assert english_in("YAML の書き方に誤りがあります: could not find expected ':'") == [
+        "could not find expected"
+    ]
+    assert english_in("'senders.0': unsafe characters: IDEOGRAPHIC SPACE") == [
+        "unsafe characters: IDEOGRAPHIC SPACE"
+    ]
+    assert english_in("'title': Value error, 題名が長すぎます") == ["Value error"]
+    assert english_in("'category' の値 'x y' は使えません（使えるのは 'a', 'b' or 'c'）") == []
+    assert english_in("'enabled' は true か false で書いてください") == []
+    assert english_in("UTF-8 で保存してください（Shift_JIS で保存されていませんか）") == []
+    assert english_in("YAML タグ !!python/object/apply:os.system は使えません") == []
