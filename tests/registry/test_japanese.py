@@ -9,6 +9,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from haishin.registry.library_messages import EMAIL_PROBLEMS, YAML_PROBLEMS, japanese
+from haishin.registry.slips import in_value
 from haishin.registry.yamlsource import _compose
 
 from .conftest import Reg
@@ -62,6 +63,13 @@ SLIPS: dict[str, tuple[str, str, str, str]] = {
         f"{SV}:94:18: 'ipv4_prefix' に全角数字があります。半角で書いてください: ２４ → 24"
         " [fullwidth-digit]",
     ),
+    "全角数字-フロー": (
+        SV,
+        "per_address: {count: 3,",
+        "per_address: {count: ３,",
+        f"{SV}:86:26: 'limits.confirmations.per_address.count' に全角数字があります。"
+        "半角で書いてください: ３ → 3 [fullwidth-digit]",
+    ),
     "和暦": (
         AP,
         "applied: 2026-11-18",
@@ -84,6 +92,30 @@ def test_a_slip_is_named_where_it_stands(reg: Reg, slip: str) -> None:
     path, old, new, expected = SLIPS[slip]
     reg.edit(path.removeprefix("config/"), old, new)
     assert [f for f in reg.findings() if f.startswith(f"{path}:")] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "平成31年4月30日",
+            "'d' に和暦の日付は書けません。西暦（例: 2026-04-01）で書いてください: 平成31年4月30日 → 2019-04-30",
+        ),
+        (
+            "令和元年2月30日",
+            "'d' に和暦の日付は書けません。西暦（例: 2026-04-01）で書いてください（その日付はありません）",
+        ),
+        (
+            "2026／１１／26",
+            "'d' に全角数字があります。半角で書いてください: 2026／１１／26 → 2026/11/26",
+        ),
+        ("月１回", None),
+        ("2026-11-26", None),
+    ],
+)
+def test_a_value_slip(value: str, message: str | None) -> None:
+    found = in_value("d", value)
+    assert (found.message if found else None) == message
 
 
 def test_full_width_text_in_a_block_is_the_clerks(reg: Reg) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from .library_messages import EMAIL_PROBLEMS, PYDANTIC_PROBLEMS, japanese
 from .problems import Problem
-from .slips import visible
+from .slips import ValueSlip, in_value, visible
 from .yamlsource import Document
 
 _TYPE_WORDS = {
@@ -130,6 +130,8 @@ def problems_from(exc: ValidationError, doc: Document, model: type[BaseModel]) -
                     f"（書かれている値: 「{_show(err.get('input'))}」）",
                 )
             )
+        elif kind in _TYPE_WORDS and (slip := _slip(loc, err.get("input"))) is not None:
+            out.append(Problem(doc.at(*loc), slip.key, slip.message))
         elif kind in _TYPE_WORDS:
             out.append(
                 Problem(
@@ -159,6 +161,12 @@ def _without_union_tags(doc: Document, loc: tuple[str | int, ...]) -> tuple[str 
             continue
         kept.append(part)
     return tuple(kept)
+
+
+def _slip(loc: tuple[str | int, ...], value: Any) -> ValueSlip | None:
+    """全角数字 or 和暦 where a number or date was expected, in a value the pre-scan could
+    not see alone (flow style: `{count: ３}`)."""
+    return in_value(_name(loc), value) if isinstance(value, str) else None
 
 
 _RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from .problems import Pos, Problem
 
@@ -44,6 +45,37 @@ def _western(match: re.Match[str]) -> str | None:
     except ValueError:
         return None
     return day_.isoformat()
+
+
+@dataclass(frozen=True)
+class ValueSlip:
+    """A 全角数字 or 和暦 slip inside one value: `col` counts from the value's start."""
+
+    key: str
+    message: str
+    col: int = 0
+
+
+def in_value(key: str, value: str) -> ValueSlip | None:
+    """The slip of a value where a number or a date is expected, if it is one; used by
+    the pre-scan and for values YAML read (flow style: `{count: ３}`)."""
+    wareki = _WAREKI.fullmatch(value)
+    if wareki is not None:
+        western = _western(wareki)
+        hint = f": {value} → {western}" if western else "（その日付はありません）"
+        return ValueSlip(
+            "wareki-date",
+            f"'{key}' に和暦の日付は書けません。西暦（例: 2026-04-01）で書いてください{hint}",
+        )
+    wide = _WIDE_DIGIT.search(value)
+    if _NUMERIC.fullmatch(value) and wide is not None:
+        return ValueSlip(
+            "fullwidth-digit",
+            f"'{key}' に全角数字があります。半角で書いてください: "
+            f"{value} → {unicodedata.normalize('NFKC', value)}",
+            wide.start(),
+        )
+    return None
 
 
 class _Lines:
@@ -117,24 +149,9 @@ class _Lines:
         column = match.end() + len(spaces)
         bare = value.strip("'\"")
         column += len(value) - len(value.lstrip("'\""))
-        wareki = _WAREKI.fullmatch(bare)
-        if wareki is not None:
-            western = _western(wareki)
-            hint = f": {bare} → {western}" if western else "（その日付はありません）"
-            self.add(
-                n,
-                column,
-                "wareki-date",
-                f"'{key}' に和暦の日付は書けません。西暦（例: 2026-04-01）で書いてください{hint}",
-            )
-        elif _NUMERIC.fullmatch(bare) and (wide := _WIDE_DIGIT.search(bare)):
-            self.add(
-                n,
-                column + wide.start(),
-                "fullwidth-digit",
-                f"'{key}' に全角数字があります。半角で書いてください: "
-                f"{bare} → {unicodedata.normalize('NFKC', bare)}",
-            )
+        found = in_value(key, bare)
+        if found is not None:
+            self.add(n, column + found.col, found.key, found.message)
 
     def trailing(self, n: int, text: str, key: str | None) -> bool:
         body = text.rstrip(" ")
