@@ -180,6 +180,22 @@ LIBRARIES: dict[str, tuple[str, str, str, str]] = {
         f"{SV}:98:29: 'limits.client_networks.forwarders.1':"
         " IP アドレス（例: 192.0.2.0/24）で書いてください [ip_v4_network]",
     ),
+    "不明な項目-書ける項目": (
+        SV,
+        "    address: promo-kanri@city.kawasaki.example.jp\n",
+        "    address: promo-kanri@city.kawasaki.example.jp\n    mobile: 090-0000-0000\n",
+        f"{SV}:16:5: 不明な項目 'roles.general_manager.mobile' です。"
+        "書ける項目: 'name', 'title', 'address' [unknown-key]",
+    ),
+    "自前の検証はそのまま": (
+        SV,
+        "per_network: {count: 200, window_hours: 1}",
+        "per_network: {count: 5000, window_hours: 1}",
+        f"{SV}:86:5: 'limits.confirmations': 1 つのネットワークが overall の 1 時間に使える数"
+        "（per_network.count 5000 × 1）は overall.count（3000）より小さくしてください"
+        "（同じか大きいと、1 つのネットワークからの大量の申込みで全体の枠が尽き、"
+        "ほかの利用者に返信できなくなります） [network_cap]",
+    ),
     "ruamel-mapping-values": (
         CH,
         "title: ごみ・リサイクル情報",
@@ -271,6 +287,12 @@ def test_an_unknown_text_is_quoted_after_japanese() -> None:
     said = japanese(YAML_PROBLEMS, "while frobnicating the stream", "書き方を確かめてください")
     assert said == "書き方を確かめてください（詳細: 「while frobnicating the stream」）"
     assert not english_in(said)
+
+
+def test_japanese_of_a_validator_passes_but_english_inside_it_does_not() -> None:
+    assert japanese(YAML_PROBLEMS, "値が大きすぎます", "FALLBACK") == "値が大きすぎます"
+    said = japanese(YAML_PROBLEMS, "found strange thing '：'", "書き方を確かめてください")
+    assert said == "書き方を確かめてください（詳細: 「found strange thing '：'」）"
 
 
 def test_the_rule_finds_english_and_spares_quotes() -> None:

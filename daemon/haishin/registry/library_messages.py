@@ -13,6 +13,8 @@ import unicodedata
 
 from .slips import SHOWN_SPACE, SPACE
 
+_JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
+_SENTENCE = re.compile(r"[A-Za-z]{2,}(?:[,:]? +[A-Za-z]{2,})+")
 Table = tuple[tuple[re.Pattern[str], str], ...]
 
 
@@ -122,6 +124,8 @@ def japanese(table: Table, english: str, fallback: str) -> str:
             return english[match.end() :]
         chars = match.groupdict().get("chars")
         return ja.format(chars=_characters(chars)) if chars else ja
+    if _JAPANESE.search(english) and not _SENTENCE.search(english):
+        return english  # our own text, raised inside a validator
     return f"{fallback}（詳細: 「{english}」）"
 
 

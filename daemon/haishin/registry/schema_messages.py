@@ -95,7 +95,7 @@ def problems_from(exc: ValidationError, doc: Document, model: type[BaseModel]) -
             hint = (
                 f"。もしかして '{close[0]}' ですか"
                 if close
-                else (f"。書ける項目: {', '.join(known)}" if known else "")
+                else (f"。書ける項目: {', '.join(repr(k) for k in known)}" if known else "")
             )
             out.append(
                 Problem(doc.key_at(*loc), "unknown-key", f"不明な項目 '{_name(loc)}' です{hint}")
