@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from haishin.registry import check
+from haishin.registry import check, validate
+from haishin.registry.problems import Problem
+
+from .leaks import english_in
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config"
 
@@ -48,3 +52,30 @@ def reg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Reg:
 
 
 Edit = Callable[[Reg], None]
+
+
+@pytest.fixture(autouse=True)
+def no_english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every finding any registry test makes is Japanese (issue 15 item 3): each test's
+    loads and rules are recorded, and an English message fails the test that made it."""
+    seen: list[Problem] = []
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        reg, problems = real_load(*args, **kwargs)
+        seen.extend(problems)
+        return reg, problems
+
+    def recorded(rule: Callable[..., list[Problem]]) -> Callable[..., list[Problem]]:
+        def run(*args: Any) -> list[Problem]:
+            found = list(rule(*args))
+            seen.extend(found)
+            return found
+
+        return run
+
+    real_load = validate.load
+    monkeypatch.setattr(validate, "load", load)
+    monkeypatch.setattr(validate, "RULES", [recorded(rule) for rule in validate.RULES])
+    yield
+    english = [f"{p}  <- {english_in(p.message)}" for p in seen if english_in(p.message)]
+    assert not english, "English reaches staff:\n" + "\n".join(english)

@@ -22,7 +22,9 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 CASES: dict[str, tuple[bytes, list[str]]] = {
     "invalid-yaml": (
         b"slug: gomi-recycle\ntitle: [unclosed\n",
-        [f"{F}:3:1: YAML の書き方に誤りがあります: did not find expected ',' or ']' [yaml-syntax]"],
+        [
+            f"{F}:3:1: YAML の書き方に誤りがあります: [ ] の一覧が閉じていません。「,」か「]」が足りません [yaml-syntax]"
+        ],
     ),
     "tab-indent": (
         b"slug: gomi-recycle\nsenders:\n\t- a@example.jp\n",

@@ -44,26 +44,26 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
             "senders: 3",
         ),
         [
-            f"{CH}/gomi-recycle.yaml:11:10: 'senders' は一覧（- で始まる行）で書いてください（書かれている値: 3） [type]"
+            f"{CH}/gomi-recycle.yaml:11:10: 'senders' は一覧（- で始まる行）で書いてください（書かれている値: 「3」） [type]"
         ],
     ),
     "date": (
         lambda r: r.edit("channels/gomi-recycle.yaml", "2015-04-01", "2015/04/01"),
         [
-            f"{CH}/gomi-recycle.yaml:15:13: 'registered' は日付（例: 2026-04-01）で書いてください（書かれている値: 2015/04/01） [type]"
+            f"{CH}/gomi-recycle.yaml:15:13: 'registered' は日付（例: 2026-04-01）で書いてください（書かれている値: 「2015/04/01」） [type]"
         ],
     ),
     "impossible-date": (
         lambda r: r.edit("channels/gomi-recycle.yaml", "2015-04-01", "2015-02-30"),
         [
-            f"{CH}/gomi-recycle.yaml:15:13: 'registered' は日付（例: 2026-04-01）で書いてください（書かれている値: 2015-02-30） [type]"
+            f"{CH}/gomi-recycle.yaml:15:13: 'registered' は日付（例: 2026-04-01）で書いてください（書かれている値: 「2015-02-30」） [type]"
         ],
     ),
     "email": (
         lambda r: r.edit("channels/gomi-recycle.yaml", "genryo@city", "genryo@@city"),
         [
-            f"{CH}/gomi-recycle.yaml:12:5: 'senders.0': メールアドレスの形式が正しくありません: "
-            "genryo@@city.kawasaki.example.jp（The part after the @-sign contains invalid characters: '@'.） [email]"
+            f"{CH}/gomi-recycle.yaml:12:5: 'senders.0' のメールアドレス"
+            "「genryo@@city.kawasaki.example.jp」は使えません: 「@」の後ろに使えない文字 「@」 があります [email]"
         ],
     ),
     "unknown-key": (

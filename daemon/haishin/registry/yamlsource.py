@@ -21,7 +21,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import Resolver
 
+from .library_messages import YAML_PROBLEMS, japanese
 from .problems import Pos, Problem
+from .slips import scan
 
 try:  # libyaml, when the wheel is installed
     from ruamel.yaml.cyaml import CParser as _CParser  # type: ignore[attr-defined]
@@ -181,21 +183,23 @@ def parse(raw: bytes, shown: str) -> tuple[Document | None, list[Problem]]:
     ):
         return None, [Problem(Pos(shown), "empty-file", "ファイルが空です")]
 
-    tabs = _tab_problems(text, shown)
-    if tabs:
-        return None, tabs
+    slips = _tab_problems(text, shown) + scan(text, shown)
+    if slips:  # each is named where it stands; YAML would point at the line after
+        return None, sorted(slips, key=lambda p: p.pos)
 
     try:
         node = _compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        what = exc.problem or exc.context or "構文エラー"
+        english = " ".join(part for part in (exc.problem, exc.context) if part)
+        what = japanese(YAML_PROBLEMS, english, "書き方を確かめてください")
         return None, [
             Problem(Pos(shown, line, col), "yaml-syntax", f"YAML の書き方に誤りがあります: {what}")
         ]
     except YAMLError as exc:
-        return None, [Problem(Pos(shown), "yaml-syntax", f"YAML として読めません: {exc}")]
+        what = japanese(YAML_PROBLEMS, str(exc), "書き方を確かめてください")
+        return None, [Problem(Pos(shown), "yaml-syntax", f"YAML として読めません: {what}")]
     if node is None:
         return None, [Problem(Pos(shown), "empty-file", "ファイルが空です")]
 
