@@ -44,6 +44,9 @@ class Registry:
     channels: dict[str, Located[Channel]] = field(default_factory=dict)
     applications: dict[str, Located[Application]] = field(default_factory=dict)
     outages: dict[str, Located[Outage]] = field(default_factory=dict)
+    broken: dict[str, set[str]] = field(default_factory=dict)
+    """Ids (file names) per folder of the files that failed to load: rules that miss them
+    say the file has errors rather than that it does not exist."""
 
     _by_channel: dict[str, list[Located[Application]]] | None = field(
         default=None, repr=False, compare=False
@@ -114,6 +117,7 @@ def _folder(
     id_field: str,
     problems: list[Problem],
     overrides: Overrides,
+    broken: set[str],
 ) -> dict[str, Located[M]]:
     folder = root / name
     out: dict[str, Located[M]] = {}
@@ -134,6 +138,7 @@ def _folder(
             continue
         item = _read_model(root, path, model, problems, overrides)
         if item is None:
+            broken.add(path.stem)
             continue
         key = str(getattr(item.value, id_field))
         if key != path.stem:
@@ -144,6 +149,7 @@ def _folder(
                     f"'{id_field}' ({key}) とファイル名 ({path.stem}) を同じにしてください",
                 )
             )
+            broken.add(path.stem)
             continue
         out[key] = item
     return out
@@ -176,7 +182,21 @@ def load(root: Path, overrides: Overrides | None = None) -> tuple[Registry, list
             Problem(Pos(_shown(root, dept_path)), "missing-file", "departments.yaml がありません")
         )
 
-    reg.channels = _folder(root, CHANNELS_DIR, Channel, "slug", problems, overrides)
-    reg.applications = _folder(root, APPLICATIONS_DIR, Application, "number", problems, overrides)
-    reg.outages = _folder(root, OUTAGES_DIR, Outage, "id", problems, overrides)
+    for name in (CHANNELS_DIR, APPLICATIONS_DIR, OUTAGES_DIR):
+        reg.broken[name] = set()
+    reg.channels = _folder(
+        root, CHANNELS_DIR, Channel, "slug", problems, overrides, reg.broken[CHANNELS_DIR]
+    )
+    reg.applications = _folder(
+        root,
+        APPLICATIONS_DIR,
+        Application,
+        "number",
+        problems,
+        overrides,
+        reg.broken[APPLICATIONS_DIR],
+    )
+    reg.outages = _folder(
+        root, OUTAGES_DIR, Outage, "id", problems, overrides, reg.broken[OUTAGES_DIR]
+    )
     return reg, problems

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from .. import addresses
-from .load import Registry
+from .load import APPLICATIONS_DIR, CHANNELS_DIR, Registry
 from .model import ROLE_NAMES, ApplicationKind, Role
-from .problems import Pos, Problem
+from .problems import Pos, Problem, Severity
 from .rules_common import APPROVER, Rule, channels_of
 from .rules_history import (
     no_disaster_channels,
@@ -84,7 +84,9 @@ def channel_references_resolve(reg: Registry) -> Iterator[Problem]:
             yield _unknown(doc.at("category"), "分類", channel.category, categories)
         if channel.application is not None:
             app = reg.applications.get(channel.application)
-            if app is None:
+            if app is None and channel.application in reg.broken.get(APPLICATIONS_DIR, ()):
+                yield _unreadable(doc.at("application"), "申請", channel.application)
+            elif app is None:
                 yield _unknown(doc.at("application"), "申請", channel.application, ())
             elif app.value.channel != channel.slug:
                 yield Problem(
@@ -103,7 +105,9 @@ def application_references_resolve(reg: Registry) -> Iterator[Problem]:
             yield _unknown(doc.at("department"), "情報配信課", app.department, reg.departments)
         channel = reg.channels.get(app.channel)
         undecided_start = app.kind is ApplicationKind.START and not app.approved
-        if channel is None and not undecided_start:
+        if channel is None and app.channel in reg.broken.get(CHANNELS_DIR, ()):
+            yield _unreadable(doc.at("channel"), "チャネル", app.channel)
+        elif channel is None and not undecided_start:
             yield Problem(
                 doc.at("channel"),
                 "unknown-channel",
@@ -130,6 +134,16 @@ def _unknown(pos: Pos, what: str, value: str, known: Iterable[str]) -> Problem:
     close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
     hint = f"。もしかして '{close[0]}' ですか" if close else ""
     return Problem(pos, "unknown-reference", f"{what} '{value}' は登録されていません{hint}")
+
+
+def _unreadable(pos: Pos, what: str, value: str) -> Problem:
+    """The file exists but failed to load: say so, not that it is missing."""
+    return Problem(
+        pos,
+        "unreadable-reference",
+        f"{what} {value} のファイルに誤りがあるため確かめられません（先にそのファイルを直してください）",
+        Severity.WARNING,
+    )
 
 
 def roles_are_filled(reg: Registry) -> Iterator[Problem]:
