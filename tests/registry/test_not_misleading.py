@@ -29,3 +29,16 @@ def test_broken_channel_is_not_reported_missing(reg: Reg) -> None:
         and "[unreadable-reference]" in f
         for f in found
     ), found
+
+
+def test_pending_start_differing_from_its_channel_is_a_warning(reg: Reg) -> None:
+    reg.edit("channels/noriai-bus.yaml", "title: 地域交通・乗合バス情報", "title: 乗合バス情報")
+    assert reg.findings() == [
+        f"{CH}/noriai-bus.yaml:2:8: 警告: 'title' が承認待ちの申請 R8-0004 の内容"
+        "（地域交通・乗合バス情報）と違います。このままでは承認できません: "
+        "申請かチャネルのどちらかを直してください（第6条） [content-differs-pending]"
+    ]
+
+
+def test_pending_start_matching_its_channel_is_quiet(reg: Reg) -> None:
+    assert reg.findings() == []

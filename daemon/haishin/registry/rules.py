@@ -17,6 +17,7 @@ from .rules_history import (
     no_disaster_channels,
     outages_are_announced,
     pauses_are_by_the_general_manager,
+    pending_starts_match,
     state_follows_approvals,
 )
 
@@ -198,6 +199,7 @@ RULES: tuple[Rule, ...] = (
     application_references_resolve,
     decisions_are_proper,
     state_follows_approvals,
+    pending_starts_match,
     no_disaster_channels,
     pauses_are_by_the_general_manager,
     outages_are_announced,

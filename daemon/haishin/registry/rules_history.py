@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from .load import Located, Registry
 from .model import ROLE_NAMES, Application, ApplicationKind, Channel, Pause, Role
-from .problems import Problem
+from .problems import Problem, Severity
 from .rules_common import DISASTER_IDS, DISASTER_WORDS, PAUSER, channels_of
 from .state import history, is_legacy
 from .yamlsource import Document
@@ -98,17 +98,44 @@ def _order_of(apps: list[Located[Application]], legacy: bool) -> Iterator[Proble
         running = app.kind is not ApplicationKind.STOP
 
 
+_CONTENT = ("title", "summary", "category", "frequency", "department")
+
+
+def _differences(app: Application, channel: Channel) -> Iterator[tuple[str, str]]:
+    for name in _CONTENT:
+        wanted = getattr(app.requested, name)
+        if wanted is not None and wanted != getattr(channel, name):
+            yield name, wanted
+
+
 def _content_matches(
     app: Application, channel: Channel, doc: Document, ref: Located[Application]
 ) -> Iterator[Problem]:
-    for name in ("title", "summary", "category", "frequency", "department"):
-        wanted = getattr(app.requested, name)
-        if wanted is not None and wanted != getattr(channel, name):
+    for name, wanted in _differences(app, channel):
+        yield Problem(
+            doc.at(name),
+            "content-not-approved",
+            f"'{name}' が承認された申請 {app.number} の内容（{wanted}）と違います。"
+            "変更には変更申請と承認が必要です（第6条）",
+        )
+
+
+def pending_starts_match(reg: Registry) -> Iterator[Problem]:
+    """第6条: a start under review is approved as requested; a channel file that says
+    otherwise would make `approve` refuse, so say it in the pull request already.
+    (A pending change differs from its channel by design: the channel changes after.)"""
+    for number, located in sorted(reg.applications.items()):
+        app = located.value
+        channel = reg.channels.get(app.channel)
+        if app.decision is not None or app.kind is not ApplicationKind.START or channel is None:
+            continue
+        for name, wanted in _differences(app, channel.value):
             yield Problem(
-                doc.at(name),
-                "content-not-approved",
-                f"'{name}' が承認された申請 {app.number} の内容（{wanted}）と違います。"
-                "変更には変更申請と承認が必要です（第6条）",
+                channel.doc.at(name),
+                "content-differs-pending",
+                f"'{name}' が承認待ちの申請 {number} の内容（{wanted}）と違います。"
+                "このままでは承認できません: 申請かチャネルのどちらかを直してください（第6条）",
+                Severity.WARNING,
             )
 
 
