@@ -105,25 +105,25 @@ def haishin(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_check_formats_on_a_broken_registry(tmp_path: Path) -> None:
     shutil.copytree(SAMPLE, tmp_path / "config")
-    channel = tmp_path / "config" / "channels" / "noriai-bus.yaml"
-    channel.write_text(channel.read_text("utf-8").replace("category: machi", "category: x"))
-    where = "config/channels/noriai-bus.yaml"
+    channel = tmp_path / "config" / "channels" / "gomi-recycle.yaml"
+    channel.write_text(channel.read_text("utf-8").replace("category: kankyo", "category: x"))
+    where = "config/channels/gomi-recycle.yaml"
 
     text = haishin(tmp_path, "check", "config")
     assert (text.returncode, text.stdout) == (
         1,
-        f"{where}:6:11: 分類 'x' は登録されていません [unknown-reference]\n",
+        f"{where}:8:11: 分類 'x' は登録されていません [unknown-reference]\n",
     )
     annotated = haishin(tmp_path, "check", "--format", "github", "config")
     assert (annotated.returncode, annotated.stdout) == (
         1,
-        f"::error file={where},line=6,col=11,title=unknown-reference::"
+        f"::error file={where},line=8,col=11,title=unknown-reference::"
         "分類 'x' は登録されていません\n",
     )
     found = haishin(tmp_path / "config", "check", "--format", "json", ".")
     assert found.returncode == 1
     assert [(f["path"], f["line"], f["col"]) for f in json.loads(found.stdout)] == [
-        ("channels/noriai-bus.yaml", 6, 11)
+        ("channels/gomi-recycle.yaml", 8, 11)
     ]
 
 
