@@ -42,3 +42,30 @@ def test_pending_start_differing_from_its_channel_is_a_warning(reg: Reg) -> None
 
 def test_pending_start_matching_its_channel_is_quiet(reg: Reg) -> None:
     assert reg.findings() == []
+
+
+def test_disaster_title_in_any_category_is_a_warning(reg: Reg) -> None:
+    reg.write(
+        "channels/bosai-kisho.yaml",
+        "slug: bosai-kisho\ntitle: 防災気象情報メール\nsummary: 概要\ndescription: 説明\n"
+        "category: bunka\nfrequency: 随時\ndepartment: nakahara-chiiki\n"
+        "registered: 2019-01-01\nsenders:\n  - nakahara@city.kawasaki.example.jp\n",
+    )
+    assert reg.findings() == [
+        f"{CH}/bosai-kisho.yaml:2:8: 警告: 'title' に「防災」とあります。"
+        "防災気象情報はこのサービスの対象外です（第1条）。"
+        "防災情報でなければ、そう読めない書き方にしてください [disaster-words]"
+    ]
+
+
+def test_disaster_words_in_a_description_are_a_warning(reg: Reg) -> None:
+    reg.edit(
+        "channels/noriai-bus.yaml",
+        "ダイヤ改正のお知らせ",
+        "ダイヤ改正、地震の際の運休のお知らせ",
+    )
+    assert reg.findings() == [
+        f"{CH}/noriai-bus.yaml:4:14: 警告: 'description' に「地震」とあります。"
+        "防災気象情報はこのサービスの対象外です（第1条）。"
+        "防災情報でなければ、そう読めない書き方にしてください [disaster-words]"
+    ]

@@ -164,6 +164,19 @@ def no_disaster_channels(reg: Registry) -> Iterator[Problem]:
                 "防災気象情報のチャネルは登録できません（第1条）。"
                 "防災情報は別のサービスで配信されます",
             )
+            continue
+        # Whatever the category: the words say what the channel will carry.
+        for name in ("title", "description"):
+            word = next((w for w in DISASTER_WORDS if w in getattr(channel, name)), None)
+            if word is not None:
+                yield Problem(
+                    doc.at(name),
+                    "disaster-words",
+                    f"'{name}' に「{word}」とあります。防災気象情報はこのサービスの対象外です"
+                    "（第1条）。防災情報でなければ、そう読めない書き方にしてください",
+                    Severity.WARNING,
+                )
+                break
 
 
 def pauses_are_by_the_general_manager(reg: Registry) -> Iterator[Problem]:
