@@ -8,6 +8,9 @@ site, the replies and the posts write addresses with `of`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from publicsuffixlist import PublicSuffixList
 
 POST = ""
 SUBSCRIBE = "-subscribe"
@@ -54,3 +57,15 @@ Deliberately wide: it finds what a log must not show (redact.py) and what a head
 name (inbound/envelope.py, whose matches `mailtext.mailbox` then checks). Non-ASCII passes,
 so SMTPUTF8 addresses (RFC 6531) are found as well. A local part may hold an apostrophe
 (o'brien@, RFC 5322 atext); a domain may not."""
+
+
+@lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    return PublicSuffixList()  # the bundled list: no network at run time
+
+
+def organizational_domain(domain: str) -> str:
+    """The registrable domain by the Public Suffix List (RFC 7489 §3.2): city.kawasaki.jp
+    for mail.city.kawasaki.jp; the domain itself when the list does not know it."""
+    d = domain.lower().rstrip(".")
+    return _psl().privatesuffix(d) or d

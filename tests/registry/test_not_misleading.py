@@ -69,3 +69,23 @@ def test_disaster_words_in_a_description_are_a_warning(reg: Reg) -> None:
         "防災気象情報はこのサービスの対象外です（第1条）。"
         "防災情報でなければ、そう読めない書き方にしてください [disaster-words]"
     ]
+
+
+def test_sender_outside_the_citys_domain_is_a_warning(reg: Reg) -> None:
+    reg.edit(
+        "channels/noriai-bus.yaml",
+        "  - kotsu@city.kawasaki.example.jp\n",
+        "  - kotsu@city.kawasaki.example.jp\n  - bus.tantou@gmail.com\n",
+    )
+    assert reg.findings() == [
+        f"{CH}/noriai-bus.yaml:11:5: 警告: 投稿者 bus.tantou@gmail.com は市のドメイン"
+        "（example.jp）のアドレスではありません。個人や委託先のアドレスでよいか確かめてください"
+        " [sender-domain]"
+    ]
+
+
+def test_organizational_domain_of_a_real_city() -> None:
+    from haishin.addresses import organizational_domain
+
+    assert organizational_domain("mail.city.kawasaki.jp") == "city.kawasaki.jp"
+    assert organizational_domain("City.Kawasaki.JP.") == "city.kawasaki.jp"

@@ -9,10 +9,7 @@ on an Authentication-Results header that arrived with the mail.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from publicsuffixlist import PublicSuffixList
-
+from ..addresses import organizational_domain
 from ..registry.model import Channel
 
 
@@ -27,13 +24,7 @@ def is_sender(channel: Channel, address: str) -> bool:
     return any(same_address(address, s) for s in channel.senders)
 
 
-@lru_cache(maxsize=1)
-def _psl() -> PublicSuffixList:
-    return PublicSuffixList()  # the bundled list: no network at run time
-
-
 def aligned(domain: str, from_domain: str) -> bool:
     """DMARC relaxed alignment (RFC 7489 §3.1): the same organizational domain."""
-    psl = _psl()
     a, b = domain.lower().rstrip("."), from_domain.lower().rstrip(".")
-    return a == b or (psl.privatesuffix(a) or a) == (psl.privatesuffix(b) or b)
+    return a == b or organizational_domain(a) == organizational_domain(b)

@@ -69,6 +69,27 @@ def inquiry_is_ours(reg: Registry) -> Iterator[Problem]:
         )
 
 
+def senders_are_the_citys(reg: Registry) -> Iterator[Problem]:
+    """第5条: the 情報管理者 answers for what is sent, so posts come from the city's own
+    mail. The registry has no list of the city's domains; the service's mail domain's
+    registrable domain (Public Suffix List) stands for it: a sender elsewhere (a private
+    or a contractor's address) is worth a second look, not refused."""
+    if reg.service is None:
+        return
+    ours = addresses.organizational_domain(reg.service.value.mail_domain)
+    for _slug, channel, doc in channels_of(reg):
+        for i, sender in enumerate(channel.senders):
+            domain = sender.rpartition("@")[2]
+            if addresses.organizational_domain(domain) != ours:
+                yield Problem(
+                    doc.at("senders", i),
+                    "sender-domain",
+                    f"投稿者 {sender} は市のドメイン（{ours}）のアドレスではありません。"
+                    "個人や委託先のアドレスでよいか確かめてください",
+                    Severity.WARNING,
+                )
+
+
 # --- references -----------------------------------------------------------------------
 
 
@@ -195,6 +216,7 @@ RULES: tuple[Rule, ...] = (
     roles_are_filled,
     slugs_fit_the_address_contract,
     inquiry_is_ours,
+    senders_are_the_citys,
     channel_references_resolve,
     application_references_resolve,
     decisions_are_proper,
