@@ -19,6 +19,7 @@ from ..errors import HaishinError
 from ..registry import Registry, channel_states, check
 from ..registry.model import KIND_NAMES
 from ..registry.state import STATE_NAMES
+from .repo import registry_in
 
 WORKING_TREE = "."
 
@@ -119,7 +120,7 @@ def changes(old: Registry, new: Registry, on: dt.date) -> list[str]:
 
 
 def plan(repo: Path, config: Path, old_rev: str, new_rev: str, on: dt.date) -> list[str]:
-    sub = config.resolve().relative_to(repo.resolve())
+    sub = registry_in(repo, config)
     with tempfile.TemporaryDirectory(prefix="haishin-plan-") as tmp:
         old = _registry_at(repo, sub, old_rev, Path(tmp) / "old")
         new = _registry_at(repo, sub, new_rev, Path(tmp) / "new")

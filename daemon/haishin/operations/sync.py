@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ from ..registry import check, load_valid
 from ..registry.model import Role, Service
 from ..store import queue
 from ..store.states import MessageKind
+from .repo import registry_in
 
 
 class SyncError(HaishinError):
@@ -75,8 +76,9 @@ def sync(
     reload_pid: int | None = None,
 ) -> Synced:
     """Fetch `branch`, validate it, fast-forward. `config` is the registry folder inside
-    `repo`. With `engine`, a refusal is mailed to the 統括管理者 through the queue."""
-    sub = config.resolve().relative_to(repo.resolve())
+    `repo` (relative to it). With `engine`, a refusal is mailed to the 統括管理者 through
+    the queue."""
+    sub = registry_in(repo, config)
     _git(repo, "fetch", "--quiet", "origin", branch)
     new = _git(repo, "rev-parse", "FETCH_HEAD")
     old = _git(repo, "rev-parse", "HEAD")
@@ -94,7 +96,12 @@ def sync(
         _git(repo, "worktree", "add", "--quiet", "--detach", str(tree), new)
         try:
             _reg, problems = check(tree / sub)
-            errors = [str(p).replace(str(tree) + "/", "") for p in problems if p.is_error]
+            # as the file stands in the repository, never the temporary worktree
+            errors = [
+                str(replace(p, pos=replace(p.pos, path=_in_repo(p.pos.path, tree))))
+                for p in problems
+                if p.is_error
+            ]
         finally:
             _git(repo, "worktree", "remove", "--force", str(tree))
 
@@ -103,7 +110,7 @@ def sync(
         marker = repo / ".git" / "haishin-refused"
         already = marker.read_text().strip() if marker.exists() else ""
         if engine is not None and already != new:
-            _mail_refusal(config, engine, new, errors)
+            _mail_refusal(repo / sub, engine, new, errors)
             marker.write_text(new + "\n")
             mailed = True
         return Synced(SyncResult.REFUSED, old, new, errors, mailed)
@@ -112,6 +119,10 @@ def sync(
     if reload_pid is not None:
         os.kill(reload_pid, signal.SIGHUP)
     return Synced(SyncResult.MOVED, old, new)
+
+
+def _in_repo(shown: str, tree: Path) -> str:
+    return os.path.relpath(Path(shown).absolute(), tree.absolute())
 
 
 def _mail_refusal(config: Path, engine: sa.Engine, revision: str, errors: list[str]) -> None:
