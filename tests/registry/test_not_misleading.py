@@ -89,3 +89,11 @@ def test_organizational_domain_of_a_real_city() -> None:
 
     assert organizational_domain("mail.city.kawasaki.jp") == "city.kawasaki.jp"
     assert organizational_domain("City.Kawasaki.JP.") == "city.kawasaki.jp"
+
+
+def test_broken_start_does_not_put_later_approvals_out_of_order(reg: Reg) -> None:
+    reg.edit("applications/R4-0006.yaml", "applied: ", "appliedx: ")
+    assert reg.findings() == [
+        f"{AP}/R4-0006.yaml:2:1: 必須の項目 'applied' がありません [missing]",
+        f"{AP}/R4-0006.yaml:6:1: 不明な項目 'appliedx' です。もしかして 'applied' ですか [unknown-key]",
+    ]

@@ -44,9 +44,9 @@ class Registry:
     channels: dict[str, Located[Channel]] = field(default_factory=dict)
     applications: dict[str, Located[Application]] = field(default_factory=dict)
     outages: dict[str, Located[Outage]] = field(default_factory=dict)
-    broken: dict[str, set[str]] = field(default_factory=dict)
-    """Ids (file names) per folder of the files that failed to load: rules that miss them
-    say the file has errors rather than that it does not exist."""
+    broken: dict[str, dict[str, object]] = field(default_factory=dict)
+    """Per folder, the files that failed to load, by id (file name), with what could be
+    read of them: rules that miss them say the file has errors, not that it is missing."""
 
     _by_channel: dict[str, list[Located[Application]]] | None = field(
         default=None, repr=False, compare=False
@@ -62,6 +62,15 @@ class Registry:
                 apps.sort(key=lambda a: (a.value.applied, a.value.number))
             self._by_channel = index
         return self._by_channel.get(slug, [])
+
+    def history_is_partial(self, slug: str) -> bool:
+        """Did an application of this channel (or one whose channel cannot be read) fail
+        to load? Then the order of its approvals cannot be judged."""
+        for data in self.broken.get(APPLICATIONS_DIR, {}).values():
+            channel = data.get("channel") if isinstance(data, dict) else None
+            if not isinstance(channel, str) or channel == slug:
+                return True
+        return False
 
     def department_pos(self, dept_id: str, *loc: str) -> Pos:
         assert self.departments_doc is not None
@@ -95,15 +104,22 @@ Overrides = Mapping[Path, bytes]
 written."""
 
 
-def _read_model(
-    root: Path, path: Path, model: type[M], problems: list[Problem], overrides: Overrides
-) -> Located[M] | None:
+def _document(
+    root: Path, path: Path, problems: list[Problem], overrides: Overrides
+) -> Document | None:
     replaced = overrides.get(path.absolute())
     if replaced is not None:
         doc, found = parse(replaced, _shown(root, path))
     else:
         doc, found = read(path, _shown(root, path))
     problems.extend(found)
+    return doc
+
+
+def _read_model(
+    root: Path, path: Path, model: type[M], problems: list[Problem], overrides: Overrides
+) -> Located[M] | None:
+    doc = _document(root, path, problems, overrides)
     if doc is None:
         return None
     value = _validate(doc, model, problems)
@@ -117,7 +133,7 @@ def _folder(
     id_field: str,
     problems: list[Problem],
     overrides: Overrides,
-    broken: set[str],
+    broken: dict[str, object],
 ) -> dict[str, Located[M]]:
     folder = root / name
     out: dict[str, Located[M]] = {}
@@ -136,10 +152,12 @@ def _folder(
                     )
                 )
             continue
-        item = _read_model(root, path, model, problems, overrides)
-        if item is None:
-            broken.add(path.stem)
+        doc = _document(root, path, problems, overrides)
+        value = _validate(doc, model, problems) if doc is not None else None
+        if doc is None or value is None:
+            broken[path.stem] = doc.data if doc is not None else None
             continue
+        item = Located(value, doc)
         key = str(getattr(item.value, id_field))
         if key != path.stem:
             problems.append(
@@ -149,7 +167,7 @@ def _folder(
                     f"'{id_field}' ({key}) とファイル名 ({path.stem}) を同じにしてください",
                 )
             )
-            broken.add(path.stem)
+            broken[path.stem] = doc.data
             continue
         out[key] = item
     return out
@@ -183,7 +201,7 @@ def load(root: Path, overrides: Overrides | None = None) -> tuple[Registry, list
         )
 
     for name in (CHANNELS_DIR, APPLICATIONS_DIR, OUTAGES_DIR):
-        reg.broken[name] = set()
+        reg.broken[name] = {}
     reg.channels = _folder(
         root, CHANNELS_DIR, Channel, "slug", problems, overrides, reg.broken[CHANNELS_DIR]
     )
