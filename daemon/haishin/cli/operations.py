@@ -48,7 +48,9 @@ def sync_cmd(
     reload_pid: int | None,
     only_check: bool,
 ) -> None:
-    """Pull the registry; move the checkout only to a revision that passes check."""
+    """Pull the registry; move the checkout only to a revision that passes check.
+
+    --config is the registry folder inside --repo (e.g. --config config)."""
     if only_check:
         # systemd's ExecCondition= skips the unit on 1..254: an error must be 255, or a
         # broken deploy key would silently stop every sync

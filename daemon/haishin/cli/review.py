@@ -50,7 +50,9 @@ def notice(number: str, output: Path | None, config_dir: Path) -> None:
 def plan_cmd(
     repo: Path, config_dir: Path, old_rev: str, new_rev: str, on: dt.datetime | None, fmt: str
 ) -> None:
-    """What a registry change does: channels started, stopped or paused, approvals, texts."""
+    """What a registry change does: channels started, stopped or paused, approvals, texts.
+
+    --config is the registry folder inside --repo (e.g. --config config)."""
     if fmt == "markdown":
         try:
             lines = plan(repo, config_dir, old_rev, new_rev, on.date() if on else today())
