@@ -125,7 +125,9 @@ def test_postgresql_frees_the_lock_when_its_holder_is_gone(pg_url: str) -> None:
                 admin.execute(
                     sa.text(
                         # this test's own database only: other tests hold locks too
-                        "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                        # with a timeout it waits until the backend is gone (PostgreSQL 14+),
+                        # so its lock is free when b asks: else a race on a loaded machine
+                        "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks "
                         "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = "
                         "(SELECT oid FROM pg_database WHERE datname = current_database())"
                     )
