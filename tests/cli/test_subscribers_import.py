@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from haishin.cli import cli
+from haishin.cli.importing import Refusal, Refused
 from haishin.store import confirmations, open_store, subscribers
 from haishin.store.audit import entries
 from haishin.store.confirmations import Action
@@ -202,3 +203,9 @@ def test_a_file_that_is_not_utf8_is_refused_before_anything_is_sent(
     )
     assert _queued(store) == {}
     assert not [e for e in entries(store) if e.action == "subscribers.import"]
+
+
+def test_a_long_refused_line_is_shown_cut() -> None:
+    """A 50 MB line is refused without echoing it whole to the staff member's terminal."""
+    line = Refused(1, "a" * 1_000_000, Refusal.MALFORMED).line("big.txt")
+    assert len(line) < 400 and line.endswith("（1000000 文字のうち 200 文字）")

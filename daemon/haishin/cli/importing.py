@@ -149,7 +149,13 @@ def import_lines(lines: Iterable[str], request: Callable[[str], Outcome], report
             report.refused.append(Refused(number, text, _BY_OUTCOME[outcome]))
 
 
+SHOWN = 200
+"""Characters of a refused line shown: a 50 MB line is not echoed whole."""
+
+
 def _visible(text: str) -> str:
     """The line as typed, with control characters shown escaped: a file must not drive
-    the staff member's terminal."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    the staff member's terminal. A long line is cut, and says so."""
+    cut = text[:SHOWN]
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in cut)
+    return shown + (f"…（{len(text)} 文字のうち {SHOWN} 文字）" if len(text) > SHOWN else "")

@@ -14,7 +14,8 @@ import unicodedata
 from .slips import SHOWN_SPACE, SPACE
 
 _JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
-_SENTENCE = re.compile(r"[A-Za-z]{2,}(?:[,:]? +[A-Za-z]{2,})+")
+# starts only at a word's start: else quadratic in a long run of letters
+_SENTENCE = re.compile(r"(?<![A-Za-z])[A-Za-z]{2,}(?:[,:]? +[A-Za-z]{2,})+")
 Table = tuple[tuple[re.Pattern[str], str], ...]
 
 
