@@ -87,7 +87,7 @@ def test_fan_out_in_batches_resumes_after_a_crash_each_once(
         assert fanout.start(conn, ctx, post, ()) is not None
     assert fanout.next_batch(engine, ctx, post_id, (), batch_size=3)
     # "crash": a new process picks the sending post up and continues from the cursor
-    assert release_due(engine, ctx, ReleaseSettings(archive_dir=None)) == 1
+    assert release_due(engine, ctx, ReleaseSettings()) == 1
     rows = _rows(engine)
     assert sorted(r for r, _, _ in rows) == sorted(addresses)  # each once
     with engine.connect() as c:
@@ -115,7 +115,7 @@ def test_only_active_subscribers(engine: sa.Engine, ctx: Context) -> None:
         subs.remove(conn, SLUG, "off@example.jp")
         subs.activate(conn, "recycle-market", "other@example.jp", method="t", evidence="t")
     _post(engine, ctx)
-    release_due(engine, ctx, ReleaseSettings(archive_dir=None))
+    release_due(engine, ctx, ReleaseSettings())
     assert [r for r, _, _ in _rows(engine)] == [active]
 
 
@@ -139,7 +139,8 @@ def test_archive_export_is_plain_text_in_markdown(
     _subscribe(engine, 1)
     post_id = _post(engine, ctx)
     folder = tmp_path / "archive"
-    release_due(engine, ctx, ReleaseSettings(archive_dir=folder))
+    release_due(engine, ctx, ReleaseSettings())
+    assert archive.export_store(engine, folder) == 1  # what `haishin site build --db` reads
     with engine.connect() as c:
         post = posts.get(c, post_id)
         row = c.execute(sa.text("SELECT * FROM archive")).mappings().one()
@@ -171,10 +172,12 @@ def test_private_archive_is_not_exported(engine: sa.Engine, ctx: Context, tmp_pa
             send_at=None,
             ttl=ctx.post_ttl,
         )
-    release_due(engine, ctx, ReleaseSettings(archive_dir=tmp_path / "a"))
+    release_due(engine, ctx, ReleaseSettings())
     with engine.connect() as c:
         post = posts.get(c, made.id)
-    assert post is not None and post.state is PostState.SENT
+        kept = c.execute(sa.text("SELECT public FROM archive")).scalar_one()
+    assert post is not None and post.state is PostState.SENT and not kept
+    assert archive.export_store(engine, tmp_path / "a") == 0
     assert not (tmp_path / "a").exists()
 
 
@@ -226,7 +229,7 @@ def test_a_batch_queued_by_another_worker_is_not_queued_again(
 def test_a_stopping_daemon_leaves_the_fan_out_to_resume(engine: sa.Engine, ctx: Context) -> None:
     addresses = _subscribe(engine, 3)
     post_id = _post(engine, ctx)
-    settings = ReleaseSettings(archive_dir=None)
+    settings = ReleaseSettings()
     assert release_due(engine, ctx, settings, stopping=lambda: True) == 0
     with engine.connect() as c:
         post = posts.get(c, post_id)
