@@ -15,6 +15,7 @@ from haishin.cli import cli
 from haishin.clock import utcnow
 from haishin.context import Context
 from haishin.directory import Directory
+from haishin.operations.post_progress import follow
 from haishin.posting import decisions
 from haishin.posting.release import ReleaseSettings, release_due
 from haishin.registry import load_valid
@@ -178,3 +179,24 @@ def test_show_counts_the_delivery_and_says_sent_only_when_no_row_waits(
     assert done.output.splitlines() == [f"post#{post_id} sent: 送信済み 9 / 10、失敗 1、完了"]
     missing = CliRunner().invoke(cli, ["status", "--db", db_url, "--message", "999999"])
     assert missing.exit_code == 1 and "post#999999 はありません" in missing.output
+
+
+def test_follow_of_a_post_that_ends_unsent_says_so_and_stops(store: sa.Engine, db_url: str) -> None:
+    """`status --follow` waits through a held post (nothing queued yet) and stops when it
+    ends without going out; the lines say which."""
+    ctx = Context(Directory(load_valid(CONFIG), KEY), KEY, "https://w.example.jp/")
+    post_id = _arrive(store, "お知らせ")
+    lines: list[str] = []
+
+    def withdraw_after_two_looks(_: float) -> None:
+        if len(lines) == 2:
+            with store.begin() as conn:
+                decisions.withdraw(conn, ctx, post_id, by="t", method="t")
+
+    ended = follow(store, post_id, lines.append, interval=0, sleep=withdraw_after_two_looks)
+    assert ended is not None and ended.done
+    assert lines == [
+        f"post#{post_id} held: まだ配信を始めていません",
+        f"post#{post_id} held: まだ配信を始めていません",
+        f"post#{post_id} withdrawn: 送信済み 0 / 0（終了: withdrawn）",
+    ]

@@ -137,6 +137,8 @@ def _eta(seconds: float | None) -> str:
 
 def progress_line(d: PostDelivery, rate: float) -> str:
     """One line of `--follow`: sent / total, rate, eta (Japanese, for staff)."""
+    if d.rows is None and not d.done:  # held, scheduled or waiting: nothing queued yet
+        return f"post#{d.post.id} {d.state}: まだ配信を始めていません"
     head = f"post#{d.post.id} {d.state}: 送信済み {d.sent} / {d.total}"
     if d.done:
         if d.post.state in ENDED:
