@@ -1,8 +1,9 @@
 """Issue 16 item 3: `haishin status --message ID --follow` on a running fan-out.
 
-A real daemon delivers one post to 600 subscribers through a slow smarthost (each DATA
-answered after 50 ms); `--follow`, run as staff run it, prints a progress line each
-look (sent / total, rate, eta) that advances, and ends by itself once every row is done.
+A real daemon delivers one post to 800 subscribers through a slow smarthost (each DATA
+answered after 60 ms: 6 s or more over 8 connections); `--follow`, run as staff run it,
+prints a progress line each look (sent / total, rate, eta) that advances, and ends by
+itself once every row is done.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from support import helpers
 from support import posting as p
 from support.smarthost import sink
 
-RECIPIENTS = 600
+RECIPIENTS = 800
 LINE = re.compile(
     r"^post#(\d+) (\w+): 送信済み (\d+) / (\d+)(?:、再送待ち \d+、失敗 \d+、"
     r"([\d.]+) 通/秒、残り (?:約 \d+ 秒|不明)|、失敗 0、完了)$"
@@ -68,7 +69,7 @@ def test_follow_draws_advancing_progress_until_the_post_is_done(
     tmp_path: Path, sqlite_url: str
 ) -> None:
     engine = open_store(sqlite_url)
-    with sink(keep_bodies=False, delay=0.05) as slow:
+    with sink(keep_bodies=False, delay=0.06) as slow:
         d = helpers.start(tmp_path, sqlite_url, smarthost=slow.port)
         try:
             post_id = _post(engine)
