@@ -115,6 +115,8 @@ def held_show(post_id: int, db_url: str) -> None:
         "out_message_id",
         "recipients",
         "archive_slug",
+        "release_owner",  # the daemon fanning it out, when several share the store
+        "release_until",
     ]:
         value = getattr(p, name)
         click.echo(f"{name}: {value.isoformat() if isinstance(value, dt.datetime) else value}")
