@@ -328,7 +328,7 @@ def run_as_department(n: int, connections: int, batch: int) -> float:
         url,
         port,
         batch,
-        ("--release-poll", "0.05", "--archive", str(tmp / "archive")),
+        ("--release-poll", "0.05"),
     )
     haishin = Path(sys.executable).with_name("haishin")
     env = dict(os.environ, HAISHIN_SECRET=SECRET)

@@ -116,8 +116,8 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
         keyring=keyring,
         send=SendSettings(smarthost=None, maildir=maildir),
         static=output,
-        # a demo's posts stay in its scratch folder, not in the project's content/archive
-        release=ReleaseSettings(archive_dir=scratch / "archive"),
+        # a demo's back numbers stay in its own store (scratch), as any daemon's do
+        release=ReleaseSettings(),
     )
     subscribe = f"{slug}-subscribe@{service.mail_domain}"
     result: dict[str, str] = {}

@@ -289,7 +289,6 @@ def test_authenticated_posts_through_postfix(
     with dns_server() as dns:
         dns.publish(key.name, key.public_txt)
         extra = ["--lmtp", "--dns", dns.address, "--dns-timeout", "2", "--release-poll", "0.1"]
-        extra += ["--archive", str(tmp_path / "archive")]  # not into the checkout's content/
         d = helpers.start(tmp_path, db_url, smarthost=smtpd_port, extra=extra)
         engine = sa.create_engine(db_url)
         try:

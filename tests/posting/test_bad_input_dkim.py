@@ -75,9 +75,7 @@ def dns(keys: Keys) -> Iterator[DnsServer]:
 
 
 def serve_args(tmp: Path, dns: str, timeout: float = DNS_TIMEOUT) -> list[str]:
-    # --archive: sent posts of a public channel are written there, not into content/
-    archive = ["--archive", str(tmp / "archive"), "--release-poll", "0.1"]
-    return ["--dns", dns, "--dns-timeout", str(timeout), *archive]
+    return ["--dns", dns, "--dns-timeout", str(timeout), "--release-poll", "0.1"]
 
 
 def raw_post(subject: str, text: str = "講座のご案内です。\n", **headers: str) -> bytes:

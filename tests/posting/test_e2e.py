@@ -16,6 +16,7 @@ from pathlib import Path
 import dkim as dkimpy
 import sqlalchemy as sa
 
+from haishin.posting.archive import export_store
 from haishin.site.build import build_site
 from support import helpers
 from support import posting as p
@@ -33,7 +34,7 @@ def test_post_held_confirmed_by_phone_delivered_signed_and_archived(
     started = time.monotonic()
     keys = p.dkim_keys(tmp_path)
     archive = tmp_path / "archive"
-    extra = [*keys.args, "--archive", str(archive), "--release-poll", "0.1"]
+    extra = [*keys.args, "--release-poll", "0.1"]
     d = helpers.start(tmp_path, db_url, smarthost=sink.port, extra=extra)
     engine = sa.create_engine(db_url)
     try:
@@ -141,12 +142,13 @@ def test_post_held_confirmed_by_phone_delivered_signed_and_archived(
 
         helpers.wait_until(lambda: status_of(p.ACTIVE[2]) == "unsubscribed", what="mailto")
 
-        # 7. the archive: a back number file, and the site built from it shows the post
+        # 7. the archive: a back number in the store, and the site built from it shows it
         slug = str(row["archive_slug"])
+        assert export_store(engine, archive) == 1
         exported = archive / p.SLUG / f"{slug}.md"
         assert exported.read_text().startswith(f"Title: {SUBJECT}\nDate: ")
         out_dir = tmp_path / "output"
-        build_site(ROOT / "pelicanconf.py", out_dir, archive=archive)
+        build_site(ROOT / "pelicanconf.py", out_dir, stored=archive)
         page_html = (out_dir / "channels" / p.SLUG / f"{slug}.html").read_text()
         assert SUBJECT in page_html and "1月4日から通常どおりです" in page_html
         assert archived_at == f"{site}channels/{p.SLUG}/{slug}.html"

@@ -130,7 +130,7 @@ def test_release_records_the_hold_and_clears_it_when_it_ends(
     engine: sa.Engine, ctx: Context
 ) -> None:
     post = _post(engine, ctx, PostState.APPROVED)
-    settings = ReleaseSettings(archive_dir=None)
+    settings = ReleaseSettings()
     assert release_due(engine, ctx, settings, now=OUTAGE_TIME) == 0
     assert release_due(engine, ctx, settings, now=OUTAGE_TIME) == 0  # recorded once
     held = _get(engine, post.id)

@@ -288,7 +288,7 @@ def test_manager_mode_authenticated_mode_and_a_correction(ip: InProcess) -> None
 def daemon(
     tmp_path: Path, sqlite_url: str, sink: Sink, config: Path
 ) -> Iterator[tuple[helpers.Daemon, sa.Engine]]:
-    extra = ["--archive", str(tmp_path / "archive"), "--release-poll", "0.1"]
+    extra = ["--release-poll", "0.1"]
     with helpers.running(
         tmp_path, sqlite_url, smarthost=sink.port, config=config, extra=extra
     ) as de:

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from haishin.clock import utcnow
 from haishin.commands import post as post_command
 from haishin.context import Context
 from haishin.delivery import fanout
 from haishin.directory import Directory
 from haishin.mailtext.incoming import read
-from haishin.posting import archive, decisions
+from haishin.posting import archive, decisions, release
 from haishin.posting.holds import HoldKind, hold_of
 from haishin.posting.release import ReleaseSettings, release_due
 from haishin.registry import load_valid
@@ -87,7 +88,7 @@ def test_fan_out_in_batches_resumes_after_a_crash_each_once(
         assert fanout.start(conn, ctx, post, ()) is not None
     assert fanout.next_batch(engine, ctx, post_id, (), batch_size=3)
     # "crash": a new process picks the sending post up and continues from the cursor
-    assert release_due(engine, ctx, ReleaseSettings(archive_dir=None)) == 1
+    assert release_due(engine, ctx, ReleaseSettings()) == 1
     rows = _rows(engine)
     assert sorted(r for r, _, _ in rows) == sorted(addresses)  # each once
     with engine.connect() as c:
@@ -115,7 +116,7 @@ def test_only_active_subscribers(engine: sa.Engine, ctx: Context) -> None:
         subs.remove(conn, SLUG, "off@example.jp")
         subs.activate(conn, "recycle-market", "other@example.jp", method="t", evidence="t")
     _post(engine, ctx)
-    release_due(engine, ctx, ReleaseSettings(archive_dir=None))
+    release_due(engine, ctx, ReleaseSettings())
     assert [r for r, _, _ in _rows(engine)] == [active]
 
 
@@ -139,7 +140,8 @@ def test_archive_export_is_plain_text_in_markdown(
     _subscribe(engine, 1)
     post_id = _post(engine, ctx)
     folder = tmp_path / "archive"
-    release_due(engine, ctx, ReleaseSettings(archive_dir=folder))
+    release_due(engine, ctx, ReleaseSettings())
+    assert archive.export_store(engine, folder) == 1  # what `haishin site build --db` reads
     with engine.connect() as c:
         post = posts.get(c, post_id)
         row = c.execute(sa.text("SELECT * FROM archive")).mappings().one()
@@ -171,10 +173,12 @@ def test_private_archive_is_not_exported(engine: sa.Engine, ctx: Context, tmp_pa
             send_at=None,
             ttl=ctx.post_ttl,
         )
-    release_due(engine, ctx, ReleaseSettings(archive_dir=tmp_path / "a"))
+    release_due(engine, ctx, ReleaseSettings())
     with engine.connect() as c:
         post = posts.get(c, made.id)
-    assert post is not None and post.state is PostState.SENT
+        kept = c.execute(sa.text("SELECT public FROM archive")).scalar_one()
+    assert post is not None and post.state is PostState.SENT and not kept
+    assert archive.export_store(engine, tmp_path / "a") == 0
     assert not (tmp_path / "a").exists()
 
 
@@ -226,10 +230,72 @@ def test_a_batch_queued_by_another_worker_is_not_queued_again(
 def test_a_stopping_daemon_leaves_the_fan_out_to_resume(engine: sa.Engine, ctx: Context) -> None:
     addresses = _subscribe(engine, 3)
     post_id = _post(engine, ctx)
-    settings = ReleaseSettings(archive_dir=None)
+    settings = ReleaseSettings()
     assert release_due(engine, ctx, settings, stopping=lambda: True) == 0
     with engine.connect() as c:
         post = posts.get(c, post_id)
     assert post is not None and post.state is PostState.SENDING and post.cursor == 0
     assert release_due(engine, ctx, settings) == 1
     assert sorted(r for r, _, _ in _rows(engine)) == sorted(addresses)
+
+
+def test_one_daemon_at_a_time_releases_a_post_and_a_dead_ones_lease_passes_on(
+    db_url: str, ctx: Context
+) -> None:
+    """Issue 16 item 2: the release lease. While daemon A holds a sending post's lease,
+    daemon B leaves the post alone (no row, no error); once A's lease ran out (A died
+    without renewing it), B takes the post over, goes on from A's last committed batch,
+    and ends it once: one archive row, the lease cleared, and A cannot renew any more."""
+    engine = open_store(db_url)
+    addresses = _subscribe(engine, 5)
+    post_id = _post(engine, ctx)
+    a = ReleaseSettings(owner="daemon-a")
+    b = ReleaseSettings(owner="daemon-b")
+    with engine.begin() as conn:  # A took the post and queued its first batch, then died
+        assert posts.lease_release(conn, post_id, "daemon-a", utcnow(), a.lease)
+        post = posts.get(conn, post_id)
+        assert post is not None and fanout.start(conn, ctx, post, ()) is not None
+    assert fanout.next_batch(engine, ctx, post_id, (), batch_size=2)
+
+    assert release_due(engine, ctx, b) == 0  # A's lease still runs
+    with engine.connect() as c:
+        post = posts.get(c, post_id)
+    assert post is not None and post.state is PostState.SENDING and post.cursor > 0
+    assert len(_rows(engine)) == 2 and post.release_owner == "daemon-a"
+
+    with engine.begin() as conn:  # time passes: A's lease runs out
+        conn.execute(
+            sa.text("UPDATE posts SET release_until = :t WHERE id = :i"),
+            {"t": utcnow() - dt.timedelta(seconds=1), "i": post_id},
+        )
+    assert release_due(engine, ctx, b) == 1
+    assert sorted(r for r, _, _ in _rows(engine)) == sorted(addresses)  # each once
+    with engine.begin() as conn:
+        post = posts.get(conn, post_id)
+        kept = conn.execute(sa.text("SELECT count(*) FROM archive")).scalar_one()
+        assert not posts.lease_release(conn, post_id, "daemon-a", utcnow(), a.lease)
+    assert post is not None and post.state is PostState.SENT and kept == 1
+    assert post.release_owner is None and post.release_until is None
+    assert release_due(engine, ctx, a) == 0  # nothing left for anyone
+    engine.dispose()
+
+
+def test_a_start_that_lost_its_post_keeps_nothing(db_url: str, ctx: Context) -> None:
+    """A post withdrawn between the look for due posts and its start: the body rendered
+    for it is not kept, the lease is given back, and nothing is queued."""
+    engine = open_store(db_url)
+    _subscribe(engine, 2)
+    post_id = _post(engine, ctx)
+    with engine.connect() as c:
+        (post,) = posts.due(c, utcnow())
+    with engine.begin() as conn:
+        assert posts.transition(conn, post_id, posts.PENDING, state=PostState.WITHDRAWN)
+    settings = ReleaseSettings()
+    assert not release._start(engine, ctx, post, ())
+    release._let_go(engine, post_id, settings)
+    with engine.connect() as c:
+        bodies = c.execute(sa.text("SELECT count(*) FROM outbound_messages")).scalar_one()
+        after = posts.get(c, post_id)
+    assert bodies == 0 and not _rows(engine)
+    assert after is not None and after.state is PostState.WITHDRAWN and after.release_owner is None
+    engine.dispose()

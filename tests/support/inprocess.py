@@ -128,9 +128,9 @@ class InProcess:
             done += process_batch(self.engine, self.ctx, rows)
         return done
 
-    def release(self, now: dt.datetime | None = None, archive: Path | None = None) -> int:
+    def release(self, now: dt.datetime | None = None) -> int:
         """One pass of the release task; how many posts went out."""
-        return release_due(self.engine, self.ctx, ReleaseSettings(archive_dir=archive), now=now)
+        return release_due(self.engine, self.ctx, ReleaseSettings(), now=now)
 
     def verify(self, dns: DnsSettings = NO_DNS) -> int:
         """One pass of the DKIM verification task (posting/authenticated.py `run`), its

@@ -6,7 +6,9 @@ the OS, in a thread, keeping what it gets.
 - `deliveries`: per accepted recipient, the connection it came on and when, so tests can
   count connections, duplicates and pacing;
 - `answers`: a recipient -> the reply its RCPT gets instead of 250 (4xx, 5xx);
-- `pipelining`: offer PIPELINING (RFC 2920; aiosmtpd reads commands in order).
+- `pipelining`: offer PIPELINING (RFC 2920; aiosmtpd reads commands in order);
+- `delay`: seconds each DATA waits before its answer, a slow smarthost (a fan-out that
+  lasts long enough to be watched).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Delivery:
 class Sink:
     keep_bodies: bool = True
     pipelining: bool = False
+    delay: float = 0.0
     answers: dict[str, str] = field(default_factory=dict)
     messages: list[Received] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -85,6 +88,8 @@ class Sink:
         return OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         conn = self._ids.setdefault(session, len(self._ids) + 1)
         now = time.monotonic()
         with self.cond:
@@ -124,9 +129,11 @@ class Sink:
 
 
 @contextmanager
-def sink(port: int = 0, *, keep_bodies: bool = True, pipelining: bool = False) -> Iterator[Sink]:
+def sink(
+    port: int = 0, *, keep_bodies: bool = True, pipelining: bool = False, delay: float = 0.0
+) -> Iterator[Sink]:
     """A recording smarthost; on `port`, or one from the OS."""
-    s = Sink(keep_bodies=keep_bodies, pipelining=pipelining)
+    s = Sink(keep_bodies=keep_bodies, pipelining=pipelining, delay=delay)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     server: dict[str, Any] = {}

@@ -94,10 +94,10 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
 @click.option(
     "--archive",
     "archive_dir",
-    default=Path("content/archive"),
+    default=None,
     type=click.Path(path_type=Path, file_okay=False),
-    show_default=True,
-    help="where sent posts of public channels are written for the site (back numbers)",
+    hidden=True,
+    help="no longer used: back numbers are kept in the store (`haishin site build --db`)",
 )
 @click.option(
     "--dns",
@@ -163,7 +163,7 @@ def serve(
     imap_ca: Path | None,
     dkim_keys: tuple[Path, ...],
     dkim_selectors: tuple[str, ...],
-    archive_dir: Path,
+    archive_dir: Path | None,
     dns_servers: tuple[str, ...],
     dns_timeout: float,
     max_sessions: int,
@@ -181,6 +181,12 @@ def serve(
     """Run the mail daemon (SMTP/LMTP in, HTTP, worker, sender) until SIGTERM."""
     keyring = load_keyring(secret_file, create=True)
     configure_logging(keyring, verbose, json=log_format == "json")
+    if archive_dir is not None:  # accepted so that an older unit still starts
+        click.echo(
+            "haishin: --archive は使われません。バックナンバーはデータベースにあり、"
+            "`haishin site build --db` が読みます",
+            err=True,
+        )
     if public_url and not public_url.endswith("/"):
         public_url += "/"
     if len(dkim_keys) != len(dkim_selectors):
@@ -215,7 +221,7 @@ def serve(
         tls_key=tls_key,
         public_url=public_url,
         static=static,
-        release=ReleaseSettings(dkim_keys=keys, archive_dir=archive_dir, poll=release_poll),
+        release=ReleaseSettings(dkim_keys=keys, poll=release_poll),
         housekeeping_after=housekeeping_after,
         send_poll=outbound_poll,
         imap=None,

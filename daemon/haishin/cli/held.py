@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from ..clock import utcnow
 from ..context import Context
+from ..operations.post_progress import counts, of_post, pending_of, shown_state
 from ..posting import decisions
 from ..posting.decisions import Decided
 from ..posting.holds import HoldKind, current
@@ -71,13 +72,13 @@ def held_list(show_all: bool, db_url: str) -> None:
     engine = _engine(db_url)
     with reading(engine) as conn:
         found = posts.listing(conn, None if show_all else (*posts.PENDING, posts.PostState.SENDING))
+        waiting = pending_of(conn, found)
     engine.dispose()  # its connections closed now, not whenever the collector runs
     for p in found:
         at = p.send_at.isoformat() if p.send_at else "-"
         hold = current(p)
-        click.echo(
-            f"{p.id}\t{p.channel}\t{p.state}\t{at}\t{hold.kind if hold else '-'}\t{p.subject}"
-        )
+        state = shown_state(p, waiting.get(p.id, 0))
+        click.echo(f"{p.id}\t{p.channel}\t{state}\t{at}\t{hold.kind if hold else '-'}\t{p.subject}")
 
 
 @held.command("show")
@@ -85,17 +86,19 @@ def held_list(show_all: bool, db_url: str) -> None:
 @db_option
 def held_show(post_id: int, db_url: str) -> None:
     """Everything recorded about one post: the post path's findings (sender, 第3条(2)
-    requirements, send time, approval), the holds and the one in force, and its text."""
+    requirements, send time, approval), the holds and the one in force, its delivery
+    (queued, sent, deferred, failed), and its text."""
     engine = _engine(db_url)
-    with reading(engine) as conn:
-        p = posts.get(conn, post_id)
+    delivery = of_post(engine, post_id)
     engine.dispose()
-    if p is None:
+    if delivery is None:
         raise click.ClickException(f"no post {post_id}")
+    p = delivery.post
+    click.echo(f"id: {p.id}")
+    click.echo(f"channel: {p.channel}")
+    click.echo(f"state: {delivery.state}")  # never `sent` while rows wait
+    click.echo(counts(delivery))
     for name in [
-        "id",
-        "channel",
-        "state",
         "sender",
         "subject",
         "approval",
@@ -112,6 +115,8 @@ def held_show(post_id: int, db_url: str) -> None:
         "out_message_id",
         "recipients",
         "archive_slug",
+        "release_owner",  # the daemon fanning it out, when several share the store
+        "release_until",
     ]:
         value = getattr(p, name)
         click.echo(f"{name}: {value.isoformat() if isinstance(value, dt.datetime) else value}")

@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 
 from ..clock import utcnow
 from ..errors import HaishinError
 from ..operations.outages import notify
-from ..operations.status import describe, describe_progress, progress, snapshot
+from ..operations.post_progress import describe_post, follow, of_post
+from ..operations.status import describe, snapshot
 from ..operations.sync import SyncResult, pending, sync
 from ..registry import load_valid
 from ..registry.model import ROLE_NAMES
@@ -114,18 +116,53 @@ def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
     "message_id",
     type=int,
     default=None,
-    help="one outbound message (a post): sent, deferred, failed, rate, eta",
+    metavar="ID",
+    help="one post (the id of `haishin held`, post#ID in the logs): sent, deferred, failed, "
+    "rate, eta",
 )
-def status_cmd(db_url: str, message_id: int | None) -> None:
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="with --message: a live progress line (sent / total, rate, eta) until it is done",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="seconds between the lines of --follow",
+)
+def status_cmd(db_url: str, message_id: int | None, follow: bool, interval: float) -> None:
     """The service at a glance: queues, delivery rate, deferrals, subscribers."""
+    if follow and message_id is None:
+        raise click.UsageError("--follow needs --message ID")
     engine = open_store(prepare_db(db_url))
     try:
         if message_id is not None:
-            click.echo(describe_progress(progress(engine, message_id)))
+            _post_status(engine, message_id, follow, interval)
         else:
             click.echo(describe(snapshot(engine)))
     finally:
         engine.dispose()
+
+
+def _post_status(engine: sa.Engine, post_id: int, live: bool, interval: float) -> None:
+    if not live:
+        found = of_post(engine, post_id)
+        if found is None:
+            raise click.ClickException(f"post#{post_id} はありません")
+        click.echo(describe_post(found))
+        return
+    # On a terminal the line is redrawn in place; into a pipe or a file, one line each time.
+    tty = sys.stdout.isatty()
+
+    def show(line: str) -> None:
+        click.echo(f"\r\x1b[K{line}" if tty else line, nl=not tty)
+
+    if follow(engine, post_id, show, interval=interval) is None:
+        raise click.ClickException(f"post#{post_id} はありません")
+    if tty:
+        click.echo()
 
 
 @click.command("purge")

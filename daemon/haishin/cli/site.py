@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
+from ..posting.archive import export_store
 from ..site.build import build_site
 from ..site.errors import SiteRegistryInvalid
+from ..store import open_store
+from .base import prepare_db
 
 
 @click.group()
@@ -38,15 +42,39 @@ def site() -> None:
     "--archive",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="back numbers folder (default: the one pelicanconf.py names, content/archive/)",
+    help="back numbers kept in git (default: the one pelicanconf.py names, content/archive/)",
+)
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help="the daemons' store: its back numbers are published too (every host builds the same)",
 )
 def site_build(
-    config_dir: Path | None, output: Path, settings: Path, now: str | None, archive: Path | None
+    config_dir: Path | None,
+    output: Path,
+    settings: Path,
+    now: str | None,
+    archive: Path | None,
+    db_url: str | None,
 ) -> None:
     """Build the site; a registry that fails `haishin check` builds nothing."""
-    try:
-        published = build_site(settings, output, config=config_dir, now=now, archive=archive)
-    except SiteRegistryInvalid as exc:  # the problems were printed as `haishin check` does
-        click.echo(str(exc), err=True)
-        sys.exit(exc.exit_code)
+    with tempfile.TemporaryDirectory(prefix="haishin-backnumbers-") as scratch:
+        stored = None
+        if db_url is not None:
+            # the store is where sent posts are kept (issue 16 item 2): written out in
+            # the archive folder's shape for this build only
+            engine = open_store(prepare_db(db_url))
+            try:
+                export_store(engine, Path(scratch))
+            finally:
+                engine.dispose()
+            stored = Path(scratch)
+        try:
+            published = build_site(
+                settings, output, config=config_dir, now=now, archive=archive, stored=stored
+            )
+        except SiteRegistryInvalid as exc:  # the problems were printed as `haishin check` does
+            click.echo(str(exc), err=True)
+            sys.exit(exc.exit_code)
     click.echo(f"OK: {output} に公開サイトを作成しました（掲載チャネル {published} 件）")

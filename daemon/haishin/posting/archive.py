@@ -1,10 +1,12 @@
-"""Back numbers: a sent post of a public channel becomes `<archive>/<slug>/<name>.md`.
+"""Back numbers: a sent post of a public channel, kept in the store's `archive` table,
+becomes `<folder>/<slug>/<name>.md` for the site build (`haishin site build --db`).
 
-That folder is the contract with the site (site/archive.py): Pelican metadata lines, a
-blank line, the body. Only the subject, the sender's text and the date are written, never
-the footer, an address of a subscriber or a token (第4条: registration data stays in the
-database). The file is written to a temporary name and renamed, so a site build running
-at the same moment sees the whole file or none.
+The store is where the back numbers live (issue 16 item 2), so any host builds the same
+site; the folder is written for one build and is the contract with the site
+(site/archive.py): Pelican metadata lines, a blank line, the body. Only the subject, the
+sender's text and the date are written, never the footer, an address of a subscriber or
+a token (第4条: registration data stays in the database). Each file is written to a
+temporary name and renamed, so a reader sees the whole file or none.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import re
 import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from ..registry.model import JST
+from ..store import posts
+from ..store.engine import reading
 
 _MARKUP_START = re.compile(r"^(\s*)([#>*+=_`|~-]|\d+[.)])")
 
@@ -52,3 +58,12 @@ def export(
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def export_store(engine: sa.Engine, folder: Path) -> int:
+    """Write every public back number of the store into `folder`; returns how many."""
+    with reading(engine) as conn:
+        found = posts.back_numbers(conn)
+    for b in found:
+        export(folder, b.channel, b.slug, b.subject, b.text, b.sent_at)
+    return len(found)

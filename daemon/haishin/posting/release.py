@@ -5,6 +5,12 @@ or department paused by the 統括管理者, 第3条5; its send time, 第5条4);
 then simply waits, the hold recorded with it (its note and a finding), until a registry
 reload shows the hold ended, and the note is cleared. Nothing held is dropped. Held
 posts that nobody approved in time expire here too, with a notice to the sender.
+
+Daemons sharing one store release each post once (issue 16 item 2): a daemon fans a post
+out only while it holds the post's lease (store/posts.py `lease_release`), renewed batch
+by batch; the post's end (sent, and its back number in the `archive` table, which the
+site build reads: `haishin site build --db`) is a compare-and-set on its state, so a
+second daemon arriving at the end finds nothing left to do rather than an error.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -26,21 +34,30 @@ from ..delivery.dkim import DkimKey
 from ..store import posts
 from ..store.engine import reading
 from ..store.posts import PostState
-from . import archive, decisions
+from . import decisions
 from .holds import Hold, current, hold_of, recorded
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_DEFAULT = Path("content/archive")
+LEASE = dt.timedelta(seconds=30)
+"""How long a daemon holds a post it releases without renewing it (once per batch, a
+second or two even when signing): a daemon that dies gives the post up after this."""
+
+
+def daemon_name() -> str:
+    """This daemon among those sharing the store: host, process, and a random part (a
+    restarted daemon may reuse a pid)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
 class ReleaseSettings:
     dkim_keys: tuple[DkimKey, ...] = field(default_factory=tuple)
-    archive_dir: Path | None = ARCHIVE_DEFAULT
-    """Where public back numbers are written; None: the archive table only."""
     poll: float = 1.0
     """Seconds between looks for due posts (scheduled times, ended holds)."""
+    owner: str = field(default_factory=daemon_name)
+    """Who holds the lease of a post being released (store/posts.py `lease_release`)."""
+    lease: dt.timedelta = LEASE
 
 
 def _record_hold(engine: sa.Engine, post: posts.Post, hold: Hold | None, now: dt.datetime) -> None:
@@ -56,23 +73,47 @@ def _record_hold(engine: sa.Engine, post: posts.Post, hold: Hold | None, now: dt
         log.info("post#%d hold ended", post.id)
 
 
-def _finish(engine: sa.Engine, ctx: Context, post_id: int, settings: ReleaseSettings) -> None:
+def _finish(engine: sa.Engine, ctx: Context, post_id: int) -> bool:
+    """Mark the post sent and keep its back number, once: the state's compare-and-set
+    comes first, so only the daemon that made it writes the archive row (the row's key
+    is the post) and logs the release; False for anyone else."""
     with engine.begin() as conn:
+        if not posts.transition(
+            conn,
+            post_id,
+            (PostState.SENDING,),
+            state=PostState.SENT,
+            note=None,
+            release_owner=None,
+            release_until=None,
+        ):
+            return False
         post = posts.get(conn, post_id)
         assert post is not None and post.sent_at is not None and post.archive_slug is not None
         public = ctx.registry.channels[post.channel].value.archive == "public"
         posts.add_archive(conn, post, post.archive_slug, post.sent_at, public)
-        if public and settings.archive_dir is not None:
-            archive.export(
-                settings.archive_dir,
-                post.channel,
-                post.archive_slug,
-                post.subject,
-                post.text,
-                post.sent_at,
-            )
-        posts.transition(conn, post.id, (PostState.SENDING,), state=PostState.SENT, note=None)
     log.info("post#%d queued for %d recipient(s)", post.id, post.recipients)
+    return True
+
+
+def _start(engine: sa.Engine, ctx: Context, post: posts.Post, keys: tuple[DkimKey, ...]) -> bool:
+    """Render and store the post's body and mark it sending; False when it was decided
+    otherwise meanwhile (withdrawn), and then the stored body is not kept either."""
+    with engine.connect() as conn, conn.begin() as tx:
+        if fanout.start(conn, ctx, post, keys) is None:
+            tx.rollback()
+            return False
+    return True
+
+
+def _lease(engine: sa.Engine, post_id: int, settings: ReleaseSettings) -> bool:
+    with engine.begin() as conn:
+        return posts.lease_release(conn, post_id, settings.owner, utcnow(), settings.lease)
+
+
+def _let_go(engine: sa.Engine, post_id: int, settings: ReleaseSettings) -> None:
+    with engine.begin() as conn:
+        posts.let_go_release(conn, post_id, settings.owner)
 
 
 def release_due(
@@ -97,21 +138,22 @@ def release_due(
     for post in due:
         hold = hold_of(ctx, post, now)
         _record_hold(engine, post, hold, now)
-        if hold is not None:
+        if hold is not None or not _lease(engine, post.id, settings):
+            continue  # held, or another daemon is releasing it
+        if post.state is not PostState.SENDING and not _start(engine, ctx, post, keys):
+            _let_go(engine, post.id, settings)
             continue
-        if post.state is not PostState.SENDING:
-            with engine.begin() as conn:
-                if fanout.start(conn, ctx, post, keys) is None:
-                    continue  # decided otherwise meanwhile (withdrawn)
         while True:
             # a pause or an outage that starts during a large fan-out stops it between
             # batches; the cursor keeps its place
             if hold_of(ctx, post, utcnow()) is not None or stopping():
+                _let_go(engine, post.id, settings)
                 break
             if not fanout.next_batch(engine, ctx, post.id, keys):
-                _finish(engine, ctx, post.id, settings)
-                released += 1
+                released += _finish(engine, ctx, post.id)
                 break
+            if not _lease(engine, post.id, settings):
+                break  # this daemon was too slow to renew, and another took the post over
     return released
 
 

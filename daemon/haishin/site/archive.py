@@ -11,6 +11,10 @@ Markdown file with Pelican's metadata lines at the top, then a blank line and th
 The folder names the channel; the file name (without `.md`) is the post's slug in its URL,
 so an export names files by something stable (e.g. `2026-11-20-0042.md`). Files are read
 with Pelican's own readers, so any format Pelican reads (Markdown, reST, HTML) works.
+
+Two folders of this shape feed a build: the one kept in git (`content/archive/`), and the
+store's back numbers that `haishin site build --db` exports for the build (posting/
+archive.py); a post in both is published once, from the store.
 """
 
 from __future__ import annotations
@@ -72,6 +76,18 @@ def read_posts(readers: Any, archive: Path, channels: Iterable[str]) -> dict[str
             posts.append(post)
         posts.sort(key=lambda p: (p.date, p.slug), reverse=True)
         out[slug] = posts
+    return out
+
+
+def merged(*sources: dict[str, list[Post]]) -> dict[str, list[Post]]:
+    """Channel → posts, newest first, from several folders; a later source's post wins
+    over an earlier one with the same name (one page per URL)."""
+    out: dict[str, list[Post]] = {}
+    for source in sources:
+        for slug, found in source.items():
+            names = {p.slug for p in found}
+            kept = [p for p in out.get(slug, []) if p.slug not in names]
+            out[slug] = sorted([*kept, *found], key=lambda p: (p.date, p.slug), reverse=True)
     return out
 
 

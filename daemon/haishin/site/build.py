@@ -20,6 +20,7 @@ def build_site(
     config: Path | None = None,
     now: str | None = None,
     archive: Path | None = None,
+    stored: Path | None = None,
 ) -> int:
     """Build the site; returns the number of channels published. Raises
     `SiteRegistryInvalid` (its problems already printed) when the registry is invalid."""
@@ -40,8 +41,10 @@ def build_site(
         override["HAISHIN_CONFIG"] = str(config.resolve())
     if now is not None:
         override["HAISHIN_NOW"] = now
-    if archive is not None:  # where the daemon writes back numbers (`serve --archive`)
+    if archive is not None:  # back numbers kept in git (default: content/archive/)
         override["HAISHIN_ARCHIVE"] = str(archive.resolve())
+    if stored is not None:  # the store's back numbers, exported for this build
+        override["HAISHIN_STORED_ARCHIVE"] = str(stored.resolve())
     try:
         settings = read_settings(str(settings_file), override=override)
         pelican = Pelican(settings)

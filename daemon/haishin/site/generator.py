@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pelican.generators import Generator
 
 from .. import urls
-from .archive import Post, read_posts, unknown_folders
+from .archive import Post, merged, read_posts, unknown_folders
 from .feeds import notice_items
 from .loaded import SETTINGS_KEY, Loaded
 from .qr import write_qr
@@ -29,8 +29,11 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
         self.loaded = self.settings[SETTINGS_KEY]
         site = self.loaded.site
         archive = self.loaded.options.archive
+        stored = self.loaded.options.stored
         public = [c.slug for c in site.channels if c.archive_public]
         self.posts = read_posts(self.readers, archive, public)
+        if stored is not None:
+            self.posts = merged(self.posts, read_posts(self.readers, stored, public))
         for name in unknown_folders(archive, self.loaded.registry.channels):
             log.warning("バックナンバーのフォルダ %s に当たるチャネルがありません", archive / name)
         # Shared context: Pelican's page generator renders the hand-written pages with our

@@ -18,10 +18,14 @@ class SiteOptions:
     config: Path
     """The registry folder (config/)."""
     archive: Path
-    """Published posts, one folder per channel: `<archive>/<slug>/*.md` (バックナンバー)."""
+    """Published posts, one folder per channel: `<archive>/<slug>/*.md` (バックナンバー):
+    those kept in git (written by hand, or from before the store kept them)."""
     now: dt.datetime
     """The moment the site describes: which channels are paused, which outages are past."""
     recent_posts: int = DEFAULT_RECENT_POSTS
+    stored: Path | None = None
+    """The store's back numbers, exported in the same shape for this build (`haishin site
+    build --db`); where a name is in both folders, the store's copy is published."""
 
     @property
     def today(self) -> dt.date:
@@ -47,7 +51,8 @@ def _moment(value: Any) -> dt.datetime:
 
 def from_settings(settings: dict[str, Any]) -> SiteOptions:
     """HAISHIN_CONFIG (required), HAISHIN_ARCHIVE (default: PATH/archive), HAISHIN_NOW
-    (a fixed date or time, for reproducible builds and tests), HAISHIN_RECENT_POSTS."""
+    (a fixed date or time, for reproducible builds and tests), HAISHIN_RECENT_POSTS,
+    HAISHIN_STORED_ARCHIVE (set by `haishin site build --db`)."""
     config = settings.get("HAISHIN_CONFIG") or "config"
     archive = settings.get("HAISHIN_ARCHIVE") or Path(settings["PATH"]) / "archive"
     return SiteOptions(
@@ -55,4 +60,5 @@ def from_settings(settings: dict[str, Any]) -> SiteOptions:
         archive=Path(archive),
         now=_moment(settings.get("HAISHIN_NOW")),
         recent_posts=int(settings.get("HAISHIN_RECENT_POSTS", DEFAULT_RECENT_POSTS)),
+        stored=Path(stored) if (stored := settings.get("HAISHIN_STORED_ARCHIVE")) else None,
     )

@@ -64,6 +64,8 @@ class Post:
     cursor: int
     recipients: int
     archive_slug: str | None
+    release_owner: str | None = None
+    release_until: dt.datetime | None = None
 
 
 def _post(row: sa.Row[tuple[object, ...]]) -> Post:
@@ -172,6 +174,37 @@ def due(conn: sa.Connection, now: dt.datetime, limit: int = 20) -> list[Post]:
     return [_post(r) for r in conn.execute(query)]
 
 
+def lease_release(
+    conn: sa.Connection, post_id: int, owner: str, now: dt.datetime, lease: dt.timedelta
+) -> bool:
+    """Take or renew the lease on releasing a post: True when `owner` holds it until
+    `now + lease`. A compare-and-set, so of daemons racing for one post exactly one wins,
+    and a lease whose holder died (not renewed in time) passes to the next that asks."""
+    result = conn.execute(
+        posts.update()
+        .where(
+            posts.c.id == post_id,
+            posts.c.state.in_([str(s) for s in RELEASABLE]),
+            sa.or_(
+                posts.c.release_owner.is_(None),
+                posts.c.release_owner == owner,
+                posts.c.release_until < now,
+            ),
+        )
+        .values(release_owner=owner, release_until=now + lease)
+    )
+    return result.rowcount == 1
+
+
+def let_go_release(conn: sa.Connection, post_id: int, owner: str) -> None:
+    """Give the lease back (a hold began, the daemon stops, or the post is done)."""
+    conn.execute(
+        posts.update()
+        .where(posts.c.id == post_id, posts.c.release_owner == owner)
+        .values(release_owner=None, release_until=None)
+    )
+
+
 def held_past(conn: sa.Connection, now: dt.datetime) -> list[Post]:
     query = sa.select(posts).where(posts.c.state == PostState.HELD, posts.c.expires_at <= now)
     return [_post(r) for r in conn.execute(query.order_by(posts.c.id))]
@@ -201,6 +234,28 @@ def latest_sent(conn: sa.Connection, channel: str) -> Post | None:
         .limit(1)
     ).first()
     return _post(row) if row else None
+
+
+@dataclass(frozen=True)
+class BackNumber:
+    """A sent post as the site publishes it (第7条): never an address or a token."""
+
+    channel: str
+    slug: str
+    subject: str
+    text: str
+    sent_at: dt.datetime
+
+
+def back_numbers(conn: sa.Connection) -> list[BackNumber]:
+    """The back numbers of channels whose archive was public when the post went out."""
+    rows = conn.execute(
+        sa.select(archive.c.channel, archive.c.slug, archive.c.subject, archive.c.text)
+        .add_columns(archive.c.sent_at)
+        .where(archive.c.public.is_(True))
+        .order_by(archive.c.channel, archive.c.sent_at, archive.c.slug)
+    )
+    return [BackNumber(*row) for row in rows]
 
 
 def add_archive(

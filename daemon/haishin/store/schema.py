@@ -185,6 +185,10 @@ posts = sa.Table(
     sa.Column("cursor", _ID, nullable=False, server_default="0"),
     sa.Column("recipients", sa.Integer, nullable=False, server_default="0"),
     sa.Column("archive_slug", sa.String(64), nullable=True),
+    # The daemon releasing the post and until when: one fan-out at a time across daemons
+    # sharing the store; another takes over only when the lease ran out (its holder died).
+    sa.Column("release_owner", sa.String(64), nullable=True),
+    sa.Column("release_until", UTCDateTime(), nullable=True),
     sa.Index("ix_posts_state_send_at", "state", "send_at"),
     sa.Index("ix_posts_channel_state", "channel", "state"),
 )
@@ -201,6 +205,7 @@ archive = sa.Table(
     sa.Column("sent_at", UTCDateTime(), nullable=False),
     sa.Column("public", sa.Boolean, nullable=False),
     sa.Index("ix_archive_channel_sent", "channel", "sent_at"),
+    sa.Index("ux_archive_channel_slug", "channel", "slug", unique=True),  # one page per URL
 )
 
 senders = sa.Table(
