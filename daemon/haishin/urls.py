@@ -32,8 +32,6 @@ wrap long lines."""
 POST = "post/{token}"
 """A held post: approve or withdraw it (第5条(1))."""
 
-DAEMON_PAGES = (CONFIRM, UNSUBSCRIBE, ONE_CLICK, POST)
-
 
 def base(url: str) -> str:
     """`url` ending in "/", so that a pattern joins it as a relative path."""
@@ -48,3 +46,12 @@ def at(base_url: str, pattern: str, **values: str) -> str:
 def route(pattern: str) -> str:
     """The aiohttp route of a daemon page: `/confirm/{token}`."""
     return "/" + pattern
+
+
+ME = "me/{token}"
+"""The citizen's own page: every channel of one address (mypage@, issue 14). A GET shows;
+its forms POST to the same URL, the token in it being the proof of the mailbox."""
+ME_MOVE = "me/move/{token}"
+"""Confirm a change of address, from the link mailed to the new address."""
+
+DAEMON_PAGES = (CONFIRM, UNSUBSCRIBE, ONE_CLICK, POST, ME, ME_MOVE)
