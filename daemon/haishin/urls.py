@@ -18,6 +18,8 @@ BACKNUMBERS = "channels/{slug}/backnumbers.html"
 ARCHIVED_POST = "channels/{channel}/{slug}.html"
 """A post that went out, in its channel's back numbers; `slug` names the post (its file)."""
 CHANNEL_FEED = "feeds/{slug}.atom.xml"
+MYPAGE_QR = "mypage-qr.png"
+"""The QR code of the `mailto:mypage@` that asks for a link to the citizen's own page."""
 NOTICES = "notices.html"
 NOTICES_FEED = "feeds/notices.atom.xml"
 
