@@ -43,9 +43,11 @@ from .peer import client_address
 ContextSource = Callable[[], Context]
 
 HEADERS = {
-    # the URL is a key: no Referer to the site it links to, never cached, never indexed,
-    # never framed (clickjacking), forms only to ourselves
-    "Referrer-Policy": "no-referrer",
+    # the URL is a key: no Referer to another site (the public site it links to), never
+    # cached, never indexed, never framed (clickjacking), forms only to ourselves. Not
+    # "no-referrer": under it a browser sends `Origin: null` with the page's own form POST
+    # (Fetch, "append a request Origin header"), which `cross_site` must refuse.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Robots-Tag": "noindex",
     "X-Frame-Options": "DENY",
