@@ -9,6 +9,7 @@ moves away the row is revoked, so "a link to the old address stops working" hold
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -130,3 +131,51 @@ def void_moves_from(conn: sa.Connection, old: str) -> None:
         .where(address_moves.c.old_key == address_key(old), address_moves.c.used_at.is_(None))
         .values(used_at=utcnow(), confirmed_by="void: the address moved by another request")
     )
+
+
+def forget_before(
+    conn: sa.Connection, cutoff: dt.datetime, alias: Callable[[str], str], done_prefix: str
+) -> int:
+    """Addresses no longer needed (第4条(3), store/retention.py): a link that expired before
+    `cutoff`, and a change of address never confirmed (the new address may be a stranger's
+    that somebody typed in), get `alias` (a keyed pseudonym, starting `done_prefix`). A confirmed change
+    keeps both addresses: it is part of the consent record."""
+    done = 0
+    links = conn.execute(
+        sa.select(mypage_links.c.id, mypage_links.c.address).where(
+            mypage_links.c.expires_at < cutoff, ~mypage_links.c.address.startswith(done_prefix)
+        )
+    ).all()
+    for link_id, address in links:
+        a = alias(address)
+        conn.execute(
+            mypage_links.update()
+            .where(mypage_links.c.id == link_id)
+            .values(address=a, address_key=a)
+        )
+        done += 1
+    moves = conn.execute(
+        sa.select(
+            address_moves.c.id, address_moves.c.old_address, address_moves.c.new_address
+        ).where(
+            address_moves.c.expires_at < cutoff,
+            sa.or_(
+                address_moves.c.confirmed_by.is_(None),
+                address_moves.c.confirmed_by.startswith("void"),
+            ),
+            ~address_moves.c.new_address.startswith(done_prefix),
+        )
+    ).all()
+    for move_id, old, new in moves:
+        conn.execute(
+            address_moves.update()
+            .where(address_moves.c.id == move_id)
+            .values(
+                old_address=alias(old),
+                old_key=alias(old),
+                new_address=alias(new),
+                new_key=alias(new),
+            )
+        )
+        done += 1
+    return done
