@@ -36,7 +36,7 @@ from ..commands import moves, mypage
 from ..context import Context
 from ..store import mypage as store
 from ..store.engine import reading
-from ..tokens import TOKEN_LEN
+from ..tokens import TOKEN_LEN, Purpose, Verdict
 from .pages import render
 from .peer import client_address
 
@@ -95,6 +95,10 @@ def _gone(ctx: Context, invalid: bool) -> web.Response:
 def _token(request: web.Request) -> str:
     token = request.match_info["token"].lower()
     return token if len(token) == TOKEN_LEN else ""
+
+
+def _forged(ctx: Context, purpose: Purpose, token: str) -> bool:
+    return ctx.keyring.open(purpose, token, utcnow()).verdict is Verdict.INVALID
 
 
 def cross_site(request: web.Request, ctx: Context) -> bool:
@@ -170,8 +174,10 @@ def add_routes(
                 "受け付けられませんでした",
                 "ほかのサイトからの送信です。何も変わっていません。",
             )
-        form = await _form(request)
         token = _token(request)
+        if _forged(ctx, Purpose.MYPAGE, token):
+            return _gone(ctx, True)  # the HMAC first: a forgery opens no transaction
+        form = await _form(request)
         back = urls.at(ctx.public_url, urls.ME, token=token) if token else ""
         if form is None or form.get("action") not in ("save", "leave", "move"):
             return _message(
@@ -255,6 +261,8 @@ def add_routes(
                 "ほかのサイトからの送信です。何も変わっていません。",
             )
         token = _token(request)
+        if _forged(ctx, Purpose.MOVE, token):
+            return _move_gone(ctx, moves.Confirmed.INVALID)
         how = f"web button from {client_address(request) or 'unknown'} at {utcnow().isoformat()}"
 
         def act() -> moves.Result:
