@@ -3,7 +3,8 @@
 The page (whose link proves the old mailbox) asks; a confirmation goes to the new address,
 and nothing moves until the new address proves it reads its mail: a reply to that mail
 (`mypage+<token>@`) or the button of its page. So the form cannot subscribe a stranger:
-the stranger would have to confirm. Then every active subscription moves, the old address
+the stranger would have to confirm. Then every active subscription (and every one
+stopped by bounces) moves, the old address
 gets a notice, every link of the old address stops working, and the consent record keeps
 both (the move row, and the new subscription's evidence naming the old address).
 """
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 
 from .. import addresses as contract
 from .. import urls
+from ..bounces.record import DISABLED_BY_FILTER, DISABLED_BY_SCORE
 from ..clock import utcnow
 from ..context import Context
 from ..mailtext import mypage as text
@@ -25,7 +27,7 @@ from ..outbound import ratelimit
 from ..outbound.replies import service_reply
 from ..store import mypage as store
 from ..store import subscribers
-from ..store.subscribers import Status, address_key
+from ..store.subscribers import Status, Subscriber, address_key
 from ..tokens import Purpose, Verdict
 from .mypage import link_url
 
@@ -33,6 +35,8 @@ MOVES_PER_LINK = 3
 """Changes one link may ask: a typo can be corrected, but one mailbox's link cannot be
 used to mail confirmations to a list of strangers (each is also counted per address, per
 client network and overall: ratelimit.py)."""
+
+BOUNCED = frozenset({DISABLED_BY_SCORE, DISABLED_BY_FILTER})
 
 MOVED_METHOD = "moved"
 """`unsubscribe_method` of the old address's rows; the new rows' `consent_method` is
@@ -57,10 +61,19 @@ def _titles(ctx: Context, slugs: list[str]) -> list[str]:
     return [channels[s].value.title if s in channels else s for s in slugs]
 
 
+def _movable(sub: Subscriber) -> bool:
+    """Active, or stopped because mail to it bounced: the usual reason to change address
+    (a carrier contract ended) is that the old one bounces. Not a subscription the staff
+    removed or a complaint withdrew: that consent is gone."""
+    if sub.status is Status.ACTIVE:
+        return True
+    return sub.status is Status.DISABLED and sub.unsubscribe_method in BOUNCED
+
+
 def active(conn: sa.Connection, address: str) -> list[str]:
-    """The channels where `address` is active: what a move would take along."""
+    """The channels a move would take along (`_movable`)."""
     subs = subscribers.of_address(conn, address)
-    return sorted(s for s, sub in subs.items() if sub.status is Status.ACTIVE)
+    return sorted(s for s, sub in subs.items() if _movable(sub))
 
 
 def request(conn: sa.Connection, ctx: Context, link: store.Link, written: str, peer: str) -> Asked:
@@ -119,7 +132,7 @@ def open_move(conn: sa.Connection, ctx: Context, token: str) -> tuple[Confirmed,
 def confirm(
     conn: sa.Connection, ctx: Context, token: str, how: str, *, mail_welcome: bool
 ) -> Result:
-    """Move every active subscription of the old address to the new one. `how`: the
+    """Move every active (or bounced) subscription of the old address to the new one. `how`: the
     evidence of the confirmation (web button with client address, or the reply's
     inbound id). `mail_welcome`: the confirmation came by mail, so the new address is told
     by mail (the web page shows it instead)."""
@@ -132,7 +145,7 @@ def confirm(
     evidence = f"address change #{move.id} from {old}, confirmed by {how}"
     moved: list[str] = []
     for slug, sub in sorted(subscribers.of_address(conn, old).items()):
-        if sub.status is not Status.ACTIVE:
+        if not _movable(sub):
             continue
         there = subscribers.find(conn, slug, new)
         if there is None or there.status is not Status.ACTIVE:
