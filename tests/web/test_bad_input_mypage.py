@@ -217,3 +217,19 @@ def test_the_request_command(sqlite_url: str, word: str) -> None:
         (got,) = ip.mail(A, "マイページ")
         assert got.msg["From"].addresses[0].addr_spec == f"{SLUG}-request@{DOMAIN}"
         assert re.search(r"/me/[a-z2-7]{26}", got.body)
+
+
+def test_an_unreadable_mail_to_mypage_is_still_answered(sqlite_url: str) -> None:
+    """Any mail is enough: one whose header is too large to read (mailtext/limits.py) still
+    brings the link to its sender, within the same limits."""
+    with inprocess(sqlite_url) as ip:
+        fields = "".join(f"X-Filler-{n}: x\r\n" for n in range(1_500))
+        raw = f"From: {A}\r\nTo: mypage@{DOMAIN}\r\n{fields}\r\nbody\r\n".encode()
+        spool_id = ip.deliver(raw, A, [f"mypage@{DOMAIN}"])
+        with ip.engine.connect() as conn:
+            outcome = conn.execute(
+                sa.text("SELECT outcome FROM inbound WHERE id = :i"), {"i": spool_id}
+            ).scalar_one()
+        assert outcome.startswith("unreadable") and "mypage:=answered" in outcome
+        (got,) = ip.mail(A, "マイページ")
+        assert re.search(r"/me/[a-z2-7]{26}", got.body)
