@@ -34,6 +34,7 @@ from .. import urls
 from ..clock import JST, utcnow
 from ..commands import moves, mypage
 from ..context import Context
+from ..outbound.ratelimit import client_network
 from ..store import mypage as store
 from ..store.engine import reading
 from ..tokens import TOKEN_LEN, Purpose, Verdict
@@ -190,6 +191,9 @@ def add_routes(
         action = form["action"]
         chosen = set(form.getall("channel", []))
         peer = client_address(request) or "unknown"
+        # a change of address mails a stranger's address: counted per client network too,
+        # so one client with many links cannot use up everyone's share (ratelimit.py)
+        ctx = ctx.from_network(client_network("web", peer, ctx.service.limits.client_networks))
         if action == "save" and not chosen <= set(mypage.served(ctx)):
             # a forged or stale form (a slug not served, 10,000 values): nothing changes
             return _message(
