@@ -156,7 +156,10 @@ def _flow(d: helpers.Daemon, sink: Sink, engine: sa.Engine, link: str) -> None:
 
 @pytest.mark.parametrize("start", ["mypage", "request"])
 def test_mypage_flow_end_to_end(tmp_path: Path, db_url: str, sink: Sink, start: str) -> None:
-    with helpers.running(tmp_path, db_url, smarthost=sink.port) as (d, engine):
+    # the archive of sent posts in tmp_path: the daemon's default is the repository's
+    # content/archive, which a test must never write
+    extra = ["--archive", str(tmp_path / "archive")]
+    with helpers.running(tmp_path, db_url, smarthost=sink.port, extra=extra) as (d, engine):
         if start == "mypage":
             _send(d, CITIZEN, f"mypage@{DOMAIN}")  # an empty mail is enough
             mail = p.wait_mail(sink, CITIZEN, "マイページ")
