@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 from haishin.store import mypage as store
 from haishin.store import subscribers as subs
 from haishin.tokens import Purpose
-from support.helpers import DOMAIN
+from support.helpers import CONFIG, DOMAIN
 from support.inprocess import KEYRING, InProcess, inprocess
 
 A = "taro@example.jp"
@@ -233,3 +235,29 @@ def test_an_unreadable_mail_to_mypage_is_still_answered(sqlite_url: str) -> None
         assert outcome.startswith("unreadable") and "mypage:=answered" in outcome
         (got,) = ip.mail(A, "マイページ")
         assert re.search(r"/me/[a-z2-7]{26}", got.body)
+
+
+def test_changes_of_address_count_against_the_client_network(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """One client with many links (each from a mailbox it holds) cannot use up everyone's
+    share of answers: its POSTs count against its network like mail does (ratelimit.py)."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    service = config / "service.yaml"
+    text = service.read_text()
+    low = "per_network: {count: 2, window_hours: 1}"
+    service.write_text(text.replace("per_network: {count: 300, window_hours: 1}", low, 1))
+    with inprocess(sqlite_url, config) as ip, ip.web() as (_, port):
+        base = f"http://127.0.0.1:{port}"
+        with ip.engine.begin() as conn:
+            made = [
+                store.create_link(conn, f"h{n}@example.jp", dt.timedelta(hours=1)) for n in range(3)
+            ]
+        codes = []
+        for n, link in enumerate(made):
+            token = KEYRING.make(Purpose.MYPAGE, link.id, link.expires_at)
+            data = form(action="move", address=f"stranger{n}@example.jp")
+            codes.append(request(base, f"/me/{token}", data)[0])
+        assert codes == [200, 200, 429]
+        assert not ip.mail("stranger2@example.jp", "配信先")
