@@ -46,3 +46,24 @@ def test_address_contract() -> None:
     assert d.classify(f"sports-event-subscribe@{DOMAIN}") == Target(
         Kind.SUBSCRIBE, "sports-event"
     )  # paused: served
+
+
+def test_mypage_addresses() -> None:
+    """`mypage@` is service-wide; `mypage+<token>@` exists only for a change-of-address
+    token of ours that has not expired (issue 14)."""
+    d = Directory(load_valid(CONFIG), KEY)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    move = KEY.make(Purpose.MOVE, 3, later)
+    assert d.classify(f"MyPage@{DOMAIN}") == Target(Kind.MYPAGE, None)
+    assert d.classify(f"mypage+{move.upper()}@{DOMAIN}") == Target(Kind.MYPAGE, None, move)
+    page = KEY.make(Purpose.MYPAGE, 3, later)  # the page's own token is not an address
+    for refused in (
+        page,
+        "a" * 26,  # forged
+        KEY.make(Purpose.MOVE, 3, dt.datetime(2021, 1, 1, tzinfo=dt.UTC)),  # expired
+    ):
+        got = d.classify(f"mypage+{refused}@{DOMAIN}")
+        assert isinstance(got, Refusal) and got.code == Code.MAILBOX_UNAVAILABLE, refused
+    assert d.classify(f"mypage+{move}1@{DOMAIN}") is UNKNOWN
+    assert d.classify(f"mypage-subscribe@{DOMAIN}") is UNKNOWN
+    assert d.classify("mypage@example.jp") is UNKNOWN

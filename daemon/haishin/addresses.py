@@ -20,6 +20,13 @@ REQUEST = "-request"
 OWNER = "-owner"
 BOUNCES = "-bounces"
 
+MYPAGE = "mypage"
+"""The service-wide address of the citizen's own page (design.md, address contract):
+`mypage@` answers with a link to `/me/<token>`, `mypage+<token>@` confirms an address
+change. No channel slug may take it (registry/rules.py)."""
+RESERVED = {MYPAGE: "マイページ（mypage@）"}
+"""Service-wide local parts that no channel may own, with how a finding names them."""
+
 SUFFIXES = (SUBSCRIBE, UNSUBSCRIBE, CONFIRM, REQUEST, OWNER, BOUNCES)
 TOKEN_SUFFIXES = (UNSUBSCRIBE, CONFIRM, BOUNCES)
 """Suffixes that also come as `<slug><suffix>+<token>@`."""

@@ -42,6 +42,9 @@ class Outcome(enum.StrEnum):
     POST_APPROVED = "post-approved"
     POST_WITHDRAWN = "post-withdrawn"
     POST_REJECTED = "post-rejected"
+    MYPAGE_SENT = "mypage-sent"  # the link to the citizen's own page went out
+    MOVE_REQUESTED = "move-requested"  # a change of address waits for the new address
+    MOVED = "moved"  # the subscriptions went to the new address
 
 
 UNSUBSCRIBE_TOKEN_TTL = dt.timedelta(days=400)
@@ -82,6 +85,11 @@ class Context:
     def post_ttl(self) -> dt.timedelta:
         """How long a post waits for approval before it expires."""
         return dt.timedelta(hours=self.service.limits.held_post_ttl_hours)
+
+    @property
+    def mypage_ttl(self) -> dt.timedelta:
+        """How long a link to the citizen's own page works (service.yaml)."""
+        return dt.timedelta(hours=self.service.limits.mypage_link_ttl_hours)
 
     def address(self, slug: str, suffix: str, token: str | None = None) -> str:
         return addresses.of(slug, suffix, self.domain, token)

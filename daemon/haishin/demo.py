@@ -138,6 +138,7 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
                 f"  SMTP  {smtp[0]}:{smtp[1]}  宛先の例: {subscribe}（空メールで登録）\n"
                 f"  試す:  python3 -c \"import smtplib; smtplib.SMTP('{smtp[0]}', {smtp[1]})"
                 f".sendmail('you@example.jp', ['{subscribe}'], 'Subject: hi\\r\\n\\r\\n')\"\n"
+                f"  マイページ: mypage@{service.mail_domain} へ空メール（チャネルをまとめて登録・変更）\n"
                 f"  返事:  {maildir}/new/ に届きます（Maildir）\n"
                 f"  Web:   http://{http[0]}:{http[1]}/healthz"
                 f"{f'  サイト: http://{http[0]}:{http[1]}/' if settings.static else ''}\n"

@@ -37,6 +37,8 @@ class Kind(enum.StrEnum):
     OWNER = "owner"
     BOUNCES = "bounces"
     INQUIRY = "inquiry"  # the service inquiry address (第3条(1))
+    MYPAGE = "mypage"  # `mypage@`: a link to the citizen's own page; `mypage+<token>@`
+    # confirms a change of address (the Reply-To of that confirmation)
 
 
 _SUFFIX_KINDS = {
@@ -91,6 +93,8 @@ PURPOSES: dict[Kind, tuple[Purpose, ...]] = {
     # after about a day and a half, each MTA after it after 4-5 days (RFC 5321 §4.5.4.1),
     # so a late bounce still finds its address; tests/inbound/test_intake_tokens.py checks
     Kind.BOUNCES: (Purpose.VERP, Purpose.BOUNCE),
+    # the Reply-To of a change-of-address confirmation, mailed to the new address
+    Kind.MYPAGE: (Purpose.MOVE,),
 }
 
 _FAULT_TEXT: dict[TokenFault, str] = {
@@ -105,6 +109,7 @@ _EXPIRED_HINT: dict[Kind, str] = {
     Kind.CONFIRM: "; please send a new request to {slug}-request@{domain}",
     Kind.UNSUBSCRIBE: "; to unsubscribe, write to {slug}-unsubscribe@{domain}",
     Kind.BOUNCES: "",  # a bounce: no person reads the answer
+    Kind.MYPAGE: "; please ask again on your page (mail {slug}@{domain} for a new link)",
 }
 
 
@@ -146,6 +151,12 @@ class Directory:
             return None
         local = local.lower()
         base, plus, token = local.partition("+")
+        if base == contract.MYPAGE:
+            if not plus:
+                return Target(Kind.MYPAGE, None)
+            if 0 < len(token) <= contract.TOKEN_MAX_LEN and _TOKEN_CHARS.match(token):
+                return Target(Kind.MYPAGE, None, token)
+            return None
         channels = self.registry.channels
         for suffix, kind in _SUFFIX_KINDS.items():
             slug = base.removesuffix(suffix)
@@ -188,9 +199,10 @@ class Directory:
         fault, expires = found
         text = _FAULT_TEXT[fault]
         if fault is TokenFault.EXPIRED:
-            assert expires is not None and target.slug is not None
+            assert expires is not None
             until = expires.strftime("%Y-%m-%d %H:%M UTC")
-            hint = _EXPIRED_HINT[target.kind].format(slug=target.slug, domain=self.domain)
+            slug = target.slug or contract.MYPAGE
+            hint = _EXPIRED_HINT[target.kind].format(slug=slug, domain=self.domain)
             text = text.format(until=until) + hint
         return Refusal(550, text)
 

@@ -45,6 +45,8 @@ class Purpose(enum.StrEnum):
     POST_APPROVE = "post-approve"  # approves (or withdraws) a held post: to who approves
     POST_WITHDRAW = "post-withdraw"  # only withdraws: to the sender in `manager` mode
     VERP = "verp"  # a post's return path, per subscriber: `<slug>-bounces+<token>@`
+    MYPAGE = "mypage"  # the citizen's own page `/me/<token>`: a link row, bound to an address
+    MOVE = "move"  # confirms an address change: a move row (old and new address), to the new
 
 
 class Verdict(enum.StrEnum):

@@ -18,6 +18,8 @@ BACKNUMBERS = "channels/{slug}/backnumbers.html"
 ARCHIVED_POST = "channels/{channel}/{slug}.html"
 """A post that went out, in its channel's back numbers; `slug` names the post (its file)."""
 CHANNEL_FEED = "feeds/{slug}.atom.xml"
+MYPAGE_QR = "mypage-qr.png"
+"""The QR code of the `mailto:mypage@` that asks for a link to the citizen's own page."""
 NOTICES = "notices.html"
 NOTICES_FEED = "feeds/notices.atom.xml"
 
@@ -31,8 +33,6 @@ ONE_CLICK = "u/{token}"
 wrap long lines."""
 POST = "post/{token}"
 """A held post: approve or withdraw it (第5条(1))."""
-
-DAEMON_PAGES = (CONFIRM, UNSUBSCRIBE, ONE_CLICK, POST)
 
 
 def base(url: str) -> str:
@@ -48,3 +48,12 @@ def at(base_url: str, pattern: str, **values: str) -> str:
 def route(pattern: str) -> str:
     """The aiohttp route of a daemon page: `/confirm/{token}`."""
     return "/" + pattern
+
+
+ME = "me/{token}"
+"""The citizen's own page: every channel of one address (mypage@, issue 14). A GET shows;
+its forms POST to the same URL, the token in it being the proof of the mailbox."""
+ME_MOVE = "me/move/{token}"
+"""Confirm a change of address, from the link mailed to the new address."""
+
+DAEMON_PAGES = (CONFIRM, UNSUBSCRIBE, ONE_CLICK, POST, ME, ME_MOVE)

@@ -27,6 +27,10 @@ KEY = Keyring(b"k" * 32)
         ("Re: RE: ＲＥ：登録解除", "", Command.UNSUBSCRIBE),
         ("", "> 登録\n", None),  # quoted text is not a command
         ("hello", "", None),
+        ("一覧", "", Command.MYPAGE),  # issue 14: the link to the citizen's own page
+        ("", "一覧を見たい\n", Command.MYPAGE),
+        ("ﾏｲﾍﾟｰｼﾞ", "", Command.MYPAGE),
+        ("MyPage", "", Command.MYPAGE),
     ],
 )
 def test_commands(subject: str, body: str, expected: Command | None) -> None:

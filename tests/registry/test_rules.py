@@ -130,6 +130,12 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
             f"{CH}/toiawase.yaml:1:7: アドレス toiawase@ が サービスの問い合わせ先 のアドレスと重なります [slug-collision]"
         ],
     ),
+    "slug-takes-mypage": (
+        lambda r: r.write("channels/mypage.yaml", _new_channel("mypage")),
+        [
+            f"{CH}/mypage.yaml:1:7: アドレス mypage@ が マイページ（mypage@） のアドレスと重なります [slug-collision]"
+        ],
+    ),
     "inquiry-domain": (
         lambda r: r.edit("service.yaml", "toiawase@mail.city", "toiawase@city"),
         [

@@ -155,3 +155,33 @@ def test_disabled_addresses_are_purged_too(sqlite_url: str) -> None:
     assert purge(engine, KEY, Limits(), NOW).subscribers == 1
     assert b"bounced@example.jp" not in _dump(engine)
     engine.dispose()
+
+
+def test_mypage_links_and_unconfirmed_moves_are_forgotten(sqlite_url: str) -> None:
+    """Issue 14: an expired link's address and a change of address never confirmed (a
+    stranger's address may have been typed in) go; a confirmed change stays (consent)."""
+    from haishin.store import mypage
+
+    engine = open_store(sqlite_url)
+    with engine.begin() as conn:
+        old = mypage.create_link(conn, "old-link@example.jp", dt.timedelta(hours=1))
+        mypage.create_link(conn, "fresh-link@example.jp", dt.timedelta(days=400))
+        mypage.create_move(conn, old.id, "a@example.jp", "typed@example.jp", dt.timedelta(0), None)
+        done = mypage.create_move(
+            conn, old.id, "b@example.jp", "moved-to@example.jp", dt.timedelta(0), None
+        )
+        mypage.use_move(conn, done.id, "web button")
+        for table in ("mypage_links", "address_moves"):
+            t = metadata.tables[table]
+            conn.execute(
+                t.update()
+                .where(t.c.expires_at < utcnow() + dt.timedelta(days=2))
+                .values(expires_at=NOW - dt.timedelta(days=60))
+            )
+    purge(engine, KEY, Limits(), NOW)
+    dump = _dump(engine)
+    for gone in (b"old-link@example.jp", b"a@example.jp", b"typed@example.jp"):
+        assert gone not in dump, gone
+    for kept in (b"fresh-link@example.jp", b"b@example.jp", b"moved-to@example.jp"):
+        assert kept in dump, kept
+    engine.dispose()

@@ -111,6 +111,20 @@ def test_qr_code_decodes_to_the_subscribe_mailto(sample_site: Path) -> None:
     assert results[0].format == zxingcpp.BarcodeFormat.QRCode
 
 
+def test_home_and_channel_pages_offer_mypage_by_mailto_and_qr(sample_site: Path) -> None:
+    """Issue 14 item 1: an empty mail to mypage@ brings the citizen's own page."""
+    for name in ("index.html", "channels/gomi-recycle.html"):
+        page = parse(sample_site / name)
+        section = page.find("section", **{"aria-labelledby": "mypage-title"})
+        assert section.find("a", id="mypage-link").attrs["href"] == f"mailto:mypage@{DOMAIN}"
+        assert "一覧" in section.text
+        img = section.find("figure", cls="qr").find("img")
+        png = (sample_site / name).parent.joinpath(img.attrs["src"]).resolve()
+        image = Image.open(png)
+        assert image.size == (int(img.attrs["width"]), int(img.attrs["height"]))
+        assert [r.text for r in zxingcpp.read_barcodes(image)] == [f"mailto:mypage@{DOMAIN}"]
+
+
 def test_paused_channel_page_says_so(sample_site: Path) -> None:
     page = parse(sample_site / "channels" / "sports-event.html")
     note = page.find("div", cls="paused")

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from haishin import urls
-from haishin.commands import membership
+from haishin.commands import membership, moves, mypage
 from haishin.context import Context
 from haishin.delivery import fanout
 from haishin.delivery.render import render
@@ -58,6 +58,8 @@ def test_the_links_of_every_mail_name_routes_the_daemon_serves(tmp_path: Path) -
         urls.UNSUBSCRIBE: membership.unsubscribe_url(ctx, TOKEN),
         urls.POST: approval.post_url(ctx, TOKEN),
         urls.ONE_CLICK: one_click,
+        urls.ME: mypage.link_url(ctx, TOKEN),
+        urls.ME_MOVE: moves.move_url(ctx, TOKEN),
     }
     assert set(links) == set(urls.DAEMON_PAGES)
     engine = open_store(f"sqlite:///{tmp_path / 'haishin.db'}")

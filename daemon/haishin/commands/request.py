@@ -1,4 +1,6 @@
-"""Commands written in the Subject or body of `<slug>-request@` (design.md, addresses).
+"""Commands written in the Subject or body of `<slug>-request@` (design.md, addresses):
+subscribe, unsubscribe, help, confirm, and マイページ / 一覧 / mypage (a link to the
+citizen's own page, as `mypage@` answers).
 
 Japanese phones write commands full-width or half-width (登録, ﾍﾙﾌﾟ, ＨＥＬＰ); NFKC folds
 them to one form. Replies keep the subject with Re:/RE:/ＲＥ： prefixes, which are dropped.
@@ -19,6 +21,7 @@ class Command(enum.StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     HELP = "help"
     CONFIRM = "confirm"
+    MYPAGE = "mypage"  # a link to the citizen's own page, as a mail to mypage@ brings
 
 
 _WORDS = {
@@ -36,6 +39,10 @@ _WORDS = {
     "ヘルプ": Command.HELP,
     "へるぷ": Command.HELP,
     "confirm": Command.CONFIRM,
+    "mypage": Command.MYPAGE,
+    "マイページ": Command.MYPAGE,
+    "一覧": Command.MYPAGE,
+    "いちらん": Command.MYPAGE,
 }
 _JAPANESE_BY_LENGTH = sorted((w for w in _WORDS if not w.isascii()), key=len, reverse=True)
 _PREFIX_RE = re.compile(r"^\s*((re|fw|fwd|aw|sv|回答|返信|転送)\s*(\[\d+\])?\s*:\s*)+", re.I)

@@ -147,6 +147,7 @@ def help_text(a: About) -> Text:
         f"配信停止: {a.unsubscribe_address} へ空メールを送る\n"
         f"コマンド: {a.request_address} へ、件名か本文に次のどれかを書いて送る\n"
         "  登録 (subscribe) / 解除 (unsubscribe) / ヘルプ (help)\n"
+        "  一覧 (mypage): 登録しているチャネルの一覧とまとめて変更するページのリンク\n"
         f"お問い合わせ: {a.owner_address}\n\n"
         "English: send an empty mail to the subscribe or unsubscribe address above, or a "
         "command (subscribe, unsubscribe, help) to the request address.\n" + _footer(a),

@@ -51,3 +51,32 @@ def reply(
     )
     queue.enqueue(conn, msg, ctx.address(slug, contract.BOUNCES), [to], kind=kind)
     return True
+
+
+def service_reply(
+    conn: sa.Connection,
+    ctx: Context,
+    to: str,
+    text: Text,
+    *,
+    reply_to: str | None = None,
+    in_reply_to: str | None = None,
+) -> None:
+    """Queue an answer from `mypage@`, the service-wide address of the citizen's own page.
+
+    The caller has counted it already (`ratelimit.answer_allowed`, before it made the link
+    the answer carries). Return path `mypage@` too: a bounce comes with the null sender,
+    which is never answered (RFC 3834 §2, router/loops.py), so no loop can start."""
+    subject, body = text
+    own = ctx.address(contract.MYPAGE, "")
+    msg = compose(
+        from_name=f"{ctx.service.name} マイページ",
+        from_addr=own,
+        to=to,
+        subject=subject,
+        body=body,
+        domain=ctx.domain,
+        reply_to=reply_to,
+        in_reply_to=in_reply_to,
+    )
+    queue.enqueue(conn, msg, own, [to], kind=MessageKind.CONFIRM)

@@ -143,6 +143,10 @@ FIELDS: dict[type[BaseModel], dict[str, Doc]] = {
         "client_networks": Doc("送信元ネットワークのまとめ方"),
         "token_ttl_hours": Doc("確認の有効期限", "時間単位"),
         "held_post_ttl_hours": Doc("保留した配信の有効期限", "時間単位"),
+        "mypage_link_ttl_hours": Doc(
+            "マイページのリンクの有効期限",
+            "時間単位。mypage@ へのメールに返すリンク（/me/）が使える時間",
+        ),
         "max_message_kb": Doc("受け付けるメールの大きさの上限", "KB 単位"),
         "unsubscribed_retention_days": Doc(
             "解除したアドレスの保存期間", "日数。同意の記録は残す（第4条(3)）"

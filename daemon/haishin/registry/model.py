@@ -168,6 +168,8 @@ class Limits(Strict):
     client_networks: ClientNetworks = ClientNetworks()
     token_ttl_hours: int = Field(default=72, gt=0)
     held_post_ttl_hours: int = Field(default=72, gt=0)
+    mypage_link_ttl_hours: int = Field(default=24, gt=0, le=24 * 30)
+    """How long a link to the citizen's own page (`mypage@`, `/me/<token>`) works."""
     max_message_kb: int = Field(default=1024, gt=0)
     unsubscribed_retention_days: int = Field(default=180, ge=0)
     spool_retention_days: int = Field(default=30, ge=1)

@@ -29,6 +29,8 @@ def slugs_fit_the_address_contract(reg: Registry) -> Iterator[Problem]:
         local, _, domain = reg.service.value.inquiry_address.partition("@")
         if domain.lower() == reg.service.value.mail_domain.lower():
             taken[local.lower()] = ""
+    for local in addresses.RESERVED:
+        taken[local] = "@" + local  # no slug holds "@": a reserved part clashes with any
     for slug, _channel, doc in channels_of(reg):
         if not addresses.SLUG_RE.match(slug):
             yield Problem(
@@ -47,7 +49,10 @@ def slugs_fit_the_address_contract(reg: Registry) -> Iterator[Problem]:
         clash = next((p for p in addresses.local_parts(slug) if taken.get(p, slug) != slug), None)
         if clash is not None:
             other = taken[clash]
-            whose = f"チャネル '{other}'" if other else "サービスの問い合わせ先"
+            if other.startswith("@"):
+                whose = addresses.RESERVED[other[1:]]
+            else:
+                whose = f"チャネル '{other}'" if other else "サービスの問い合わせ先"
             yield Problem(
                 doc.at("slug"),
                 "slug-collision",

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..bounces import record as bounce_record
 from ..bounces.score import settings_of
 from ..clock import utcnow
-from ..commands import forward, membership, post
+from ..commands import forward, membership, moves, mypage, post
 from ..commands.request import Command, parse
 from ..context import Context, Outcome
 from ..directory import Kind, Target, TokenFault
@@ -129,6 +129,10 @@ def _request(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcom
         return _subscribe(conn, ctx, mail, t)
     if command is Command.UNSUBSCRIBE:
         return _unsubscribe(conn, ctx, mail, Target(Kind.UNSUBSCRIBE, t.slug))
+    if command is Command.MYPAGE:  # 一覧: the same link as a mail to mypage@ brings
+        return mypage.send_link(
+            conn, ctx, _sender(mail), slug=t.slug, in_reply_to=mail.incoming.message_id
+        )
     reply(conn, ctx, t.slug, _sender(mail), texts.help_text(ctx.about(t.slug)))
     return Outcome.HELP_SENT
 
@@ -197,6 +201,19 @@ def _bounce(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome
     return Outcome.BOUNCE_RECORDED  # never answered: this address only records
 
 
+def _mypage(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome:
+    """`mypage@`: any mail (an empty one is enough) gets a link to the sender's own page;
+    `mypage+<token>@`: a reply to a change-of-address confirmation confirms it (the token
+    was mailed to the new address only: it proves that mailbox, whatever From says)."""
+    if mail.no_answer is not None:
+        # RFC 3834: a bounce or a robot gets no link; an auto-reply confirms no move
+        return Outcome.NOT_ANSWERED
+    if t.token is None:
+        return mypage.send_link(conn, ctx, _sender(mail), in_reply_to=mail.incoming.message_id)
+    done = moves.confirm(conn, ctx, t.token, f"mail reply {mail.origin}", mail_welcome=True)
+    return Outcome.MOVED if done.verdict is moves.Confirmed.MOVED else Outcome.EXPIRED
+
+
 HANDLERS: dict[Kind, Handler] = {
     Kind.SUBSCRIBE: _subscribe,
     Kind.UNSUBSCRIBE: _unsubscribe,
@@ -206,6 +223,7 @@ HANDLERS: dict[Kind, Handler] = {
     Kind.INQUIRY: _forward,
     Kind.POST: _post,
     Kind.BOUNCES: _bounce,
+    Kind.MYPAGE: _mypage,
 }
 
 

@@ -14,7 +14,8 @@ import logging
 
 import sqlalchemy as sa
 
-from ..context import Context
+from ..commands import mypage
+from ..context import Context, Outcome
 from ..directory import Kind, Target
 from ..mailtext import texts
 from ..mailtext.incoming import Incoming
@@ -49,6 +50,12 @@ def _one(
     conn: sa.Connection, ctx: Context, incoming: Incoming, t: Target, no_answer: NoAnswer | None
 ) -> Handled:
     assert incoming.unreadable is not None
+    if t.kind is Kind.MYPAGE and t.token is None:
+        # any mail to mypage@ is enough: the link does not depend on what it says
+        if no_answer is not None or incoming.sender is None:
+            return Handled.NOT_ANSWERED
+        outcome = mypage.send_link(conn, ctx, incoming.sender, in_reply_to=incoming.message_id)
+        return Handled.LIMITED if outcome is Outcome.RATE_LIMITED else Handled.ANSWERED
     if t.slug is None or (t.kind is Kind.UNSUBSCRIBE and t.token):
         return Handled.DROPPED  # inquiry address; a token unsubscribe reads no body anyway
     if t.kind is Kind.POST:

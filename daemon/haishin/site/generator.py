@@ -49,6 +49,10 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
             writer.write_file(name, self.get_template(template), self.context, relative, **kwargs)
             written.append(name)
 
+        # one QR for the whole site: an empty mail to mypage@ (issue 14)
+        self.context["mypage_qr_size"] = write_qr(
+            site.mypage_mailto, Path(self.output_path) / site.mypage_qr
+        )
         page(urls.INDEX, "index", page_name="index")
         page(urls.DEPARTMENTS, "departments", page_name="departments")
         page(urls.NOTICES, "notices", page_name="notices")

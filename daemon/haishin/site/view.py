@@ -98,6 +98,17 @@ class SiteView:
     by_category: list[Group]
     by_department: list[Group]
     notices: list[Notice] = field(default_factory=list)
+    mypage: str = ""
+    mypage_ttl_hours: int = 24
+    """`mypage@`: an empty mail brings a link to the citizen's own page (issue 14)."""
+
+    @property
+    def mypage_mailto(self) -> str:
+        return f"mailto:{self.mypage}"
+
+    @property
+    def mypage_qr(self) -> str:
+        return urls.MYPAGE_QR
 
     @property
     def current_notices(self) -> list[Notice]:
@@ -193,4 +204,6 @@ def build(reg: Registry, now: dt.datetime) -> SiteView:
         by_category=[g for g in by_category if g.channels],
         by_department=[g for g in by_department if g.channels],
         notices=notices(reg, now),
+        mypage=addresses.of(addresses.MYPAGE, "", domain),
+        mypage_ttl_hours=service.limits.mypage_link_ttl_hours,
     )

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ..clock import utcnow
 from ..registry.model import Limits
-from . import autoreplies
+from . import autoreplies, mypage
 from .schema import confirmations, inbound, outbound, outbound_messages, subscribers
 from .states import MessageKind, QueueState, SpoolState
 from .subscribers import Status
@@ -103,6 +103,8 @@ def purge(engine: sa.Engine, key: bytes, limits: Limits, now: dt.datetime | None
                 .values(address=alias, address_key=alias)
             )
         n_conf = len(pending)
+        # the citizen's own page: expired links, changes of address never confirmed
+        n_conf += mypage.forget_before(conn, mail_cutoff, lambda a: pseudonym(key, a), PURGED)
         n_in = conn.execute(
             inbound.update()
             .where(

@@ -86,6 +86,8 @@ subscribers = sa.Table(
     sa.Column("unsubscribe_method", sa.String(32), nullable=True),
     sa.UniqueConstraint("channel", "address_key", name="uq_subscribers_channel_address"),
     sa.Index("ix_subscribers_channel_status", "channel", "status"),
+    # the citizen's own page lists every channel of one address (store/subscribers.of_address)
+    sa.Index("ix_subscribers_address", "address_key"),
 )
 
 confirmations = sa.Table(
@@ -350,4 +352,42 @@ imap_seen = sa.Table(
     sa.Column("uid", sa.BigInteger, nullable=False),
     sa.Column("stored_at", UTCDateTime(), nullable=False),
     sa.Index("ix_imap_seen_stored_at", "stored_at"),
+)
+
+mypage_links = sa.Table(
+    "mypage_links",
+    metadata,
+    # One link to the citizen's own page (`/me/<token>`), mailed to `address` in answer to
+    # a mail to `mypage@`. The token is derived from the id (tokens.py, HMAC), so no secret
+    # is stored; `revoked_at` is set when the address moves away (its subscriptions
+    # went to another address), so an old link then shows and changes nothing.
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("address_key", sa.String(320), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_mypage_links_address", "address_key"),
+    sa.Index("ix_mypage_links_created", "created_at"),
+)
+
+address_moves = sa.Table(
+    "address_moves",
+    metadata,
+    # A change of address asked on the page of `link`: nothing moves until the new address
+    # proves it reads its mail (the token mailed to it). Both addresses stay here as part
+    # of the consent record (特定電子メール法: who agreed, when, how).
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("link", _ID, sa.ForeignKey("mypage_links.id"), nullable=False),
+    sa.Column("old_address", sa.String(320), nullable=False),
+    sa.Column("old_key", sa.String(320), nullable=False),
+    sa.Column("new_address", sa.String(320), nullable=False),
+    sa.Column("new_key", sa.String(320), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("requested_from", sa.String(64), nullable=True),  # the page's client address
+    sa.Column("used_at", UTCDateTime(), nullable=True),  # confirmed, or void (old moved)
+    sa.Column("confirmed_by", sa.Text, nullable=True),  # how: web button or mail reply
+    sa.Index("ix_address_moves_link", "link"),
+    sa.Index("ix_address_moves_old", "old_key"),
 )

@@ -80,6 +80,14 @@ def by_id(conn: sa.Connection, sub_id: int) -> Subscriber | None:
     return _sub(row) if row else None
 
 
+def of_address(conn: sa.Connection, address: str) -> dict[str, Subscriber]:
+    """Every subscription row of one address, by channel (the citizen's own page)."""
+    rows = conn.execute(
+        sa.select(subscribers).where(subscribers.c.address_key == address_key(address))
+    )
+    return {s.channel: s for s in map(_sub, rows)}
+
+
 def ensure_pending(conn: sa.Connection, channel: str, address: str) -> Subscriber:
     """The subscriber row for a new request: created pending, or kept as it is."""
     existing = find(conn, channel, address)

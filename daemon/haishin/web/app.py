@@ -30,6 +30,7 @@ from ..operations.metrics import Metrics
 from ..store import confirmations, queue, spool
 from ..store.engine import reading
 from ..tokens import TOKEN_LEN, Purpose, Verdict
+from . import mypage as mypage_pages
 from . import posts as post_pages
 from .peer import client_address
 
@@ -251,6 +252,7 @@ def build(
     routes.get(urls.route(urls.ONE_CLICK))(unsubscribe_page)
     routes.post(urls.route(urls.ONE_CLICK))(unsubscribe_post)
     post_pages.add_routes(routes, engine, ctx_of, _page)
+    mypage_pages.add_routes(routes, engine, ctx_of, wake_sender)
 
     @routes.get("/healthz")
     async def healthz(request: web.Request) -> web.Response:
