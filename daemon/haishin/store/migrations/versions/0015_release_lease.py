@@ -19,7 +19,7 @@ from alembic import op
 import haishin.store.schema
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
