@@ -268,6 +268,8 @@ class Service(Strict):
     limits: Limits = Limits()
     bounces: Bounces = Bounces()
     delivery: Delivery = Delivery()
+    # 第9条2・4 say only 事前に: days before a planned stop's start the daemon notifies (第10条)
+    outage_notice_days: int = Field(default=7, ge=1, le=90)
 
 
 class Pause(Strict):
