@@ -362,6 +362,7 @@ def test_cli_without_the_other_half(tmp_path: Path, config: Path) -> None:
     assert "事前通知: マージ後、2027-03-07 01:00 以降に配信サーバーが送ります" in preview.stdout
     assert "件名: 【事前通知】" in preview.stdout
     db = f"sqlite:///{tmp_path / 'h.db'}"
+    open_store(db).dispose()  # the daemon's store, before it knows any stop
     unknown = subprocess.run(
         [sys.executable, "-m", "haishin", "outage", "notify", "R9-99-none", "--db", db],
         capture_output=True,
@@ -378,3 +379,30 @@ def test_cli_without_the_other_half(tmp_path: Path, config: Path) -> None:
         timeout=60,
     )
     assert listed.returncode == 0 and "停止（第9条）: なし" in listed.stdout
+
+
+def test_the_procedure_is_written_for_staff_and_its_commands_exist() -> None:
+    """config/OUTAGES.md: draft → review → merge → notice sent → window → report, in
+    Japanese; each command it names answers --help."""
+    import re
+
+    doc = (CONFIG / "OUTAGES.md").read_text("utf-8")
+    steps = [
+        "下書きを作る",
+        "確認する",
+        "マージ",
+        "事前通知が送られる",
+        "停止の時間帯",
+        "報告・記録",
+    ]
+    at = [doc.index(s) for s in steps]
+    assert at == sorted(at)
+    assert "緊急停止" in doc and "第9条" in doc
+    assert "R9-02-db-upgrade" in doc and (CONFIG / "outages" / "R9-02-db-upgrade.yaml").exists()
+    commands = set(re.findall(r"haishin (outage \w+|status|check|sync)", doc))
+    assert {"outage preview", "outage list", "outage notify", "status", "check"} <= commands
+    for command in sorted(commands):
+        done = subprocess.run(
+            [*HAISHIN, *command.split(), "--help"], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, (command, done.stderr)
