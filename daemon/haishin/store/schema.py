@@ -355,7 +355,7 @@ outage_notices = sa.Table(
     # `haishin status` and the 統括管理者's report need only the store); the row is claimed
     # (state pending → queued) in the transaction that queues the mail, so two daemons on
     # one PostgreSQL database, or a restart, send it once (operations/announce.py).
-    sa.Column("outage_id", sa.String(64), primary_key=True),
+    sa.Column("outage_id", sa.Text, primary_key=True),  # as long as the file name is
     sa.Column("kind", sa.String(8), primary_key=True),  # notice (planned) | report (emergency)
     sa.Column("stopped_by", sa.String(32), nullable=False),  # a registry Role value
     sa.Column("to_role", sa.String(32), nullable=False),

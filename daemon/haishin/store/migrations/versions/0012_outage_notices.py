@@ -24,7 +24,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "outage_notices",
-        sa.Column("outage_id", sa.String(length=64), nullable=False),
+        sa.Column("outage_id", sa.Text(), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("stopped_by", sa.String(length=32), nullable=False),
         sa.Column("to_role", sa.String(length=32), nullable=False),
