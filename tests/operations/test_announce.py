@@ -409,3 +409,31 @@ def test_the_procedure_is_written_for_staff_and_its_commands_exist() -> None:
             [*HAISHIN, *command.split(), "--help"], capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0, (command, done.stderr)
+
+
+@pytest.mark.skipif(not helpers.pg_available(), reason="PostgreSQL on 127.0.0.1:5432 missing")
+def test_two_served_daemons_on_one_postgresql_send_it_once(
+    tmp_path: Path, sink: smarthost.Sink
+) -> None:
+    """Two `haishin serve` on one database, each looking every 0.2 s: one notice."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    _stop(config, "R9-15-shared", now + DAYS + dt.timedelta(seconds=LEAD))
+    poll = ["--outage-poll", "0.2"]
+    with helpers.pg_database() as url:
+        open_store(url).dispose()  # migrated once, before both start
+        first = helpers.start(tmp_path, url, smarthost=sink.port, config=config, extra=poll)
+        second = helpers.start(tmp_path, url, smarthost=sink.port, config=config, extra=poll)
+        try:
+            helpers.wait_until(lambda: sink.to(CMS), LEAD + 30, "the notice")
+            time.sleep(1.5)  # several more passes of both daemons: nothing more may come
+            assert len(sink.to(CMS)) == 1
+            assert first.stop() == 0 and second.stop() == 0
+        finally:
+            for d in (first, second):
+                if d.proc.poll() is None:
+                    d.kill()
+    logs = [f.read_text() for f in tmp_path.glob("daemon-*.log")]
+    assert sum(log.count("outage R9-15-shared: notice queued") for log in logs) == 1
+    assert not any("Traceback" in log for log in logs)
