@@ -46,8 +46,9 @@ def state_text(r: NoticeRecord, now: dt.datetime) -> str:
         return f"{what}は記録済み（{_jst(r.recorded_at)}、登録情報のファイル）"
     if r.state is NoticeState.PENDING:
         if r.kind == "notice" and r.start <= now:
+            how = f"送れない（送信に {r.attempts} 回失敗）" if r.attempts else "送らない"
             return (
-                f"{what}を送らないまま停止が始まりました。事前の通知はできません: "
+                f"{what}を{how}まま停止が始まりました。事前の通知はできません: "
                 "kind: emergency にして停止後の報告をしてください（第9条ただし書）"
             )
         if r.due_at > now:
