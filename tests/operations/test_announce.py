@@ -437,3 +437,34 @@ def test_two_served_daemons_on_one_postgresql_send_it_once(
     logs = [f.read_text() for f in tmp_path.glob("daemon-*.log")]
     assert sum(log.count("outage R9-15-shared: notice queued") for log in logs) == 1
     assert not any("Traceback" in log for log in logs)
+
+
+def test_a_deferred_notice_is_retried_by_the_sender(
+    tmp_path: Path, sqlite_url: str, sink: smarthost.Sink
+) -> None:
+    """The smarthost answers 4xx for a while: the queued notice is retried, then sent once."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    _stop(config, "R9-16-later", now + DAYS - dt.timedelta(hours=1))  # due an hour ago
+    sink.answers[CMS] = "451 4.3.0 try again later"
+    with helpers.running(
+        tmp_path, sqlite_url, smarthost=sink.port, config=config, extra=["--outage-poll", "0.3"]
+    ) as (_d, engine):
+
+        def tried() -> int:
+            with engine.connect() as conn:
+                return int(
+                    conn.execute(
+                        sa.select(sa.func.max(outbound.c.attempts)).where(outbound.c.rcpt == CMS)
+                    ).scalar()
+                    or 0
+                )
+
+        helpers.wait_until(lambda: tried() >= 2, 60, "two deferrals")
+        assert "送信待ち" in _status(sqlite_url)
+        del sink.answers[CMS]
+        helpers.wait_until(lambda: sink.to(CMS), 60, "the notice after the deferrals")
+        time.sleep(1.0)  # more passes of the daemon: nothing more
+        assert len(sink.to(CMS)) == 1
+        assert "送信済み" in _status(sqlite_url)
