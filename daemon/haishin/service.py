@@ -35,7 +35,7 @@ from .inbound.envelope import envelope
 from .inbound.imap.session import ImapIngester
 from .inbound.imap.settings import ImapSettings
 from .inbound.writer import SpoolWriter
-from .operations import outages
+from .operations import announce, outages
 from .operations.metrics import Metrics
 from .operations.status import snapshot
 from .operations.sync import notify_refusal
@@ -45,7 +45,7 @@ from .posting import authenticated, release
 from .posting.dnskeys import DnsSettings, KeyLookup
 from .posting.release import ReleaseSettings
 from .redact import LogFilter
-from .registry import load_valid
+from .registry import Registry, load_valid
 from .router import worker
 from .store import open_store
 from .store.queue import Claimed
@@ -85,6 +85,7 @@ class Settings:
     """The resolver for DKIM keys (`--dns HOST:PORT`; default: the system's)."""
     sessions: sessions.SessionLimits = field(default_factory=sessions.SessionLimits)
     """Concurrent SMTP/LMTP sessions per client address and overall (inbound/sessions.py)."""
+    outage_poll: float = announce.CHECK_EVERY  # seconds between passes of the 第9条 notices
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -114,6 +115,9 @@ class Daemon:
 
     def directory(self) -> Directory:
         return self.context().directory
+
+    def _registry(self) -> Registry:
+        return self.context().registry
 
     def _load(self, public_url: str) -> Context:
         registry = load_valid(self.settings.config)
@@ -254,8 +258,15 @@ class Daemon:
                     tg.create_task(
                         supervised(
                             "bounce digest",
-                            lambda: bounce_digest.run(
-                                engine, lambda: self.context().registry, outgoing.set
+                            lambda: bounce_digest.run(engine, self._registry, outgoing.set),
+                        )
+                    ),
+                    # 第9条: the notice of a planned stop and the report of an emergency one
+                    tg.create_task(
+                        supervised(
+                            "outage notices",
+                            lambda: announce.run(
+                                engine, self._registry, outgoing.set, s.outage_poll
                             ),
                         )
                     ),

@@ -1,8 +1,7 @@
-"""`haishin outage notify` (第9条): the notice or report is queued for the other party and
-recorded in the outage file, so that `haishin check` sees the rule kept. During a stop, mail
-is taken and queued, and only the notice goes out until its end: in process on SQLite and
-PostgreSQL (support/inprocess.py, the sender's choice at a given time), and once through
-`haishin serve` on the clock (SQLite)."""
+"""What a stop holds (第9条): during a stop, mail is taken and queued, and only the notice
+goes out until its end: in process on SQLite and PostgreSQL (support/inprocess.py, the
+sender's choice at a given time), and once through `haishin serve` on the clock (SQLite).
+The notice itself is given by the daemon (tests/operations/test_announce.py)."""
 
 from __future__ import annotations
 
@@ -10,21 +9,18 @@ import datetime as dt
 import shutil
 import smtplib
 import subprocess
-import sys
 from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from haishin.errors import RegistryEditError
-from haishin.operations.outages import HELD_TEXT, OUTAGE_MAIL, SENT_DURING_OUTAGE, notify
-from haishin.registry import check
-from haishin.registry.model import JST
+from haishin.operations.announce import announce_due
+from haishin.operations.outages import HELD_TEXT, OUTAGE_MAIL, SENT_DURING_OUTAGE
+from haishin.registry import check, load_valid
 from haishin.store.engine import open_store
-from haishin.store.schema import outbound, outbound_messages
+from haishin.store.schema import outbound
 from haishin.store.states import MessageKind
 from support import helpers, smarthost
 from support import posting as p
@@ -58,103 +54,6 @@ def config(tmp_path: Path) -> Path:
     (tmp_path / "config" / "outages" / "R9-01-maintenance.yaml").write_text(PLANNED, "utf-8")
     (tmp_path / "config" / "outages" / "R8-11-cms.yaml").write_text(EMERGENCY, "utf-8")
     return tmp_path / "config"
-
-
-def _queued(engine: sa.Engine) -> list[tuple[str, EmailMessage]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(outbound.c.rcpt, outbound_messages.c.raw).join(outbound_messages)
-        ).all()
-    out = []
-    for rcpt, raw in rows:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
-        assert isinstance(msg, EmailMessage)
-        out.append((rcpt, msg))
-    return out
-
-
-def test_planned_notice_before_the_stop(config: Path, tmp_path: Path) -> None:
-    engine = open_store(f"sqlite:///{tmp_path / 'db'}")
-    before = (config / "outages" / "R9-01-maintenance.yaml").read_text("utf-8")
-    sent = notify(config, "R9-01-maintenance", engine, dt.datetime(2026, 12, 20, 10, 0, tzinfo=JST))
-    assert sent.kind == "notice" and sent.to.value == "cms_admin"
-    after = (config / "outages" / "R9-01-maintenance.yaml").read_text("utf-8")
-    assert after == before + (
-        "# 第9条2・4: 事前の通知\nnotice:\n  to: cms_admin\n  at: 2026-12-20 10:00:00+09:00\n"
-    )
-    assert [str(p) for p in check(config)[1]] == []
-    [(rcpt, msg)] = _queued(engine)
-    assert rcpt == "bosai-cms@city.kawasaki.example.jp"
-    assert msg["Subject"].startswith("【事前通知】川崎市電子メール配信サービスの計画停止")
-    assert msg["Reply-To"] == "promo-cloud@city.kawasaki.example.jp"
-    body = msg.get_content()
-    assert "1 停止の期間　2027年1月10日 01:00 〜 2027年1月10日 03:00" in body
-    assert "運営要領第9条" in body
-    with pytest.raises(RegistryEditError, match="済んでいます"):
-        notify(config, "R9-01-maintenance", engine, dt.datetime(2026, 12, 21, tzinfo=JST))
-    assert len(_queued(engine)) == 1
-
-
-def test_emergency_report_after_the_stop(config: Path, tmp_path: Path) -> None:
-    engine = open_store(f"sqlite:///{tmp_path / 'db'}")
-    with pytest.raises(RegistryEditError, match="停止の後"):
-        notify(config, "R8-11-cms", engine, dt.datetime(2026, 11, 20, 8, 0, tzinfo=JST))
-    sent = notify(config, "R8-11-cms", engine, dt.datetime(2026, 11, 20, 9, 40, tzinfo=JST))
-    assert (sent.kind, sent.to.value) == ("report", "cloud_admin")
-    [(rcpt, msg)] = _queued(engine)
-    assert rcpt == "promo-cloud@city.kawasaki.example.jp"
-    assert msg["Subject"].startswith("【停止報告】")
-    assert "2 停止の理由　防災CMS の緊急保守" in msg.get_content()
-    assert "report:\n  to: cloud_admin\n  at: 2026-11-20 09:40:00+09:00\n" in (
-        config / "outages" / "R8-11-cms.yaml"
-    ).read_text("utf-8")
-
-
-def test_a_late_notice_is_refused_and_nothing_is_mailed(config: Path, tmp_path: Path) -> None:
-    engine = open_store(f"sqlite:///{tmp_path / 'db'}")
-    with pytest.raises(RegistryEditError, match="事前の通知はできません"):
-        notify(config, "R9-01-maintenance", engine, dt.datetime(2027, 1, 10, 2, 0, tzinfo=JST))
-    assert _queued(engine) == []
-    assert "notice" not in (config / "outages" / "R9-01-maintenance.yaml").read_text("utf-8")
-
-
-def test_cli(config: Path, tmp_path: Path) -> None:
-    open_store(f"sqlite:///{tmp_path / 'db'}").dispose()  # the daemon's store exists
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "haishin",
-            "outage",
-            "notify",
-            "R8-11-cms",
-            "--config",
-            str(config),
-            "--db",
-            f"sqlite:///{tmp_path / 'db'}",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "停止報告を クラウドサービス管理者 宛てに送信待ちにし" in done.stdout
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "haishin",
-            "outage",
-            "notify",
-            "R8-11-cms",
-            "--config",
-            str(config),
-            "--db",
-            f"sqlite:///{tmp_path / 'db'}",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert again.returncode == 1 and "済んでいます" in again.stderr
 
 
 # -- issue 11 item 8: what a stop holds is what the notice says ------------------------
@@ -198,10 +97,10 @@ def test_a_stop_holds_all_but_its_notice_until_its_end(tmp_path: Path, db_url: s
     _planned_now(config, start, end)
     engine = open_store(db_url)
     try:
-        # the 第9条2 notice, given the day before, waits in the queue for the daemon
-        notify(config, "R9-02-now", engine, (start - dt.timedelta(days=1)).astimezone(JST))
-        assert [str(p) for p in check(config)[1]] == []
-        ip = InProcess(engine, config)  # the registry is valid once the notice is recorded
+        # the 第9条2 notice, given by the daemon the day before, waits in the queue
+        ip = InProcess(engine, config)
+        [given] = announce_due(engine, ip.ctx.registry, start - dt.timedelta(days=1))
+        assert given.outage_id == "R9-02-now"
         (notice,) = ip.queued("bosai-cms@city.kawasaki.example.jp")
         body = notice.body.replace("\r\n", "\n")
         assert HELD_TEXT in body
@@ -253,9 +152,10 @@ def test_mail_to_citizens_and_senders_waits_for_the_end_of_the_window(
     start, end = now - dt.timedelta(minutes=1), now + WINDOW
     _planned_now(config, start, end)
     engine = open_store(db_url)
-    # the 第9条2 notice, given the day before, waits in the queue for the daemon
-    notify(config, "R9-02-now", engine, (start - dt.timedelta(days=1)).astimezone(JST))
-    assert [str(p) for p in check(config)[1]] == []
+    # the 第9条2 notice, given by the daemon the day before, waits in the queue; the daemon
+    # started now finds it queued and does not give it again
+    announce_due(engine, load_valid(config), start - dt.timedelta(days=1))
+    assert [p.key for p in check(config)[1]] == ["notice-not-given"]  # a warning: no record
     d = helpers.start(tmp_path, db_url, smarthost=sink.port, config=config)
     try:
         # the notice itself goes out during the stop, and says what the stop holds
@@ -296,6 +196,7 @@ def test_mail_to_citizens_and_senders_waits_for_the_end_of_the_window(
             at, _ = _arrived(sink, rcpt, f"mail for {rcpt}")
             assert at >= end
         assert "投稿の確認" in str(sink.to(p.SENDER)[0].msg["Subject"])
+        assert len(sink.to("bosai-cms@city.kawasaki.example.jp")) == 1  # given once
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:

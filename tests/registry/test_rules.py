@@ -294,16 +294,6 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
         ],
     ),
     # --- 第9条 -----------------------------------------------------------------------------
-    "planned-without-notice": (
-        lambda r: r.edit(
-            "outages/R8-12-maintenance.yaml",
-            "notice:\n  to: cms_admin\n  at: 2026-11-20 10:00:00+09:00\n",
-            "",
-        ),
-        [
-            f"{OU}/R8-12-maintenance.yaml:2:1: 計画停止には 防災CMS管理者 への事前の通知（notice:）が必要です（第9条） [notice-missing]"
-        ],
-    ),
     "notice-after-start": (
         lambda r: r.edit(
             "outages/R8-12-maintenance.yaml",
@@ -330,16 +320,6 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
         [
             f"{OU}/R8-10-cms-failure.yaml:10:7: 緊急停止の報告 2026-10-08 13:00:00+09:00 が停止 2026-10-08 14:10:00+09:00 "
             "より前です（報告は停止後） [report-early]"
-        ],
-    ),
-    "emergency-without-report": (
-        lambda r: r.edit(
-            "outages/R8-10-cms-failure.yaml",
-            "report:\n  to: cloud_admin\n  at: 2026-10-08 16:30:00+09:00\n",
-            "",
-        ),
-        [
-            f"{OU}/R8-10-cms-failure.yaml:2:1: 緊急停止の後は クラウドサービス管理者 への報告（report:）が必要です（第9条） [report-missing]"
         ],
     ),
     "window-ends-before-start": (

@@ -160,9 +160,9 @@ def test_back_numbers_and_channel_feed(sample_site: Path) -> None:
 def test_notices_newest_first_with_feed(sample_site: Path) -> None:
     page = parse(sample_site / "notices.html")
     ids = [li.attrs["id"] for li in page.find_all("li", cls="notice")]
-    assert ids == ["R8-12-maintenance", "R8-10-cms-failure"]
+    assert ids == ["R9-02-db-upgrade", "R8-12-maintenance", "R8-10-cms-failure"]
     statuses = [li.find("span", cls="status").text for li in page.find_all("li", cls="notice")]
-    assert statuses == ["予定", "終了"]
+    assert statuses == ["予定", "予定", "終了"]
     feed = ET.parse(sample_site / "feeds" / "notices.atom.xml").getroot()
     links = [e.find(f"{ATOM}link").get("href") for e in feed.findall(f"{ATOM}entry")]  # type: ignore[union-attr]
     assert links == [f"https://{DOMAIN}/notices.html#{i}" for i in ids]

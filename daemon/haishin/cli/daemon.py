@@ -139,6 +139,7 @@ def _print_ready(bound: dict[str, tuple[str, int]]) -> None:
 @click.option("--housekeeping-after", type=float, default=600.0, hidden=True)
 @click.option("--release-poll", type=float, default=1.0, hidden=True)
 @click.option("--outbound-poll", type=float, default=1.0, hidden=True)
+@click.option("--outage-poll", type=float, default=60.0, hidden=True)
 @click.option("--send-batch", type=int, default=1000, hidden=True)
 @click.option("--pace-scale", type=float, default=1.0, hidden=True)
 @click.option("-v", "--verbose", is_flag=True)
@@ -173,6 +174,7 @@ def serve(
     housekeeping_after: float,
     release_poll: float,
     outbound_poll: float,
+    outage_poll: float,
     send_batch: int,
     pace_scale: float,
     verbose: bool,
@@ -224,6 +226,7 @@ def serve(
         release=ReleaseSettings(dkim_keys=keys, poll=release_poll),
         housekeeping_after=housekeeping_after,
         send_poll=outbound_poll,
+        outage_poll=outage_poll,
         imap=None,
         dns=DnsSettings(
             nameservers=tuple(parse_hostport(d) for d in dns_servers),

@@ -11,15 +11,18 @@ import sqlalchemy as sa
 
 from ..clock import utcnow
 from ..errors import HaishinError
-from ..operations.outages import notify
+from ..operations import announce, outage_status
+from ..operations.outages import Announcement, text
 from ..operations.post_progress import describe_post, follow, of_post
 from ..operations.status import describe, snapshot
 from ..operations.sync import SyncResult, pending, sync
-from ..registry import load_valid
-from ..registry.model import ROLE_NAMES
+from ..registry import load, load_valid
+from ..registry.model import JST
+from ..store import outage_notices
 from ..store.audit import entries, record_now
 from ..store.backup import backup, restore
 from ..store.engine import open_store
+from ..store.outage_notices import Forced
 from ..store.retention import purge
 from ..store.sealed import new_key
 from ..tokens import load_keyring
@@ -90,23 +93,71 @@ def outage() -> None:
     """Stops of the service (第9条): notices and reports to the other party."""
 
 
-@outage.command("notify")
-@click.argument("outage_id")
-@config_option
+@outage.command("list")
 @db_option
-def outage_notify(outage_id: str, config_dir: Path, db_url: str) -> None:
-    """Mail the advance notice (planned) or the report (emergency) of OUTAGE_ID to the
-    other party through the daemon's queue, and record it in the outage's file."""
+def outage_list(db_url: str) -> None:
+    """The stops the daemon knows and their notices or reports (the store only)."""
     engine = open_store(prepare_db(db_url))
     try:
-        sent = notify(config_dir, outage_id, engine)
-        record_now(engine, f"outage.{sent.kind}", outage_id, f"to={sent.to.value}")
+        now = utcnow()
+        records = outage_status.current(engine, now, days=366)
     finally:
         engine.dispose()
-    what = "事前通知" if sent.kind == "notice" else "停止報告"
-    click.echo(
-        f"{what}を {ROLE_NAMES[sent.to]} 宛てに送信待ちにし、{sent.at:%Y-%m-%d %H:%M} と記録しました"
-    )
+    for line in outage_status.describe(records, now):
+        click.echo(line)
+
+
+@outage.command("notify")
+@click.argument("outage_id")
+@db_option
+def outage_notify(outage_id: str, db_url: str) -> None:
+    """Make OUTAGE_ID's notice or report due now (or again, after a failed send); the
+    daemon sends it within a minute and records it. Needs only the daemon's store."""
+    engine = open_store(prepare_db(db_url))
+    try:
+        with engine.begin() as conn:
+            done, kind = outage_notices.force(conn, outage_id, utcnow())
+        if done is Forced.DUE_NOW:
+            record_now(engine, f"outage.{kind}.force", outage_id)
+    finally:
+        engine.dispose()
+    what = outage_status.KIND_NAMES.get(kind or "", "通知・報告")
+    answer = {
+        Forced.DUE_NOW: f"{outage_id} の{what}を今すぐ送るよう記録しました。配信サーバーが 1 分以内に送ります",
+        Forced.UNKNOWN: f"停止記録 {outage_id} は配信サーバーの登録情報にまだありません"
+        "（マージして haishin sync で反映されると、配信サーバーが送ります）",
+        Forced.SENT: f"{outage_id} の{what}は送信済みか送信待ちです（haishin outage list）",
+        Forced.RECORDED: f"{outage_id} の{what}は登録情報のファイルに記録済みです（送りません）",
+        Forced.STARTED: f"{outage_id} の停止はすでに始まっています。事前の通知はできません: "
+        "kind: emergency にして停止後の報告をしてください（第9条ただし書）",
+    }[done]
+    if done is not Forced.DUE_NOW:
+        raise click.ClickException(answer)
+    click.echo(answer)
+
+
+@outage.command("preview")
+@click.argument("outage_id")
+@config_option
+def outage_preview(outage_id: str, config_dir: Path) -> None:
+    """Show when the daemon will send OUTAGE_ID's notice or report, and its text (the
+    registry folder only: for review before the merge)."""
+    reg, _problems = load(config_dir)
+    located = reg.outages.get(outage_id)
+    owed = [o for o in announce.owed(reg) if o.outage_id == outage_id]
+    if located is None or reg.service is None or not owed:
+        raise click.ClickException(
+            f"停止記録 {outage_id} が見つからないか、読めません（haishin check {config_dir}）"
+        )
+    kind = Announcement(owed[0].kind)
+    what = outage_status.KIND_NAMES[kind.value]
+    if owed[0].recorded_at is not None:
+        click.echo(f"{what}はファイルに記録済みです（配信サーバーは送りません）")
+    else:
+        when = owed[0].due_at.astimezone(JST)
+        click.echo(f"{what}: マージ後、{when:%Y-%m-%d %H:%M} 以降に配信サーバーが送ります")
+    subject, body = text(reg.service.value, located.value, kind)
+    click.echo(f"件名: {subject}\n\n{body}")
 
 
 @click.command("status")

@@ -1,6 +1,6 @@
 """第9条: the notice of a planned stop, sent before it, and the report of an emergency one,
-sent after it, to the other party — mailed through the daemon's queue and recorded in the
-outage's registry file, so that `haishin check` sees that the rule was kept.
+sent after it, to the other party: their text here; the daemon sends them when due and
+records them in the store (announce.py).
 
 Who stops notifies the other: the cloud administrator tells the 防災CMS administrator
 (第9条2), and the 防災CMS administrator tells the cloud administrator (第9条4).
@@ -18,19 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
-from pathlib import Path
 
-import sqlalchemy as sa
-
-from ..clock import jstnow
-from ..errors import RegistryEditError
-from ..mailtext.compose import compose
-from ..registry.edit import append_block
-from ..registry.load import OUTAGES_DIR, Registry, load
+from ..registry.load import Registry
 from ..registry.model import JST, ROLE_NAMES, Outage, Role, Service
 from ..registry.state import outages_in_force
-from ..store import queue
 from ..store.states import MessageKind
 
 OTHER = {Role.CLOUD_ADMIN: Role.CMS_ADMIN, Role.CMS_ADMIN: Role.CLOUD_ADMIN}
@@ -94,13 +85,6 @@ class Announcement(enum.StrEnum):
     REPORT = "report"  # 第9条ただし書: promptly after an emergency stop
 
 
-@dataclass(frozen=True)
-class Sent:
-    kind: Announcement
-    to: Role
-    at: dt.datetime
-
-
 def _when(t: dt.datetime | None) -> str:
     if t is None:
         return "未定（復旧しだい）"
@@ -134,61 +118,3 @@ def text(service: Service, outage: Outage, kind: Announcement) -> tuple[str, str
         f"このメールへのご返信は {by.address} に届きます。\n"
     )
     return subject, body
-
-
-def notify(config: Path, outage_id: str, engine: sa.Engine, now: dt.datetime | None = None) -> Sent:
-    now = (now or jstnow()).astimezone(JST).replace(microsecond=0)
-    reg, problems = load(config)
-    located = reg.outages.get(outage_id)
-    if located is None or reg.service is None:
-        bad = [str(p) for p in problems if outage_id in p.pos.path or "service" in p.pos.path]
-        raise RegistryEditError(
-            f"停止記録 {outage_id} が見つからないか、読めません"
-            + ("\n" + "\n".join(bad) if bad else "")
-        )
-    outage, service = located.value, reg.service.value
-    other = OTHER.get(outage.stopped_by)
-    if other is None:
-        raise RegistryEditError(
-            "停止できるのはクラウドサービス管理者か防災CMS管理者です（第9条1・3）"
-        )
-    kind = Announcement.NOTICE if outage.kind == "planned" else Announcement.REPORT
-    done = outage.notice if kind is Announcement.NOTICE else outage.report
-    if done is not None:
-        raise RegistryEditError(
-            f"停止記録 {outage_id} の{'通知' if kind is Announcement.NOTICE else '報告'}は "
-            f"{done.at.astimezone(JST):%Y-%m-%d %H:%M} に済んでいます"
-        )
-    if kind is Announcement.NOTICE and now >= outage.start:
-        raise RegistryEditError(
-            f"停止はすでに始まっています（{_when(outage.start)}）。事前の通知はできません: "
-            "停止の種類を emergency にして、停止後の報告をしてください（第9条ただし書）"
-        )
-    if kind is Announcement.REPORT and now < outage.start:
-        raise RegistryEditError("緊急停止の報告は停止の後に行います（まだ停止が始まっていません）")
-
-    subject, body = text(service, outage, kind)
-    sender = service.roles[outage.stopped_by]
-    to = service.roles[other].address
-    msg = compose(
-        from_name=service.name,
-        from_addr=service.inquiry_address,
-        to=to,
-        subject=subject,
-        body=body,
-        domain=service.mail_domain,
-        reply_to=sender.address,
-        auto="auto-generated",
-    )
-    path = config / OUTAGES_DIR / f"{outage_id}.yaml"
-    header = (
-        "# 第9条2・4: 事前の通知"
-        if kind is Announcement.NOTICE
-        else "# 第9条ただし書: 停止後の報告"
-    )
-    # queued and recorded together: if the registry refuses the record, the transaction
-    # rolls back and nothing is mailed
-    with engine.begin() as conn:
-        queue.enqueue(conn, msg, service.inquiry_address, [to], kind=MessageKind.NOTICE)
-        append_block(config, path, kind.value, {"to": other.value, "at": now}, header, "この記録")
-    return Sent(kind, other, now)

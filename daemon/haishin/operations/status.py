@@ -9,11 +9,15 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..clock import utcnow
+from ..store import outage_notices
 from ..store.engine import reading
+from ..store.outage_notices import NoticeRecord
 from ..store.schema import UTCDateTime, confirmations, inbound, outbound, subscribers
 from ..store.states import QueueState
+from . import outage_status
 
 RATE_WINDOW = dt.timedelta(minutes=5)
+OUTAGES_SHOWN = dt.timedelta(days=30)  # stops ended longer ago are in the monthly report
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class Snapshot:
     confirmations_used_24h: int = 0
     pending_by_message: dict[int, int] = field(default_factory=dict)
     """Outbound message id → rows queued or sending: the posts on their way out."""
+    outages: list[NoticeRecord] = field(default_factory=list)
+    """The stops to come, in force or recently ended, with their 第9条 notices."""
 
     @property
     def delivery_rate(self) -> float:
@@ -90,6 +96,7 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
         requested = conn.execute(
             sa.select(sa.func.count()).where(confirmations.c.created_at >= day)
         ).scalar_one()
+        stops = outage_notices.records(conn, since=now - OUTAGES_SHOWN)
         used = conn.execute(
             sa.select(sa.func.count()).where(
                 confirmations.c.created_at >= day, confirmations.c.used_at.is_not(None)
@@ -108,6 +115,7 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
         confirmations_requested_24h=int(requested),
         confirmations_used_24h=int(used),
         pending_by_message=pending,
+        outages=stops,
     )
 
 
@@ -127,6 +135,7 @@ def describe(s: Snapshot) -> str:
     for channel in channels:
         parts = [f"{st} {n}" for (c, st), n in sorted(s.subscribers.items()) if c == channel]
         lines.append(f"  {channel}: " + ", ".join(parts))
+    lines.extend(outage_status.describe(s.outages, s.at))
     return "\n".join(lines)
 
 

@@ -3,10 +3,12 @@ pauses by the 統括管理者 (第3条5), outages announced to the right party (
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
+from ..clock import jstnow
 from .load import Located, Registry
-from .model import ROLE_NAMES, Application, ApplicationKind, Channel, Pause, Role
+from .model import ROLE_NAMES, Application, ApplicationKind, Channel, Outage, Pause, Role
 from .problems import Problem, Severity
 from .rules_common import DISASTER_IDS, DISASTER_WORDS, PAUSER, channels_of
 from .state import history, is_legacy
@@ -205,7 +207,10 @@ _OTHER = {Role.CLOUD_ADMIN: Role.CMS_ADMIN, Role.CMS_ADMIN: Role.CLOUD_ADMIN}
 
 def outages_are_announced(reg: Registry) -> Iterator[Problem]:
     """第9条: a planned stop is notified to the other party in advance; an emergency one
-    is reported to them after the stop."""
+    is reported to them after the stop. Without notice:/report: the file is a draft the
+    daemon announces itself once merged (operations/announce.py): not an error."""
+    now = jstnow()
+    notice_days = reg.service.value.outage_notice_days if reg.service else 7
     for _id, located in reg.outages.items():
         o, doc = located.value, located.doc
         if o.end is not None and o.end < o.start:
@@ -220,11 +225,7 @@ def outages_are_announced(reg: Registry) -> Iterator[Problem]:
             continue
         if o.kind == "planned":
             if o.notice is None:
-                yield Problem(
-                    doc.at(),
-                    "notice-missing",
-                    f"計画停止には {ROLE_NAMES[other]} への事前の通知（notice:）が必要です（第9条）",
-                )
+                yield from _draft(o, doc, other, notice_days, now)
             elif o.notice.at >= o.start:
                 yield Problem(
                     doc.at("notice", "at"),
@@ -241,14 +242,35 @@ def outages_are_announced(reg: Registry) -> Iterator[Problem]:
                     "report-early",
                     f"緊急停止の報告 {o.report.at} が停止 {o.start} より前です（報告は停止後）",
                 )
-            if o.report is None and o.end is not None:
-                yield Problem(
-                    doc.at(),
-                    "report-missing",
-                    f"緊急停止の後は {ROLE_NAMES[other]} への報告（report:）が必要です（第9条）",
-                )
+            # no report: the daemon sends it once the stop is served (operations/announce.py)
             if o.report is not None and o.report.to is not other:
                 yield _wrong_party(doc, "report", other)
+
+
+def _draft(
+    o: Outage, doc: Document, other: Role, notice_days: int, now: dt.datetime
+) -> Iterator[Problem]:
+    """A planned stop without notice: (a draft). Staff need to act only when the daemon
+    can no longer give the notice as agreed: too close to the start, or started."""
+    if o.start <= now:
+        if o.end is None or o.end > now:
+            yield Problem(
+                doc.at("start"),
+                "notice-not-given",
+                f"停止が始まっていますが、{ROLE_NAMES[other]} への事前の通知（notice:）の記録がありません。"
+                "配信サーバーが送ったかを「haishin status」で確かめ、送っていなければ「kind: emergency」にして"
+                "停止後の報告をしてください（第9条ただし書）",
+                Severity.WARNING,
+            )
+        return
+    if o.start - dt.timedelta(days=notice_days) < now:
+        yield Problem(
+            doc.at("start"),
+            "notice-short",
+            f"停止の開始まで {notice_days} 日（service.yaml の outage_notice_days）を切っています。"
+            f"マージして配信サーバーに反映されしだい、{ROLE_NAMES[other]} に事前の通知を送ります（第9条）",
+            Severity.WARNING,
+        )
 
 
 def _wrong_party(doc: Document, name: str, other: Role) -> Problem:

@@ -391,3 +391,29 @@ address_moves = sa.Table(
     sa.Index("ix_address_moves_link", "link"),
     sa.Index("ix_address_moves_old", "old_key"),
 )
+
+outage_notices = sa.Table(
+    "outage_notices",
+    metadata,
+    # 第9条2・4: what the other party must be told of each stop in the served registry, and
+    # whether the daemon has told them. The daemon mirrors its registry's stops here (so
+    # `haishin status` and the 統括管理者's report need only the store); the row is claimed
+    # (state pending → queued) in the transaction that queues the mail, so two daemons on
+    # one PostgreSQL database, or a restart, send it once (operations/announce.py).
+    sa.Column("outage_id", sa.Text, primary_key=True),  # as long as the file name is
+    sa.Column("kind", sa.String(8), primary_key=True),  # notice (planned) | report (emergency)
+    sa.Column("stopped_by", sa.String(32), nullable=False),  # a registry Role value
+    sa.Column("to_role", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("start", UTCDateTime(), nullable=False),
+    sa.Column("end", UTCDateTime(), nullable=True),
+    sa.Column("due_at", UTCDateTime(), nullable=False),  # never sent before this
+    # pending → queued (the daemon queued it) | recorded (the registry file records a
+    # notice given by other means: nothing to send)
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=True),  # the file's notice/report at
+    sa.Column("queued_at", UTCDateTime(), nullable=True),
+    sa.Column("message_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # queued how often
+    sa.Column("seen_at", UTCDateTime(), nullable=False),  # last mirrored from a registry
+)
