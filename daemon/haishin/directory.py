@@ -109,7 +109,7 @@ _EXPIRED_HINT: dict[Kind, str] = {
     Kind.CONFIRM: "; please send a new request to {slug}-request@{domain}",
     Kind.UNSUBSCRIBE: "; to unsubscribe, write to {slug}-unsubscribe@{domain}",
     Kind.BOUNCES: "",  # a bounce: no person reads the answer
-    Kind.MYPAGE: "; please ask again on your page (mail {slug}@{domain} for a new link)",
+    Kind.MYPAGE: "; please ask again on your page (mail {mypage} for a new link)",
 }
 
 
@@ -202,7 +202,9 @@ class Directory:
             assert expires is not None
             until = expires.strftime("%Y-%m-%d %H:%M UTC")
             slug = target.slug or contract.MYPAGE
-            hint = _EXPIRED_HINT[target.kind].format(slug=slug, domain=self.domain)
+            hint = _EXPIRED_HINT[target.kind].format(
+                slug=slug, domain=self.domain, mypage=contract.of(contract.MYPAGE, "", self.domain)
+            )
             text = text.format(until=until) + hint
         return Refusal(550, text)
 
