@@ -92,6 +92,11 @@ FIELDS: dict[type[BaseModel], dict[str, Doc]] = {
         "limits": Doc("上限と保存期間"),
         "bounces": Doc("配信エラー（バウンス）"),
         "delivery": Doc("配信（送信側）の設定"),
+        "dormant_after_days": Doc(
+            "配信が途絶えたとみなす日数",
+            "この日数のあいだ配信のないチャネルは、その情報管理者に配信の継続を促すメールを"
+            "1 度送り、統括管理者の月次報告に載せる（第5条4）",
+        ),
     },
     m.Person: {
         "name": Doc("氏名"),

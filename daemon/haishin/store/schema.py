@@ -346,3 +346,32 @@ imap_seen = sa.Table(
     sa.Column("stored_at", UTCDateTime(), nullable=False),
     sa.Index("ix_imap_seen_stored_at", "stored_at"),
 )
+
+subscription_events = sa.Table(
+    "subscription_events",
+    metadata,
+    # Each subscription's start and end, with its cause, for the monthly report (issue 15):
+    # `subscribers` keeps only the latest state, a month's figures need the changes. The
+    # subscriber is a reference, never an address (第4条).
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("subscriber_id", _ID, nullable=True),
+    sa.Column("change", sa.String(16), nullable=False),  # store/history.py Change
+    sa.Column("cause", sa.String(16), nullable=True),  # store/history.py Cause, on leaving
+    sa.Index("ix_subscription_events_channel_at", "channel", "at"),
+)
+
+report_mails = sa.Table(
+    "report_mails",
+    metadata,
+    # A mail sent once per period and recipient: the monthly report (period: the month's
+    # first day, recipient: a department or the 統括管理者) and the dormancy reminder
+    # (period: the day the channel's quiet span began). The primary key makes a second
+    # daemon or a restart a no-op; the row is claimed in the transaction that queues it.
+    sa.Column("kind", sa.String(16), primary_key=True),  # monthly | dormant
+    sa.Column("subject", sa.String(128), primary_key=True),  # department, channel or *
+    sa.Column("period", sa.Date, primary_key=True),
+    sa.Column("sent_at", UTCDateTime(), nullable=False),
+    sa.Column("message_id", _ID, nullable=True),
+)
