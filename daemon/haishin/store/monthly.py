@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -87,8 +88,8 @@ class Figures:
     bounces: dict[str, int] = field(default_factory=dict)  # BounceClass value → count
 
 
-def _counts(conn: sa.Connection, query: sa.Select[tuple[str, int]]) -> dict[str, int]:
-    return {str(k): int(n) for k, n in conn.execute(query)}
+def _counts(conn: sa.Connection, query: sa.Select[Any]) -> dict[str, int]:
+    return {str(row[0]): int(row[1]) for row in conn.execute(query)}
 
 
 def _events(
