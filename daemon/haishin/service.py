@@ -37,6 +37,7 @@ from .inbound.imap.settings import ImapSettings
 from .inbound.writer import SpoolWriter
 from .operations import outages
 from .operations.metrics import Metrics
+from .operations.report import send as monthly_report
 from .operations.status import snapshot
 from .operations.sync import notify_refusal
 from .outbound import sender
@@ -255,6 +256,16 @@ class Daemon:
                         supervised(
                             "bounce digest",
                             lambda: bounce_digest.run(
+                                engine, lambda: self.context().registry, outgoing.set
+                            ),
+                        )
+                    ),
+                    # the monthly report (1st of the month, JST) and the dormancy
+                    # reminders (第5条4), each mail once across daemons and restarts
+                    tg.create_task(
+                        supervised(
+                            "monthly report",
+                            lambda: monthly_report.run(
                                 engine, lambda: self.context().registry, outgoing.set
                             ),
                         )

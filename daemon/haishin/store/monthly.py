@@ -14,6 +14,7 @@ Never an address: only counts leave this module (第4条).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,10 +39,11 @@ class Month:
     @classmethod
     def parse(cls, text: str) -> Month:
         """`YYYY-MM`; ValueError otherwise."""
-        year, sep, month = text.partition("-")
-        if not (sep and len(year) == 4 and len(month) == 2 and year.isdigit() and month.isdigit()):
+        # ASCII digits only: str.isdigit and int() would take full-width ones too
+        found = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text)
+        if found is None:
             raise ValueError(text)
-        return cls(dt.date(int(year), int(month), 1))
+        return cls(dt.date(int(found[1]), int(found[2]), 1))
 
     @classmethod
     def of(cls, day: dt.date) -> Month:
