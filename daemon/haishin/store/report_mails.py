@@ -28,12 +28,14 @@ def claim(
 ) -> bool:
     """True when this transaction is the one that sends it (the row was not there)."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    result = conn.execute(
+    claimed = (
         insert(report_mails)
         .values(kind=kind, subject=subject, period=period, sent_at=utcnow(), message_id=message_id)
         .on_conflict_do_nothing()
+        # RETURNING, not rowcount: PostgreSQL drivers report -1 for a primary-key insert
+        .returning(report_mails.c.period)
     )
-    return result.rowcount == 1
+    return conn.execute(claimed).first() is not None
 
 
 def set_message(

@@ -130,13 +130,16 @@ async def run(
     today_of: Callable[[], dt.date] = jst_today,
     outages: OutageSource = no_outages,
 ) -> None:
-    """The daemon's task: reports and reminders due are queued at each check; a database
-    error is logged and tried again at the next, never the end of the daemon."""
+    """The daemon's task: reports and reminders due are queued at each check; a failure
+    is logged and tried again at the next, never the end of the daemon."""
     while True:
         try:
             queued = await asyncio.to_thread(_check, engine, registry_of(), today_of(), outages)
-        except sa.exc.SQLAlchemyError:
-            log.exception("monthly report: database error; trying again later")
+        except Exception:
+            # a database error, or a report that cannot be made: nothing was claimed, so it
+            # is tried again at the next check; a bug here must not end the daemon through
+            # its supervisor's restart cap (mail intake goes on, 第8条)
+            log.exception("monthly report: failed; trying again at the next check")
             queued = False
         if queued:
             wake_sender()
