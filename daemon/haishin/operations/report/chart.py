@@ -8,6 +8,8 @@ aria-label); the report puts the same numbers in a table beside it (WCAG 1.1.1).
 
 from __future__ import annotations
 
+import math
+import sys
 import xml.etree.ElementTree as ET
 
 import pygal
@@ -15,6 +17,11 @@ from pygal.style import Style
 
 from ...store.monthly import Figures, Month
 from .columns import TREND
+
+# pygal appends to sys.meta_path a finder for its map plugins that has no find_spec (the
+# protocol since Python 3.4): every import that fails anywhere in the process then warns
+# (ImportWarning). We draw no maps: take it out again.
+sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
 
 SVG = "http://www.w3.org/2000/svg"
 ET.register_namespace("", SVG)
@@ -36,33 +43,51 @@ _STYLE = Style(
 )
 
 
-def trend_svg(title: str, trend: list[tuple[Month, Figures]]) -> str:
-    chart = pygal.Line(
-        style=_STYLE,
-        width=720,
-        height=320,
-        js=[],  # no script: the chart reads without JavaScript, and mail clients run none
-        disable_xml_declaration=True,
-        title=title,
-        show_dots=True,
-        dots_size=3,
-        legend_at_bottom=True,
-        legend_at_bottom_columns=len(TREND),
-        x_label_rotation=0,
-        truncate_label=-1,
-        min_scale=2,
-        include_x_axis=True,
-    )
-    chart.x_labels = [f"{m.first.month}月" for m, _ in trend]
-    for i, (name, value) in enumerate(TREND):
-        # the subscribers (hundreds or more) on the left axis, the monthly changes
-        # (a handful) on the right one, so that neither is flattened
-        chart.add(name, [value(f) for _, f in trend], secondary=i > 0)
+def _ticks(values: list[int]) -> list[int]:
+    """Whole numbers for a count's axis, about five steps (pygal's own would be 0.8, 1.6…)."""
+    top = max([*values, 1])
+    step = max(1, math.ceil(top / 5))
+    return list(range(0, top + step, step))
+
+
+def _svg(chart: pygal.graph.graph.Graph, label: str) -> str:
     root = ET.fromstring(chart.render(is_unicode=True))
     for parent in root.iter():
         for child in list(parent):
             if child.tag == f"{{{SVG}}}script":
                 parent.remove(child)
     root.set("role", "img")
-    root.set("aria-label", f"{title}（数値は下の表）")
+    root.set("aria-label", f"{label}（数値は下の表）")
     return ET.tostring(root, encoding="unicode")
+
+
+def trend_svgs(title: str, trend: list[tuple[Month, Figures]]) -> list[str]:
+    """Two charts: the subscribers at each month's end (a line), and each month's new
+    registrations, ended subscriptions and posts (bars) — each on its own whole-number
+    scale, so that the few changes are not flattened by the many subscribers."""
+    labels = [f"{m.first:%y}/{m.first.month}" for m, _ in trend]
+    options = {
+        "style": _STYLE,
+        "width": 720,
+        "height": 300,
+        "js": [],  # no script: the chart reads without JavaScript, mail clients run none
+        "disable_xml_declaration": True,
+        "legend_at_bottom": True,
+        "truncate_label": -1,
+        "truncate_legend": -1,
+        "include_x_axis": True,
+    }
+    (active_name, active), *changes = TREND
+    line_title, bars_title = f"{title}: {active_name}", f"{title}: 月ごとの変化"
+    line = pygal.Line(title=line_title, show_legend=False, dots_size=3, **options)
+    line.x_labels = labels
+    values = [active(f) for _, f in trend]
+    line.y_labels = _ticks(values)
+    line.add(active_name, values)
+    bars = pygal.Bar(title=bars_title, legend_at_bottom_columns=3, **options)
+    bars.x_labels = labels
+    series = [(name, [value(f) for _, f in trend]) for name, value in changes]
+    bars.y_labels = _ticks([v for _, vs in series for v in vs])
+    for name, vs in series:
+        bars.add(name, vs)
+    return [_svg(line, line_title), _svg(bars, bars_title)]

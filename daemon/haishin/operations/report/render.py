@@ -12,7 +12,7 @@ import io
 import jinja2
 from markupsafe import Markup
 
-from .chart import trend_svg
+from .chart import trend_svgs
 from .collect import Report
 from .columns import COLUMNS, TREND
 
@@ -100,8 +100,8 @@ figure { margin: 1rem 0; } svg { max-width: 100%; height: auto; }
 {% endfor %}</tbody>
 </table>
 <figure>
-{{ c.svg }}
-<figcaption>{{ c.title }}: 直近12か月の推移（左の目盛りは月末の登録者数、右の目盛りはその他）</figcaption>
+{% for svg in c.svgs %}{{ svg }}
+{% endfor %}<figcaption>{{ c.title }}: 直近12か月の推移（横軸は年/月。数値は次の表）</figcaption>
 </figure>
 <table>
 <caption>直近12か月の推移（グラフの数値）</caption>
@@ -146,7 +146,7 @@ def html(report: Report) -> str:
             "last": f"{c.last_post:%Y年%m月%d日}" if c.last_post else "配信なし",
             "cells": [(name, f"{value(c.figures):,}") for name, value in COLUMNS],
             # pygal's own output, its text escaped by its XML writer
-            "svg": Markup(trend_svg(f"{c.title}の推移", c.trend)),
+            "svgs": [Markup(svg) for svg in trend_svgs(c.title, c.trend)],
             "trend": [
                 (f"{m.first:%Y年%m月}", [f"{value(f):,}" for _, value in TREND]) for m, f in c.trend
             ],
