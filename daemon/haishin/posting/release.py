@@ -62,6 +62,8 @@ def _finish(engine: sa.Engine, ctx: Context, post_id: int, settings: ReleaseSett
         assert post is not None and post.sent_at is not None and post.archive_slug is not None
         public = ctx.registry.channels[post.channel].value.archive == "public"
         posts.add_archive(conn, post, post.archive_slug, post.sent_at, public)
+        if settings.archive_dir is not None:
+            archive.mark_sent(settings.archive_dir, post.channel, post.sent_at)
         if public and settings.archive_dir is not None:
             archive.export(
                 settings.archive_dir,
