@@ -268,9 +268,7 @@ class Service(Strict):
     limits: Limits = Limits()
     bounces: Bounces = Bounces()
     delivery: Delivery = Delivery()
-    dormant_after_days: int = Field(default=90, gt=0)
-    """第5条4: the 情報管理者 keeps distributing so that subscribers keep their trust; a
-    channel without a post for this long is a reminder to them and a line in the report."""
+    dormant_after_days: int = Field(default=90, gt=0)  # 第5条4: a quiet channel (dormancy.py)
 
 
 class Pause(Strict):
