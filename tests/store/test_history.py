@@ -3,9 +3,12 @@ store/subscribers.py, on SQLite and PostgreSQL: each start and end once, with it
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from haishin.store import open_store, subscribers
+from haishin.store.schema import subscribers as subscribers_table
 from haishin.store.schema import subscription_events
 
 CH = "gomi-recycle"
@@ -59,4 +62,60 @@ def test_each_start_and_end_once_with_its_cause(db_url: str) -> None:
         (a, "joined", None),
     ]
     assert pending.id not in {s for s, _, _ in _history(engine)}
+    engine.dispose()
+
+
+def test_the_migration_fills_the_history_from_the_subscribers_state(db_url: str) -> None:
+    """A store made before migration 0013 keeps each subscription's last start and end."""
+    from alembic import command
+
+    from haishin.store.engine import alembic_config, create_engine
+
+    engine = create_engine(db_url)
+    command.upgrade(alembic_config(engine), "0010")
+    t = dt.datetime(2026, 10, 1, 3, 0, tzinfo=dt.UTC)
+    rows = [
+        # (address, status, confirmed, unsubscribed, method)
+        ("a@example.jp", "active", t, None, None),
+        ("b@example.jp", "unsubscribed", t, t + dt.timedelta(days=3), "one-click"),
+        ("c@example.jp", "disabled", t, None, "bounce-filtered"),
+        ("d@example.jp", "unsubscribed", t, t + dt.timedelta(days=4), "complaint"),
+        ("e@example.jp", "pending", None, None, None),
+    ]
+    with engine.begin() as conn:
+        for address, status, confirmed, unsubscribed, method in rows:
+            conn.execute(
+                subscribers_table.insert().values(
+                    channel=CH,
+                    address=address,
+                    address_key=address,
+                    status=status,
+                    created_at=t,
+                    updated_at=t + dt.timedelta(days=5),
+                    confirmed_at=confirmed,
+                    unsubscribed_at=unsubscribed,
+                    unsubscribe_method=method,
+                )
+            )
+    engine.dispose()
+    engine = open_store(db_url)
+    e = subscription_events.c
+    with engine.connect() as conn:
+        found = sorted(
+            (str(r[0]), str(r[1]), r[2], r[3])
+            for r in conn.execute(
+                sa.select(subscribers_table.c.address, e.change, e.cause, e.at).join(
+                    subscribers_table, subscribers_table.c.id == e.subscriber_id
+                )
+            )
+        )
+    assert found == [
+        ("a@example.jp", "joined", None, t),
+        ("b@example.jp", "joined", None, t),
+        ("b@example.jp", "left", "citizen", t + dt.timedelta(days=3)),
+        ("c@example.jp", "joined", None, t),
+        ("c@example.jp", "left", "bounce", t + dt.timedelta(days=5)),
+        ("d@example.jp", "joined", None, t),
+        ("d@example.jp", "left", "complaint", t + dt.timedelta(days=4)),
+    ]
     engine.dispose()

@@ -69,4 +69,9 @@ def report(
         sys.stdout.buffer.write(body)
         sys.stdout.buffer.flush()
     else:
-        output.write_bytes(body)
+        try:
+            output.write_bytes(body)
+        except OSError as exc:
+            raise click.ClickException(
+                f"{output} に書き込めません: {exc.strerror or type(exc).__name__}"
+            ) from None

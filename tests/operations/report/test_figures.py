@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -63,3 +64,14 @@ def test_bad_month_and_department_are_answered_in_japanese(sqlite_url: str) -> N
         assert result.exit_code == 2 if "month" in args[0] else 1, result.output
         assert words in result.output
         assert "Traceback" not in result.output
+
+
+def test_an_unwritable_output_is_answered_in_japanese(sqlite_url: str, tmp_path: Path) -> None:
+    open_store(sqlite_url).dispose()
+    target = tmp_path / "missing-folder" / "report.html"
+    result = CliRunner().invoke(
+        cli,
+        ["report", "--config", str(CONFIG), "--db", sqlite_url, "--output", str(target)],
+    )
+    assert result.exit_code == 1 and "に書き込めません" in result.output
+    assert "Traceback" not in result.output

@@ -81,3 +81,20 @@ def test_report_in_chromium(chromium: Any, axe_js: str, report_file: Path, width
     driver.save_screenshot(str(ARTIFACTS / f"report-2026-11-{width}.png"))
     violations = _axe(driver, axe_js)
     assert violations == [], [(v["id"], v["help"]) for v in violations]
+
+
+def test_staff_text_is_escaped_in_the_html_and_the_charts() -> None:
+    """A title is staff's text from the registry: it is shown, never run."""
+    from haishin.operations.report.collect import ChannelReport, Report
+    from haishin.store.monthly import Figures
+
+    month = Month(dt.date(2026, 11, 1))
+    hostile = '<script>alert(1)</script>"&<img src=x onerror=alert(2)>'
+    figures = Figures("x")
+    channel = ChannelReport(
+        "x", hostile, hostile, figures, [(m, figures) for m in month.trail(12)], None
+    )
+    report = Report("サービス", month, None, "全チャネル", [channel], [], [])
+    page = html(report)
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
