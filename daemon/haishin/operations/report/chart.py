@@ -54,7 +54,8 @@ def _svg(chart: pygal.graph.graph.Graph, label: str) -> str:
     root = ET.fromstring(chart.render(is_unicode=True))
     for parent in root.iter():
         for child in list(parent):
-            if child.tag == f"{{{SVG}}}script":
+            # the script, and the <desc> data its tooltips read (the table has the numbers)
+            if child.tag in (f"{{{SVG}}}script", f"{{{SVG}}}desc"):
                 parent.remove(child)
     root.set("role", "img")
     root.set("aria-label", f"{label}（数値は下の表）")
