@@ -181,3 +181,28 @@ def test_a_report_that_fails_is_not_claimed_and_is_made_at_the_next_check(
     text, html, _, _ = _parts(msg)
     assert "定期保守 2026-11-03 01:00〜03:00" in text and '<th scope="row">定期保守</th>' in html
     engine.dispose()
+
+
+def test_due_in_the_first_week_and_not_at_start(sqlite_url: str) -> None:
+    engine = open_store(sqlite_url)
+    registry = load_valid(CONFIG)
+    # past the catch-up days nothing is due: a store first started then sends no report
+    # of a month it did not see
+    assert monthly_report.send_due(engine, registry, dt.date(2026, 12, 8)) == []
+
+    async def started(seconds: float) -> None:
+        task = asyncio.create_task(
+            monthly_report.run(engine, lambda: registry, lambda: None, today_of=lambda: DECEMBER_1)
+        )
+        await asyncio.sleep(seconds)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(started(0.3))  # a daemon started for a moment sends nothing
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(report_mails_table)).scalar() == 0
+        )
+    late = monthly_report.send_due(engine, registry, dt.date(2026, 12, 7))
+    assert report_mails.ALL in late  # the 7th still catches up
+    engine.dispose()

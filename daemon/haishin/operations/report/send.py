@@ -34,7 +34,11 @@ from .render import csv_bytes, html, subject, text
 
 log = logging.getLogger(__name__)
 
-CHECK_EVERY = 3600.0  # seconds
+CHECK_EVERY = 3600.0  # seconds; also the wait before the first check after a start
+CATCH_UP_DAYS = 7
+"""The report is due from the month's first day (JST) through its seventh: daemons all
+down on the 1st send it when back; a store first started late in a month sends none for
+month it did not see."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +97,11 @@ def send_due(
     *,
     outages: OutageSource = no_outages,
 ) -> list[str]:
-    """Queue last month's reports not yet sent; the keys of those this call queued."""
+    """Queue last month's reports not yet sent; the keys of those this call queued. Past
+    the catch-up days nothing is due (`haishin report` shows any month on demand)."""
     assert registry.service is not None
+    if today.day > CATCH_UP_DAYS:
+        return []
     month = Month.of(today).previous()
     kind = report_mails.Kind.MONTHLY
     sent: list[str] = []
@@ -131,8 +138,13 @@ async def run(
     outages: OutageSource = no_outages,
 ) -> None:
     """The daemon's task: reports and reminders due are queued at each check; a failure
-    is logged and tried again at the next, never the end of the daemon."""
+    is logged and tried again at the next, never the end of the daemon. The first check
+    comes `every` seconds after the start: a start is not the moment to send staff mail
+    (a daemon started for a moment, or restarted in a loop, sends nothing)."""
     while True:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every):
+                await asyncio.Event().wait()  # nothing sets it: a cancellable wait
         try:
             queued = await asyncio.to_thread(_check, engine, registry_of(), today_of(), outages)
         except Exception:
@@ -143,6 +155,3 @@ async def run(
             queued = False
         if queued:
             wake_sender()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(every):
-                await asyncio.Event().wait()  # nothing sets it: a cancellable wait
