@@ -41,7 +41,8 @@ class Month:
         """`YYYY-MM`; ValueError otherwise."""
         # ASCII digits only: str.isdigit and int() would take full-width ones too
         found = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text)
-        if found is None:
+        # the year leaves room for the 12-month trend before it and the month after it
+        if found is None or not 1 < int(found[1]) < dt.MAXYEAR:
             raise ValueError(text)
         return cls(dt.date(int(found[1]), int(found[2]), 1))
 

@@ -58,6 +58,9 @@ def test_bad_month_and_department_are_answered_in_japanese(sqlite_url: str) -> N
         (["--month", "2026-13"], "YYYY-MM"),
         (["--month", "11/2026"], "YYYY-MM"),
         (["--month", "２０２６-１１"], "YYYY-MM"),
+        (["--month", "9999-12"], "YYYY-MM"),
+        (["--month", "0001-01"], "YYYY-MM"),
+        (["--month", "2026-00"], "YYYY-MM"),
         (["--department", "nowhere"], "所属 'nowhere' はありません"),
     ):
         result = CliRunner().invoke(cli, [*base, *args])
