@@ -24,6 +24,7 @@ from ...clock import today as jst_today
 from ...mailtext.report_mail import report_mail
 from ...registry import Registry
 from ...registry.model import Role
+from ...registry.state import channel_states
 from ...store import queue, report_mails
 from ...store.engine import reading
 from ...store.monthly import Month
@@ -48,10 +49,14 @@ class Recipient:
     to: str  # a staff address (never a subscriber's)
 
 
-def recipients(registry: Registry) -> list[Recipient]:
-    """Each department with a channel, to its 情報管理者; all, to the 統括管理者."""
+def recipients(registry: Registry, on: dt.date | None = None) -> list[Recipient]:
+    """Each department with a channel served on `on` (the month's last day; default:
+    today), to its 情報管理者; all, to the 統括管理者."""
     assert registry.service is not None
-    with_channels = {c.value.department for c in registry.channels.values()}
+    states = channel_states(registry, on)
+    with_channels = {
+        c.value.department for slug, c in registry.channels.items() if states[slug].served
+    }
     out = [
         Recipient(dep_id, dep_id, dep.manager.address)
         for dep_id, dep in sorted(registry.departments.items())
@@ -105,7 +110,7 @@ def send_due(
     month = Month.of(today).previous()
     kind = report_mails.Kind.MONTHLY
     sent: list[str] = []
-    for r in recipients(registry):
+    for r in recipients(registry, month.last):
         with reading(engine) as conn:
             if report_mails.sent(conn, kind, r.key, month.first) is not None:
                 continue
