@@ -14,8 +14,7 @@ import hashlib
 import logging
 import signal
 import ssl
-import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from .inbound.imap.settings import ImapSettings
 from .inbound.writer import SpoolWriter
 from .operations import announce, outages
 from .operations.metrics import Metrics
+from .operations.report import send as monthly_report
 from .operations.status import snapshot
 from .operations.sync import notify_refusal
 from .outbound import sender
@@ -44,7 +44,6 @@ from .outbound.sender import SendSettings
 from .posting import authenticated, release
 from .posting.dnskeys import DnsSettings, KeyLookup
 from .posting.release import ReleaseSettings
-from .redact import LogFilter
 from .registry import Registry, load_valid
 from .router import worker
 from .store import open_store
@@ -52,6 +51,8 @@ from .store.queue import Claimed
 from .store.retention import purge
 from .store.spool import Spool
 from .store.states import Intake
+from .supervision import configure_logging as configure_logging
+from .supervision import supervised
 from .tokens import Keyring
 
 log = logging.getLogger("haishin")
@@ -270,6 +271,16 @@ class Daemon:
                             ),
                         )
                     ),
+                    # the monthly report (1st of the month, JST) and the dormancy
+                    # reminders (第5条4), each mail once across daemons and restarts
+                    tg.create_task(
+                        supervised(
+                            "monthly report",
+                            lambda: monthly_report.run(
+                                engine, lambda: self.context().registry, outgoing.set
+                            ),
+                        )
+                    ),
                     tg.create_task(
                         supervised(
                             "release",
@@ -347,51 +358,3 @@ def refused_reload_notice(engine: Any, ctx: Context, problems: list[str]) -> Non
 
 
 HOUSEKEEPING_EVERY = 86_400.0
-
-MAX_RESTARTS = 5
-RESTART_WINDOW = 300.0
-
-
-async def supervised(name: str, start: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a task forever, restarting it after an unexpected error (a bug must not stop
-    mail intake, 第8条); more than MAX_RESTARTS in RESTART_WINDOW seconds ends the daemon,
-    so that its supervisor (systemd) notices and restarts it whole."""
-    restarts: list[float] = []
-    while True:
-        try:
-            await start()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            now = asyncio.get_running_loop().time()
-            restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
-            if len(restarts) > MAX_RESTARTS:
-                log.critical(
-                    "%s failed %d times in %.0f s; stopping", name, len(restarts), RESTART_WINDOW
-                )
-                raise
-            log.exception("%s failed; restarting (%d)", name, len(restarts))
-            await asyncio.sleep(min(2 ** len(restarts), 30))
-
-
-def configure_logging(keyring: Keyring, verbose: bool = False, json: bool = False) -> None:
-    """Plain lines for a person, or one JSON object per line (`--log-format json`) for the
-    journal and log collectors (第4条(1): failures must be findable). Every record passes
-    the redaction filter first: no address reaches the log in clear (第4条(3))."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(LogFilter(keyring.key))
-    if json:
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs addresses
-    logging.getLogger("flufl.bounce").setLevel(logging.WARNING)  # a line per detector run

@@ -17,6 +17,10 @@ CHANNEL_QR = "channels/{slug}/qr.png"
 BACKNUMBERS = "channels/{slug}/backnumbers.html"
 ARCHIVED_POST = "channels/{channel}/{slug}.html"
 """A post that went out, in its channel's back numbers; `slug` names the post (its file)."""
+LAST_SENT = "{channel}/.last-sent"
+"""Not a URL: in the back-number folder (the site's archive), when the channel's latest post
+went out (ISO 8601, JST), written by the daemon for every channel, a private archive's
+too, so that any host building the site shows 最終配信日 (第5条4) without the database."""
 CHANNEL_FEED = "feeds/{slug}.atom.xml"
 MYPAGE_QR = "mypage-qr.png"
 """The QR code of the `mailto:mypage@` that asks for a link to the citizen's own page."""

@@ -138,7 +138,7 @@ def test_maildir_strands_nothing_when_a_commit_answer_is_lost(
 
 
 def test_recover_takes_back_own_claims_only_when_asked(tmp_path: Path) -> None:
-    """A restarted sender task (service.supervised) holds none of its process's claims."""
+    """A restarted sender task (supervision.supervised) holds none of its process's claims."""
     engine = _store(tmp_path)
     assert len(queue.claim(engine, 10)) == 10
     assert queue.recover(engine) == 0  # a live sender's claims stay

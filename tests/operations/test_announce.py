@@ -23,11 +23,13 @@ import sqlalchemy as sa
 
 from haishin.operations.announce import announce_due
 from haishin.operations.outage_status import outages_in_period
+from haishin.operations.report.collect import stored_outages
 from haishin.operations.status import describe, snapshot
 from haishin.registry import Registry, load_valid
 from haishin.registry.model import JST
 from haishin.store import outage_notices
 from haishin.store.engine import open_store
+from haishin.store.monthly import Month
 from haishin.store.outage_notices import NoticeState
 from haishin.store.schema import outage_notices as table
 from haishin.store.schema import outbound, outbound_messages
@@ -468,3 +470,21 @@ def test_a_deferred_notice_is_retried_by_the_sender(
         time.sleep(1.0)  # more passes of the daemon: nothing more
         assert len(sink.to(CMS)) == 1
         assert "送信済み" in _status(sqlite_url)
+
+
+def test_the_monthly_report_shows_the_months_stops_from_the_store(
+    config: Path, db_url: str
+) -> None:
+    """The 統括管理者's monthly report (issue 15 item 6) takes its outages section from
+    what the daemon recorded: the stop, its window and where its notice stands."""
+    engine = open_store(db_url)
+    try:
+        reg = load_valid(config)
+        announce_due(engine, reg, START - DAYS)
+        [line] = stored_outages(engine, reg, Month(dt.date(2027, 3, 1)))
+        assert line.title.startswith("R9-09-planned（")
+        assert line.window.startswith(f"{START.astimezone(JST):%Y-%m-%d %H:%M}〜")
+        assert "送信" in line.notice
+        assert stored_outages(engine, reg, Month(dt.date(2027, 5, 1))) == []
+    finally:
+        engine.dispose()

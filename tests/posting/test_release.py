@@ -150,11 +150,17 @@ def test_archive_export_is_plain_text_in_markdown(
     assert text.startswith("Title: お知らせ\nDate: ")
     assert "\\# 見出しではない" in text and "\\1. 番号ではない" in text
     assert "&lt;b&gt;タグ&lt;/b&gt;" in text
-    assert not list((folder / SLUG).glob(".*"))  # no temporary file left
+    assert not list((folder / SLUG).glob(".*.tmp"))  # no temporary file left
     assert "user0" not in text
+    # when it went out, for the site's 最終配信日 (site/archive.py last_sent)
+    assert post.sent_at is not None
+    last = dt.datetime.fromisoformat((folder / SLUG / ".last-sent").read_text().strip())
+    assert last == post.sent_at.replace(second=0, microsecond=0)
 
 
-def test_private_archive_is_not_exported(engine: sa.Engine, ctx: Context, tmp_path: Path) -> None:
+def test_private_archive_is_not_exported_only_its_last_sent_time(
+    engine: sa.Engine, ctx: Context, tmp_path: Path
+) -> None:
     out = archive.markdown("件名", "本文\n", dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     assert out == "Title: 件名\nDate: 2026-12-01 09:00\n\n本文  \n"
     with engine.begin() as conn:
@@ -178,8 +184,12 @@ def test_private_archive_is_not_exported(engine: sa.Engine, ctx: Context, tmp_pa
         post = posts.get(c, made.id)
         kept = c.execute(sa.text("SELECT public FROM archive")).scalar_one()
     assert post is not None and post.state is PostState.SENT and not kept
+    assert post.sent_at is not None
     assert archive.export_store(engine, tmp_path / "a") == 0
-    assert not (tmp_path / "a").exists()
+    # nothing of the post; only when it went out, for the site's 最終配信日 (第5条4)
+    assert [p.name for p in (tmp_path / "a" / "kaigo-yobou").iterdir()] == [".last-sent"]
+    last = (tmp_path / "a" / "kaigo-yobou" / ".last-sent").read_text()
+    assert dt.datetime.fromisoformat(last.strip()) == post.sent_at.replace(second=0, microsecond=0)
 
 
 def test_decisions_are_compare_and_set(engine: sa.Engine, ctx: Context) -> None:

@@ -98,6 +98,9 @@ COMMANDS: dict[str, Lazy] = {
         "bounces:bounces",
         "Bounce scores and disables: `haishin bounces CHANNEL` reports, `digest` mails.",
     ),
+    "report": Lazy(
+        "report:report", "Monthly figures per channel with 12-month trends (HTML or CSV)."
+    ),
     "held": Lazy(
         "held:held", "List, show, approve, reject and withdraw posts that have not gone out."
     ),

@@ -138,7 +138,7 @@ async def run(
     the outages in force (operations/outages.py, 第9条), which stand above this module."""
     await asyncio.to_thread(queue.heartbeat, engine)
     # `mine`: this task holds no claims yet, so any under our id are an earlier run's
-    # (service.supervised restarts it) whose results could not be written
+    # (supervision.supervised restarts it) whose results could not be written
     await asyncio.to_thread(queue.recover, engine, mine=True)
     sendable = _logged(sendable)
     if settings.smarthost:

@@ -81,6 +81,7 @@ class Service(Strict):
     delivery: Delivery = Delivery()
     # 第9条2・4 say only 事前に: days before a planned stop's start the daemon notifies (第10条)
     outage_notice_days: int = Field(default=7, ge=1, le=90)
+    dormant_after_days: int = Field(default=90, gt=0)  # 第5条4: a quiet channel (dormancy.py)
 
 
 class Pause(Strict):

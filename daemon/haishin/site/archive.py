@@ -19,6 +19,7 @@ archive.py); a post in both is published once, from the store.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 from pelican.contents import Content
 
 from .. import urls
+from ..clock import JST
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +99,26 @@ def unknown_folders(archive: Path, slugs: Iterable[str]) -> list[str]:
         return []
     known = set(slugs)
     return sorted(p.name for p in archive.iterdir() if p.is_dir() and p.name not in known)
+
+
+def last_sent(archive: Path, slug: str, posts: list[Post]) -> dt.date | None:
+    """The day (JST) the channel's latest post went out (最終配信日, 第5条4): what the daemon
+    wrote into `<archive>/<slug>/.last-sent` (urls.LAST_SENT, for private archives too),
+    or the newest back number's date, whichever is later; None when neither says."""
+    days = [p.date.date() for p in posts[:1]]
+    path = archive / urls.LAST_SENT.format(channel=slug)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("最終配信日のファイルを読めません（%s）: %s", type(exc).__name__, path)
+        text = ""
+    if text:
+        try:
+            at = dt.datetime.fromisoformat(text)
+        except ValueError:
+            log.warning("最終配信日のファイルの日時が読めません: %s", path)
+        else:
+            days.append(at.astimezone(JST).date() if at.tzinfo else at.date())
+    return max(days, default=None)

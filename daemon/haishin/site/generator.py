@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pelican.generators import Generator
 
 from .. import urls
-from .archive import Post, merged, read_posts, unknown_folders
+from .archive import Post, last_sent, merged, read_posts, unknown_folders
 from .feeds import notice_items
 from .loaded import SETTINGS_KEY, Loaded
 from .qr import write_qr
@@ -39,6 +39,10 @@ class RegistryGenerator(Generator):  # type: ignore[misc]  # Pelican is untyped
         # Shared context: Pelican's page generator renders the hand-written pages with our
         # base template, which needs the service's name and inquiry address.
         self.context["site"] = site
+        # 最終配信日 of each channel (第5条4), on the channel page and in the lists
+        self.context["last_sent"] = {
+            c.slug: last_sent(archive, c.slug, self.posts.get(c.slug, [])) for c in site.channels
+        }
 
     def generate_output(self, writer: Any) -> None:
         site = self.loaded.site

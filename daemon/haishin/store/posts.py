@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..clock import utcnow
-from .schema import archive, posts
+from .schema import UTCDateTime, archive, posts
 
 
 class PostState(enum.StrEnum):
@@ -256,6 +256,17 @@ def back_numbers(conn: sa.Connection) -> list[BackNumber]:
         .order_by(archive.c.channel, archive.c.sent_at, archive.c.slug)
     )
     return [BackNumber(*row) for row in rows]
+
+
+def last_sent(conn: sa.Connection) -> dict[str, dt.datetime]:
+    """Each channel's latest post, whether its archive is public or not (第5条4: the site's
+    最終配信日 tells that a channel is alive, not what it said)."""
+    rows = conn.execute(
+        sa.select(archive.c.channel, sa.func.max(archive.c.sent_at, type_=UTCDateTime())).group_by(
+            archive.c.channel
+        )
+    )
+    return {channel: at for channel, at in rows}
 
 
 def add_archive(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..clock import utcnow
-from . import bounces
+from . import bounces, history
 from .schema import subscribers
 
 
@@ -123,6 +123,8 @@ def activate(
     """Record consent and make the address active (特定電子メール法: keep the record)."""
     sub = ensure_pending(conn, channel, address)
     now = utcnow()
+    if sub.status != Status.ACTIVE:
+        history.joined(conn, channel, sub.id)
     conn.execute(
         subscribers.update()
         .where(subscribers.c.id == sub.id)
@@ -155,8 +157,9 @@ def unsubscribe(conn: sa.Connection, sub_id: int, *, method: str) -> bool:
             unsubscribed_at=now,
             unsubscribe_method=method,
         )
+        .returning(subscribers.c.channel)
     )
-    return result.rowcount == 1
+    return _ended(conn, result.scalar_one_or_none(), sub_id, method)
 
 
 def disable(conn: sa.Connection, sub_id: int, *, method: str) -> bool:
@@ -168,23 +171,36 @@ def disable(conn: sa.Connection, sub_id: int, *, method: str) -> bool:
         subscribers.update()
         .where(subscribers.c.id == sub_id, subscribers.c.status == Status.ACTIVE)
         .values(status=Status.DISABLED, updated_at=now, unsubscribe_method=method)
+        .returning(subscribers.c.channel)
     )
-    return result.rowcount == 1
+    return _ended(conn, result.scalar_one_or_none(), sub_id, method)
+
+
+def _ended(conn: sa.Connection, channel: str | None, sub_id: int, method: str) -> bool:
+    """Record the end of a subscription that the update just ended (its channel came back:
+    the row was active), once even when two daemons tried."""
+    if channel is None:
+        return False
+    history.left(conn, channel, sub_id, method)
+    return True
 
 
 def remove(conn: sa.Connection, channel: str, address: str) -> bool:
     """Staff removal (第5条(2)): the row is kept as disabled, so the record stays."""
-    now = utcnow()
+    found = find(conn, channel, address)
+    if found is None or found.status == Status.DISABLED:
+        return False
     result = conn.execute(
         subscribers.update()
-        .where(
-            subscribers.c.channel == channel,
-            subscribers.c.address_key == address_key(address),
-            subscribers.c.status != Status.DISABLED,
-        )
-        .values(status=Status.DISABLED, updated_at=now, unsubscribe_method="staff")
+        # the state it was read in: a concurrent change makes this a no-op, not a double end
+        .where(subscribers.c.id == found.id, subscribers.c.status == found.status)
+        .values(status=Status.DISABLED, updated_at=utcnow(), unsubscribe_method="staff")
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    if found.status == Status.ACTIVE:
+        history.left(conn, channel, found.id, "staff")
+    return True
 
 
 def count(conn: sa.Connection, channel: str) -> dict[Status, int]:

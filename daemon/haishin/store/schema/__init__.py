@@ -11,8 +11,15 @@ everything is importable from here, as before.
 from .bounces import bounce_alarms, bounce_digests, bounce_events, bounce_scores
 from .columns import UTCDateTime, metadata
 from .mail import archive, inbound, outbound, outbound_messages, posts, senders
-from .people import address_moves, auto_replies, confirmations, mypage_links, subscribers
-from .records import audit_log, imap_mailboxes, imap_seen, outage_notices
+from .people import (
+    address_moves,
+    auto_replies,
+    confirmations,
+    mypage_links,
+    subscribers,
+    subscription_events,
+)
+from .records import audit_log, imap_mailboxes, imap_seen, outage_notices, report_mails
 
 __all__ = [
     "UTCDateTime",
@@ -34,6 +41,8 @@ __all__ = [
     "outbound",
     "outbound_messages",
     "posts",
+    "report_mails",
     "senders",
     "subscribers",
+    "subscription_events",
 ]

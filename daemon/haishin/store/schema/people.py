@@ -108,3 +108,18 @@ address_moves = sa.Table(
     sa.Index("ix_address_moves_link", "link"),
     sa.Index("ix_address_moves_old", "old_key"),
 )
+
+subscription_events = sa.Table(
+    "subscription_events",
+    metadata,
+    # Each subscription's start and end, with its cause, for the monthly report (issue 15):
+    # `subscribers` keeps only the latest state, a month's figures need the changes. The
+    # subscriber is a reference, never an address (第4条).
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("subscriber_id", _ID, nullable=True),
+    sa.Column("change", sa.String(16), nullable=False),  # store/history.py Change
+    sa.Column("cause", sa.String(16), nullable=True),  # store/history.py Cause, on leaving
+    sa.Index("ix_subscription_events_channel_at", "channel", "at"),
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from .columns import UTCDateTime, metadata
+from .columns import _ID, UTCDateTime, metadata
 
 audit_log = sa.Table(
     "audit_log",
@@ -73,4 +73,18 @@ outage_notices = sa.Table(
     sa.Column("message_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # queued how often
     sa.Column("seen_at", UTCDateTime(), nullable=False),  # last mirrored from a registry
+)
+
+report_mails = sa.Table(
+    "report_mails",
+    metadata,
+    # A mail sent once per period and recipient: the monthly report (period: the month's
+    # first day, recipient: a department or the 統括管理者) and the dormancy reminder
+    # (period: the day the channel's quiet span began). The primary key makes a second
+    # daemon or a restart a no-op; the row is claimed in the transaction that queues it.
+    sa.Column("kind", sa.String(16), primary_key=True),  # monthly | dormant
+    sa.Column("subject", sa.String(128), primary_key=True),  # department, channel or *
+    sa.Column("period", sa.Date, primary_key=True),
+    sa.Column("sent_at", UTCDateTime(), nullable=False),
+    sa.Column("message_id", _ID, nullable=True),
 )
