@@ -10,6 +10,7 @@ import click
 
 from ..clock import utcnow
 from ..errors import HaishinError
+from ..operations.daemons import daemons, describe_daemons
 from ..operations.outages import notify
 from ..operations.status import describe, describe_progress, progress, snapshot
 from ..operations.sync import SyncResult, pending, sync
@@ -124,6 +125,7 @@ def status_cmd(db_url: str, message_id: int | None) -> None:
             click.echo(describe_progress(progress(engine, message_id)))
         else:
             click.echo(describe(snapshot(engine)))
+            click.echo(describe_daemons(daemons(engine)))
     finally:
         engine.dispose()
 

@@ -33,7 +33,8 @@ from .chains import CHAIN, Chains, Classify, Retry, Stats
 from .client import Connection, SMTPError
 from .commits import GroupCommit, OnSettle, OnSettled
 from .lanes import Lane, Lanes
-from .pacing import DEFAULT, Limits, TokenBucket
+from .pacing import DEFAULT, OVERALL, Bucket, Limits
+from .sharing import BLOCKED_FOR, LOCAL, Sharing
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,10 @@ class Pool:
         on_settle: OnSettle | None = None,
         on_settled: OnSettled | None = None,
         sendable: Sendable = lambda: None,
+        sharing: Sharing = LOCAL,
     ) -> None:
+        self.sharing = sharing
+        """Where the limits are kept: in this process, or shared by the daemons."""
         self.claims = queue.Claims(engine)
         self.sendable = sendable
         self._kinds: frozenset[MessageKind] | None = None
@@ -75,8 +79,8 @@ class Pool:
         self.idle = idle
         self.horizon = horizon
         """Seconds of a throttled lane's pace kept in memory; the rest goes back."""
-        self.global_bucket = TokenBucket(rate, burst=rate / 10) if rate else None
-        self.lanes = Lanes()
+        self.global_bucket = self._overall(rate)
+        self.lanes = Lanes(sharing.bucket)
         self.in_flight = 0
         """Rows claimed and not yet settled."""
         self.total_connections = 0
@@ -87,8 +91,15 @@ class Pool:
         """Set when results wait to be written or a connection ended."""
         self.commits = GroupCommit(engine, self.changed, on_settle, on_settled)
 
+    def _overall(self, rate: float | None) -> Bucket | None:
+        return self.sharing.bucket(OVERALL, rate, rate / 10) if rate else None
+
     def reconfigure(self, limits: Limits) -> None:
-        """New limits from a reloaded registry; rows already in lanes stay."""
+        """New limits from a reloaded registry, in force at once (the overall cap too:
+        issue 16 found a raised cap still sending at the old one); rows already in lanes
+        stay."""
+        if limits.delivery.messages_per_second != self.limits.delivery.messages_per_second:
+            self.global_bucket = self._overall(limits.delivery.messages_per_second)
         self.limits = limits
         self.lanes.reconfigure(limits)
 
@@ -145,9 +156,11 @@ class Pool:
     def spawn(self) -> None:
         """Open connections where rows wait, within each lane's and the overall limit."""
         overall = self.limits.delivery.connections
+        now = asyncio.get_running_loop().time()
         for lane in self.lanes.limited_first():
             while (
-                lane.rows
+                lane.blocked_until <= now
+                and lane.rows
                 and lane.connections < lane.limit.connections
                 and lane.connections < len(lane.rows)
                 and self.total_connections < overall
@@ -159,12 +172,24 @@ class Pool:
                 task.add_done_callback(self._tasks.discard)
 
     async def _connection(self, lane: Lane) -> None:
+        key = lane.limit.key
+        slot: int | None = None
         try:
+            if key != DEFAULT:
+                # the domain's connections are counted for the service as a whole
+                slot = await self.sharing.acquire(key, lane.limit.connections)
+                if slot is None:
+                    lane.blocked_until = asyncio.get_running_loop().time() + BLOCKED_FOR
+                    return
             await self._serve(lane)
         finally:
-            lane.connections -= 1
-            self.total_connections -= 1
-            self.changed.set()
+            try:
+                if slot is not None:
+                    await self.sharing.release(key, slot)
+            finally:
+                lane.connections -= 1
+                self.total_connections -= 1
+                self.changed.set()
 
     async def _serve(self, lane: Lane) -> None:
         host, port = self.smarthost
@@ -229,10 +254,11 @@ class Pool:
         return self.lanes.starved(lane)
 
     async def _pace(self, lane: Lane) -> None:
-        delays = [b.delay() for b in (lane.bucket, self.global_bucket) if b is not None]
-        wait = max(delays, default=0.0)
-        if wait > 0:
-            await asyncio.sleep(wait)  # pacing, not synchronisation: the carrier's rate
+        # the lane's pace first, then the overall one: a send time granted by the
+        # overall bucket is used when granted, not wasted waiting for the carrier's
+        for bucket in (lane.bucket, self.global_bucket):
+            if bucket is not None:
+                await bucket.wait()
 
     # -- results -----------------------------------------------------------------------
 
