@@ -22,8 +22,12 @@ The design, and why:
   connections has slots 0…c-1 (`lane_leases`); a connection takes a free slot before it
   opens and gives it back when it closes. A lease lasts `store.leases.LEASE` (10 s) and
   the sender's heartbeat renews its own every 2 s, so a killed daemon's slots are free
-  again within the lease. A daemon that finds every slot held waits BLOCKED_FOR before
-  trying again; its rows wait in memory within the lane's horizon (pool.py).
+  again within the lease. A daemon takes at most its fair share, the slots over the
+  live daemons rounded up: one holding every slot would, once killed, stall the domain
+  for a whole lease. A daemon that finds no slot for it waits BLOCKED_FOR before trying
+  again; its rows wait in memory within the lane's horizon (pool.py). The cost: with
+  idle daemons alive, an active one may use fewer connections than the domain allows;
+  at a carrier's pace one pipelining connection is more than enough.
 - **Not shared:** recipients per connection (a property of one connection) and the
   service-wide `delivery.connections` (each daemon's own concurrency to its smarthost).
 - **No advisory locks.** A session advisory lock would be released by a dead daemon's
