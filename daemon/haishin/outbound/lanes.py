@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..store import queue
-from .pacing import DEFAULT, Bucket, Limit, Limits, MakeBucket, TokenBucket
+from .pacing import DEFAULT, Bucket, Limit, Limits, MakeBucket
 
 
 @dataclass
@@ -22,15 +22,11 @@ class Lane:
     """Loop time before which no connection is tried: other daemons held every slot."""
 
 
-def _local(key: str, rate: float, burst: float) -> Bucket:
-    return TokenBucket(rate, burst)
-
-
 class Lanes(dict[str, Lane]):
     """The lanes by key (pacing.Limits.lane_of), made as rows arrive for them; their
     buckets from `make` (this process's, or shared by the daemons: sharing.py)."""
 
-    def __init__(self, make: MakeBucket = _local) -> None:
+    def __init__(self, make: MakeBucket) -> None:
         super().__init__()
         self.make = make
 
