@@ -12,7 +12,7 @@ The design, and why:
   is `max(1, r·LEASE_SPAN)` send times, 1/r apart, starting where the last grant of any
   daemon ended (or now, when the bucket was idle: nothing is saved up). So the grants of
   all daemons together never exceed the rate, whatever their number; one round trip
-  buys a batch of messages (5 at 25/s, 400 at 2,000/s), not one per message. A daemon
+  buys a batch of messages (2 at 25/s, 200 at 2,000/s), not one per message. A daemon
   asks only while it has a message waiting, so it wastes little; a daemon that dies
   loses at most the rest of its grant (under the cap, never over), and the next grant
   starts at most one span later: its share is back within LEASE_SPAN. A reload that
@@ -54,10 +54,11 @@ from .pacing import Bucket, TokenBucket
 
 log = logging.getLogger(__name__)
 
-LEASE_SPAN = 0.2
+LEASE_SPAN = 0.1
 """Seconds of a shared bucket's send times one grant takes: long enough that a grant
-buys several messages at a carrier's pace and hundreds at full speed, short enough that
-a dead daemon's unused share is small."""
+buys hundreds of messages at full speed (ten round trips a second per busy bucket),
+short enough that a dead daemon's unused share is small (it may hold two grants: the
+one it sends and the next; 0.2 s lost 10 messages at 25/s in tests/outbound/test_sharing.py)."""
 
 BLOCKED_FOR = 0.5
 """Seconds a lane waits when the other daemons hold all its connection slots."""
