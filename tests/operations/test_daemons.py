@@ -61,7 +61,7 @@ def test_status_shows_each_daemon_alive_or_gone(db_url: str) -> None:
 
     text = describe_daemons(states)
     lines = text.splitlines()
-    assert lines[0] == "デーモン:"
+    assert lines[0] == "デーモン: 稼働 1、停止 1、合計 12.5 通/秒（直近 10 秒）"
     assert queue.HOST in lines[1] and "稼働中" in lines[1] and "送信中 3 件" in lines[1]
     assert "12.5 通/秒（直近 10 秒）" in lines[1]
     assert ("docomo.ne.jp×1" if pg else "接続枠 なし") in lines[1]

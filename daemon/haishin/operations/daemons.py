@@ -92,7 +92,11 @@ def describe_daemons(states: list[DaemonState], now: dt.datetime | None = None) 
     now = now or utcnow()
     if not states:
         return "デーモン: 送信中のものはありません"
-    lines = ["デーモン:"]
+    live = [d for d in states if d.alive]
+    lines = [
+        f"デーモン: 稼働 {len(live)}、停止 {len(states) - len(live)}、"
+        f"合計 {sum(d.rate for d in live):.1f} 通/秒（直近 10 秒）"
+    ]
     for d in states:
         silent = d.silent_seconds(now)
         if d.alive:
