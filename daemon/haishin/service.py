@@ -35,6 +35,7 @@ from .inbound.imap.session import ImapIngester
 from .inbound.imap.settings import ImapSettings
 from .inbound.writer import SpoolWriter
 from .operations import announce, outages
+from .operations.daemons import daemons
 from .operations.metrics import Metrics
 from .operations.report import send as monthly_report
 from .operations.status import snapshot
@@ -177,6 +178,7 @@ class Daemon:
             refusals=lambda: bounce_alarm.refusal_counts(
                 engine, settings_of(self.context().service).alarm_reasons
             ),
+            daemons=lambda: daemons(engine),
         )
         self._ctx = self._load(s.public_url or "")
         loop = asyncio.get_running_loop()

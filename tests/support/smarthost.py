@@ -9,6 +9,8 @@ the OS, in a thread, keeping what it gets.
 - `pipelining`: offer PIPELINING (RFC 2920; aiosmtpd reads commands in order);
 - `delay`: seconds each DATA waits before its answer, a slow smarthost (a fan-out that
   lasts long enough to be watched).
+- `sessions`: per connection that delivered, when it said EHLO and when it closed, so
+  tests can count connections open at once.
 """
 
 from __future__ import annotations
@@ -63,8 +65,19 @@ class Sink:
     cond: threading.Condition = field(default_factory=threading.Condition)
     connections: int = 0
     port: int = 0
+    sessions: dict[int, tuple[float, float | None]] = field(default_factory=dict)
+    """Connection (as in `deliveries`) -> (EHLO time, close time or None while open)."""
     _ids: dict[Session, int] = field(default_factory=dict)
     """Sessions are kept (not their id()): a freed session's id() is reused."""
+    _ehlo: dict[Session, float] = field(default_factory=dict)
+
+    def lost(self, session: Session) -> None:
+        """The connection of `session` closed."""
+        with self.cond:
+            conn = self._ids.get(session)
+            if conn is not None:
+                self.sessions[conn] = (self.sessions[conn][0], time.monotonic())
+            self._ehlo.pop(session, None)
 
     async def handle_EHLO(
         self,
@@ -75,6 +88,7 @@ class Sink:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
+        self._ehlo.setdefault(session, time.monotonic())
         if self.pipelining:
             responses.insert(1, "250-PIPELINING")
         return responses
@@ -93,6 +107,7 @@ class Sink:
         conn = self._ids.setdefault(session, len(self._ids) + 1)
         now = time.monotonic()
         with self.cond:
+            self.sessions.setdefault(conn, (self._ehlo.get(session, now), None))
             self.deliveries.extend(Delivery(conn, r, now) for r in envelope.rcpt_tos)
             if self.keep_bodies:
                 raw = bytes(envelope.original_content or b"")
@@ -128,6 +143,16 @@ class Sink:
         return Counter(d.rcpt for d in self.snapshot())
 
 
+class _Recorded(SMTP):
+    """Tells the sink when a connection closes."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        handler = self.event_handler
+        if isinstance(handler, Sink) and self.session is not None:
+            handler.lost(self.session)
+        super().connection_lost(exc)
+
+
 @contextmanager
 def sink(
     port: int = 0, *, keep_bodies: bool = True, pipelining: bool = False, delay: float = 0.0
@@ -143,7 +168,7 @@ def sink(
 
         def make() -> SMTP:
             s.connections += 1
-            return SMTP(s, hostname="sink", enable_SMTPUTF8=True, loop=loop)
+            return _Recorded(s, hostname="sink", enable_SMTPUTF8=True, loop=loop)
 
         srv = loop.run_until_complete(loop.create_server(make, "127.0.0.1", port))
         server["srv"] = srv

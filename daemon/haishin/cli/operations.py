@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from ..clock import utcnow
 from ..errors import HaishinError
 from ..operations import announce, outage_status
+from ..operations.daemons import daemons, describe_daemons
 from ..operations.outages import Announcement, text
 from ..operations.post_progress import describe_post, follow, of_post
 from ..operations.status import describe, snapshot
@@ -193,6 +194,7 @@ def status_cmd(db_url: str, message_id: int | None, follow: bool, interval: floa
             _post_status(engine, message_id, follow, interval)
         else:
             click.echo(describe(snapshot(engine)))
+            click.echo(describe_daemons(daemons(engine)))
     finally:
         engine.dispose()
 

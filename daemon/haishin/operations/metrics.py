@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .daemons import DaemonState
 from .status import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -88,6 +89,49 @@ class RefusalCollector(Collector):
         yield c
 
 
+class DaemonCollector(Collector):
+    """Each daemon's liveness, holdings and rate (issue 16 item 3), read from the store
+    so that every daemon reports all of them, the gone ones too."""
+
+    def __init__(self, take: Callable[[], list[DaemonState]]) -> None:
+        self._take = take
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        states = self._take()
+        labels = ["daemon", "host"]
+        families = {
+            "up": GaugeMetricFamily(
+                "haishin_daemon_up", "1 while its heartbeat is within the lease", labels=labels
+            ),
+            "heartbeat": GaugeMetricFamily(
+                "haishin_daemon_heartbeat_timestamp_seconds",
+                "When the daemon last said it was alive",
+                labels=labels,
+            ),
+            "claimed": GaugeMetricFamily(
+                "haishin_daemon_claimed_rows", "Rows claimed and not settled", labels=labels
+            ),
+            "rate": GaugeMetricFamily(
+                "haishin_daemon_rate", "Messages sent per second over 10 s", labels=labels
+            ),
+        }
+        lanes = GaugeMetricFamily(
+            "haishin_daemon_lane_connections",
+            "Connection slots of a limited domain the daemon holds",
+            labels=[*labels, "domain"],
+        )
+        for d in states:
+            key = [d.id, d.host]
+            families["up"].add_metric(key, 1 if d.alive else 0)
+            families["heartbeat"].add_metric(key, d.heartbeat_at.timestamp())
+            families["claimed"].add_metric(key, d.claimed)
+            families["rate"].add_metric(key, d.rate if d.alive else 0.0)
+            for domain in sorted(set(d.lanes)):
+                lanes.add_metric([*key, domain], d.lanes.count(domain))
+        yield from families.values()
+        yield lanes
+
+
 class Metrics:
     """The daemon's metrics: a private registry with the store collector and counters."""
 
@@ -95,11 +139,14 @@ class Metrics:
         self,
         take: Callable[[], Snapshot],
         refusals: Callable[[], dict[tuple[str, str], int]] | None = None,
+        daemons: Callable[[], list[DaemonState]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StoreCollector(take))
         if refusals is not None:
             self.registry.register(RefusalCollector(refusals))
+        if daemons is not None:
+            self.registry.register(DaemonCollector(daemons))
         self.reloads = Counter(
             "haishin_registry_reloads",
             "Registry reloads by result",

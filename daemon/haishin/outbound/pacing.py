@@ -8,13 +8,35 @@ every other domain shares the service-wide settings and goes at full speed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..registry.model import Delivery
 
 Clock = Callable[[], float]
+
+
+class Bucket(Protocol):
+    """A pace: this process's (TokenBucket) or the service's (sharing.SharedBucket)."""
+
+    rate: float
+
+    async def wait(self) -> None:
+        """Until one more message may go out; the caller then sends it."""
+
+    def backlog_seconds(self, pending: int) -> float:
+        """How long `pending` more messages take at this rate."""
+        ...
+
+
+MakeBucket = Callable[[str, float, float], Bucket]
+"""A bucket for a key (a lane's, or OVERALL), a rate and a burst (messages)."""
+
+OVERALL = "*"
+"""The key of the overall bucket (delivery.messages_per_second); no domain is `*`."""
 
 
 class TokenBucket:
@@ -34,6 +56,11 @@ class TokenBucket:
         self._at = now
         self._tokens -= 1.0
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    async def wait(self) -> None:
+        wait = self.delay()
+        if wait > 0:
+            await asyncio.sleep(wait)  # pacing, not synchronisation: the carrier's rate
 
     def backlog_seconds(self, pending: int) -> float:
         """How long `pending` more messages take at this rate."""

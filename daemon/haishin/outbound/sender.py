@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from ..store.states import MessageKind, QueueState
 from . import maildir
 from .pacing import Limits
 from .pool import Pool, Sendable
+from .sharing import LOCAL, Sharing, for_engine
 
 log = logging.getLogger(__name__)
 
@@ -164,19 +166,38 @@ def _logged(sendable: Sendable) -> Sendable:
     return look
 
 
-class _Alive:
-    """Heartbeat every HEARTBEAT_EVERY: alive, and on the lookout for rows a dead sender
-    had claimed."""
+RATE_WINDOW = 10.0
+"""Seconds over which a sender's own rate is told in its heartbeat (`haishin status`)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+
+class _Alive:
+    """Heartbeat every HEARTBEAT_EVERY: alive, with the rate over the last RATE_WINDOW;
+    renews this sender's connection leases (sharing.py), and is on the lookout for rows
+    a dead sender had claimed."""
+
+    def __init__(
+        self, engine: sa.Engine, sent: Callable[[], int], sharing: Sharing = LOCAL
+    ) -> None:
         self.engine = engine
+        self.sent = sent
+        self.sharing = sharing
         self.loop = asyncio.get_running_loop()
         self.beat = self.loop.time()
+        self.samples: deque[tuple[float, int]] = deque([(self.beat, sent())])
+
+    def rate(self) -> float:
+        now, sent = self.loop.time(), self.sent()
+        self.samples.append((now, sent))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW:
+            self.samples.popleft()  # the first sample left is the last one a window old
+        then, before = self.samples[0]
+        return (sent - before) / (now - then) if now > then else 0.0
 
     async def tick(self) -> None:
         if self.loop.time() - self.beat >= queue.HEARTBEAT_EVERY.total_seconds():
             with contextlib.suppress(sa.exc.SQLAlchemyError):
-                await asyncio.to_thread(queue.heartbeat, self.engine)
+                await asyncio.to_thread(queue.heartbeat, self.engine, self.rate())
+                await self.sharing.renew()
                 await asyncio.to_thread(queue.recover, self.engine)
             self.beat = self.loop.time()
 
@@ -203,7 +224,8 @@ async def _run_maildir(
     poll: float,
     sendable: Sendable,
 ) -> None:
-    alive = _Alive(engine)
+    total = [0]
+    alive = _Alive(engine, lambda: total[0])
     claims = queue.Claims(engine)
     unsettled: list[queue.Result] = []
     while True:
@@ -217,6 +239,7 @@ async def _run_maildir(
         except sa.exc.SQLAlchemyError:
             log.exception("sender: database error; retrying")
             sent = 0
+        total[0] += sent
         if not sent:
             await _wait(wake, poll)
 
@@ -239,6 +262,7 @@ async def _run_pool(
 ) -> None:
     assert settings.smarthost is not None
     current = delivery()
+    sharing = for_engine(engine)  # the limits hold for all daemons of one database
     # 5xx replies, and a 4xx that ends the retries, wait here until their results are
     # written, then go through the bounce classifier in that transaction (the bounce and
     # the row's state commit together, or neither); a 4xx that will be retried is not a
@@ -276,8 +300,9 @@ async def _run_pool(
         horizon=HORIZON / settings.pace_scale,
         changed=wake,
         sendable=sendable,
+        sharing=sharing,
     )
-    alive = _Alive(engine)
+    alive = _Alive(engine, lambda: pool.stats.sent, sharing)
     loop = asyncio.get_running_loop()
     flushed = loop.time()
     try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -337,17 +339,18 @@ def settle(
 HEARTBEAT_EVERY = dt.timedelta(seconds=2)
 DEAD_AFTER = dt.timedelta(seconds=10)
 """A sender silent this long is dead: its claimed rows are queued again."""
+HOST = f"{socket.gethostname()}[{os.getpid()}]"  # where this sender runs, for people
 
 
-def heartbeat(engine: sa.Engine) -> None:
-    """Say this sender is alive (insert on first call, update after)."""
+def heartbeat(engine: sa.Engine, rate: float | None = None) -> None:
+    """Say this sender is alive (insert on first call, update after), with its rate over
+    the last seconds (messages/s) for `haishin status`."""
     now = utcnow()
+    row = {"heartbeat_at": now, "rate": rate}
     with engine.begin() as conn:
-        updated = conn.execute(
-            senders.update().where(senders.c.id == WORKER_ID).values(heartbeat_at=now)
-        ).rowcount
-        if not updated:
-            conn.execute(senders.insert().values(id=WORKER_ID, started_at=now, heartbeat_at=now))
+        updated = conn.execute(senders.update().where(senders.c.id == WORKER_ID).values(row))
+        if not updated.rowcount:
+            conn.execute(senders.insert().values(id=WORKER_ID, started_at=now, host=HOST, **row))
         # forget senders long dead, so the table stays small
         conn.execute(senders.delete().where(senders.c.heartbeat_at < now - 100 * DEAD_AFTER))
 

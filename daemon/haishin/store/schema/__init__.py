@@ -10,7 +10,16 @@ everything is importable from here, as before.
 
 from .bounces import bounce_alarms, bounce_digests, bounce_events, bounce_scores
 from .columns import UTCDateTime, metadata
-from .mail import archive, inbound, outbound, outbound_messages, posts, senders
+from .mail import (
+    archive,
+    inbound,
+    lane_leases,
+    outbound,
+    outbound_messages,
+    posts,
+    rate_grants,
+    senders,
+)
 from .people import (
     address_moves,
     auto_replies,
@@ -35,12 +44,14 @@ __all__ = [
     "imap_mailboxes",
     "imap_seen",
     "inbound",
+    "lane_leases",
     "metadata",
     "mypage_links",
     "outage_notices",
     "outbound",
     "outbound_messages",
     "posts",
+    "rate_grants",
     "report_mails",
     "senders",
     "subscribers",

@@ -139,4 +139,25 @@ senders = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+    sa.Column("host", sa.String(255), nullable=True),  # host and pid, for people
+    sa.Column("rate", sa.Float, nullable=True),  # messages/s over the last 10 seconds
+)
+
+# Limits shared by the daemons of one PostgreSQL database (outbound/sharing.py): each
+# shared bucket's next free send time, and the connection slots of each limited domain,
+# leased by a daemon and given back by it, or by expiry when it dies.
+rate_grants = sa.Table(
+    "rate_grants",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("due_at", UTCDateTime(), nullable=False),
+)
+
+lane_leases = sa.Table(
+    "lane_leases",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
 )
