@@ -191,6 +191,13 @@ def confirm(
     slug = pending.channel
     about = ctx.about(slug)
     if opened.verdict is Verdict.EXPIRED or not confirmations.use(conn, pending.id):
+        used = pending.used_at is not None or opened.verdict is Verdict.OK
+        done = settled(conn, pending) if used else None
+        if done is not None:
+            # the button pressed twice, a reply sent twice: the work is done, say so
+            if answer_to:
+                reply(conn, ctx, slug, pending.address, _ALREADY[done](about))
+            return done
         if answer_to:
             reply(conn, ctx, slug, answer_to, texts.expired(about), in_reply_to=in_reply_to)
         return Outcome.EXPIRED
@@ -213,6 +220,22 @@ def confirm(
         return Outcome.NOT_SUBSCRIBED
     reply(conn, ctx, slug, pending.address, texts.goodbye(about), in_reply_to=in_reply_to)
     return Outcome.UNSUBSCRIBED
+
+
+_ALREADY = {
+    Outcome.ALREADY_SUBSCRIBED: texts.already_subscribed,
+    Outcome.NOT_SUBSCRIBED: texts.not_subscribed,
+}
+
+
+def settled(conn: sa.Connection, pending: confirmations.Pending) -> Outcome | None:
+    """What a confirmation already used has left in place, or None when that no longer
+    holds (unsubscribed since, say): a second press then finds nothing done to show."""
+    sub = subscribers.find(conn, pending.channel, pending.address)
+    active = sub is not None and sub.status is Status.ACTIVE
+    if pending.action is Action.SUBSCRIBE:
+        return Outcome.ALREADY_SUBSCRIBED if active else None
+    return None if active else Outcome.NOT_SUBSCRIBED
 
 
 def unsubscribe_now(
