@@ -20,6 +20,10 @@ REQUEST = "-request"
 OWNER = "-owner"
 BOUNCES = "-bounces"
 
+MYPAGE = "mypage"
+"""The service-wide local part (no channel's): a mail to `mypage@` is answered with the link
+to the citizen's own page, /me/ (issue 14 item 1)."""
+
 SUFFIXES = (SUBSCRIBE, UNSUBSCRIBE, CONFIRM, REQUEST, OWNER, BOUNCES)
 TOKEN_SUFFIXES = (UNSUBSCRIBE, CONFIRM, BOUNCES)
 """Suffixes that also come as `<slug><suffix>+<token>@`."""
@@ -47,6 +51,21 @@ def of(slug: str, suffix: str, domain: str, token: str | None = None) -> str:
     """`<slug><suffix>[+<token>]@<domain>`: how every address of a channel is written."""
     plus = f"+{token}" if token else ""
     return f"{slug}{suffix}{plus}@{domain}"
+
+
+_BREAKS = re.compile(r"(?<=[-.])|(?=@)")
+
+
+def pieces(address: str) -> list[str]:
+    """Where a long address may wrap on a narrow screen: after "-" and ".", before "@"
+    (`kosodate-news-subscribe@mail.city.example.jp` never splits inside a word). A page
+    joins the pieces with <wbr> (issue 14 item 4)."""
+    return [p for p in _BREAKS.split(address) if p]
+
+
+def service(local: str, domain: str) -> str:
+    """A service-wide address, such as `mypage@<domain>`."""
+    return f"{local}@{domain}"
 
 
 # The lookbehind starts a match only where a run starts: without it, a long run with no

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from haishin import urls
 from support.browser import WIDTHS, axe, no_overflow, screenshot, summary, viewport
 
 DOMAIN = "mail.city.kawasaki.example.jp"
@@ -24,6 +25,9 @@ PAGES = {
     "privacy": ("pages/privacy.html", None),
     "contact": ("pages/contact.html", None),
     "404": ("404.html", None),
+    # issue 14 item 5: the carrier guides
+    "carriers": ("pages/carriers.html", None),
+    **{f"carrier-{c}": (f"pages/carrier-{c}.html", None) for c in urls.CARRIER_PAGES},
 }
 LISTS = {"home", "departments"}
 
