@@ -3,13 +3,19 @@ point, and that each names its channel; the browser checks are in test_pages_bro
 
 from __future__ import annotations
 
+import smtplib
 import urllib.error
 import urllib.request
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 from haishin import urls
 from haishin.store import subscribers
+from support import helpers
+from support.helpers import DOMAIN
 from support.inprocess import inprocess
+from website.conftest import sample_site  # noqa: F401 (the built site, a fixture)
 
 SITE_URL = "https://mail.city.kawasaki.example.jp/"  # config/service.yaml site_url
 
@@ -43,3 +49,41 @@ def test_a_page_escapes_what_it_shows_and_keeps_its_token_from_other_sites(
     assert "<script>" not in page
     assert headers["Referrer-Policy"] == "no-referrer"
     assert "このリンクは無効です" in page
+
+
+def test_haishin_serve_with_the_built_site_gives_its_pages_the_themes_css(
+    tmp_path: Path,
+    sample_site: Path,  # noqa: F811
+) -> None:
+    """As `haishin demo` and deploy/ run it (`--static`): the page's style sheet is the
+    daemon's own copy of the site's, at its public URL, so nothing comes from another host."""
+    with helpers.running(
+        tmp_path, f"sqlite:///{tmp_path / 'h.db'}", extra=["--static", str(sample_site)]
+    ) as (d, _engine):
+        with smtplib.SMTP(*d.smtp) as client:
+            client.sendmail(
+                "css@example.jp", [f"gomi-recycle-subscribe@{DOMAIN}"], b"Subject: \r\n\r\n"
+            )
+        mail = helpers.wait_until(lambda: _maildir(tmp_path / "maildir"), what="confirmation")
+        url = next(w for w in mail.split() if "/confirm/" in w)
+        base = f"http://{d.http[0]}:{d.http[1]}/"
+        assert url.startswith(base)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            page = r.read().decode()
+        css = f"{base}{urls.THEME_CSS}"
+        assert f'href="{css}"' in page
+        assert f'href="{base}{urls.CARRIERS}"' in page  # the site's links: the same host
+        with urllib.request.urlopen(css, timeout=10) as r:
+            assert r.status == 200 and r.headers["Content-Type"].startswith("text/css")
+            assert (sample_site / urls.THEME_CSS).read_bytes() == r.read()
+        helpers.assert_no_traceback(d)
+
+
+def _maildir(root: Path) -> str | None:
+    new = root / "new"
+    found = sorted(new.iterdir()) if new.is_dir() else []
+    if not found:
+        return None
+    msg = BytesParser(policy=policy.default).parsebytes(found[0].read_bytes())
+    part = msg.get_body(("plain",))  # type: ignore[attr-defined]
+    return str(part.get_content()) if part is not None else None
