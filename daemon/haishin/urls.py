@@ -24,6 +24,7 @@ THEME_CSS = "theme/css/site.css"
 """The site theme's style sheet (pelicanconf.py THEME_STATIC_DIR); the daemon's pages use it too."""
 FAVICON = "theme/favicon.svg"
 # hand-written pages (content/pages/, pelicanconf.py PAGE_URL)
+ABOUT = "pages/about.html"
 HELP = "pages/help.html"
 PRIVACY = "pages/privacy.html"
 CONTACT = "pages/contact.html"

@@ -3,6 +3,7 @@ point, and that each names its channel; the browser checks are in test_pages_bro
 
 from __future__ import annotations
 
+import re
 import smtplib
 import urllib.error
 import urllib.request
@@ -76,6 +77,13 @@ def test_haishin_serve_with_the_built_site_gives_its_pages_the_themes_css(
         with urllib.request.urlopen(css, timeout=10) as r:
             assert r.status == 200 and r.headers["Content-Type"].startswith("text/css")
             assert (sample_site / urls.THEME_CSS).read_bytes() == r.read()
+        # every link of the page's header and footer names a page the site built
+        links = set(re.findall(r'href="([^"]+)"', page))
+        site_links = [u for u in links if u.startswith(base)]
+        assert len(site_links) >= 8
+        for link in site_links:
+            with urllib.request.urlopen(link, timeout=10) as r:
+                assert r.status == 200, link
         helpers.assert_no_traceback(d)
 
 
