@@ -170,15 +170,6 @@ def expired(a: About) -> Text:
     )
 
 
-def paused(a: About) -> Text:
-    return (
-        f"【{a.service}】現在、配信を一時停止しています: {a.title}",
-        f"「{a.title}」は現在、配信を一時停止しているため、登録を受け付けていません。\n"
-        "再開後にあらためてお申し込みください。\n\n"
-        f'English: "{a.slug}" is paused for now; please try again later.\n' + _footer(a),
-    )
-
-
 def unavailable(a: About) -> Text:
     return (
         f"【{a.service}】このチャネルは現在ご利用いただけません: {a.title}",
