@@ -3,6 +3,7 @@ point, and that each names its channel; the browser checks are in test_pages_bro
 
 from __future__ import annotations
 
+import http.client
 import re
 import smtplib
 import urllib.error
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from haishin import urls
 from haishin.store import subscribers
-from support import helpers
+from support import helpers, posting
 from support.helpers import DOMAIN
 from support.inprocess import inprocess
 from website.conftest import sample_site  # noqa: F401 (the built site, a fixture)
@@ -95,3 +96,28 @@ def _maildir(root: Path) -> str | None:
     msg = BytesParser(policy=policy.default).parsebytes(found[0].read_bytes())
     part = msg.get_body(("plain",))  # type: ignore[attr-defined]
     return str(part.get_content()) if part is not None else None
+
+
+def test_a_broken_form_on_the_held_post_page_is_answered_and_decides_nothing(
+    tmp_path: Path,
+) -> None:
+    with inprocess(f"sqlite:///{tmp_path / 'h.db'}") as ip:
+        msg = posting.post_message("お知らせ", "本文です。\n")
+        ip.deliver(msg.as_bytes(policy=policy.SMTP), posting.SENDER, [str(msg["To"])])
+        [request] = ip.mail(posting.SENDER, "投稿の確認")
+        url = next(w for w in request.body.split() if "/post/" in w)
+        path = "/" + url.split("/", 3)[3]
+        with ip.web() as (host, port):
+            conn = http.client.HTTPConnection(host, port, timeout=10)
+            conn.request(
+                "POST",
+                path,
+                body=b"--x\r\nContent-Disposition: form-data; name=action\r\n\r\napprove",
+                headers={"Content-Type": "multipart/form-data; boundary=x"},
+            )
+            answer = conn.getresponse()
+            status, page = answer.status, answer.read().decode()
+            conn.close()
+        assert status == 400 and "この確認は無効です" in page, page
+        row = posting.post_row(ip.engine)
+        assert row is not None and row["state"] == "held"

@@ -200,9 +200,7 @@ PAGES: dict[str, Page] = {
         channel=None,
     ),
     "held-post": Page(_get(Scene.post_url), "投稿の確認", says="配信する"),
-    "held-post-approved": Page(
-        _then(Scene.post_url, _press("配信する")), "承認しました", channel=None
-    ),
+    "held-post-approved": Page(_then(Scene.post_url, _press("配信する")), "承認しました"),
 }
 
 

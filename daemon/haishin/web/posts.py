@@ -26,6 +26,11 @@ from .peer import client_address
 from .results import Channel
 
 
+def _channel(ctx: Context, slug: str | None) -> Channel | None:
+    found = ctx.registry.channels.get(slug) if slug else None
+    return Channel(slug, found.value.title) if slug and found else None
+
+
 def _invalid() -> web.Response:
     return pages.render(
         "result.html",
@@ -63,11 +68,9 @@ def add_routes(
         post = await asyncio.to_thread(look)
         if post is None or post.state not in PENDING:
             return _invalid()
-        ctx = ctx_of()
-        found_channel = ctx.registry.channels.get(post.channel)
         return pages.render(
             "post.html",
-            channel=Channel(post.channel, found_channel.value.title) if found_channel else None,
+            channel=_channel(ctx_of(), post.channel),
             subject=post.subject,
             text=post.text,
             can_approve=purpose is Purpose.POST_APPROVE and post.state is posts.PostState.HELD,
@@ -79,26 +82,35 @@ def add_routes(
         if found is None:
             return _invalid()
         purpose, post_id = found
-        action = (await request.post()).get("action")
+        try:
+            action = (await request.post()).get("action")
+        except web.HTTPException:
+            raise
+        except (ValueError, LookupError, AssertionError, UnicodeError, RuntimeError):
+            # a broken form (multipart boundary, encoding): answered, never a traceback
+            return _invalid()
         ctx = ctx_of()
         who = f"web-button from {client_address(request)}"
 
-        def act() -> decisions.Decided:
-            with engine.begin() as conn:
-                if action == "withdraw":
-                    return decisions.withdraw(conn, ctx, post_id, by=who, method="web-button")
-                if action == "approve" and purpose is Purpose.POST_APPROVE:
-                    post = posts.get(conn, post_id)
-                    by = post.sender if post else "?"
-                    if post is not None and post.approval == "manager":
-                        department = ctx.registry.departments.get(
-                            ctx.registry.channels[post.channel].value.department
-                        )
-                        by = department.manager.address if department else by
-                    return decisions.approve(conn, ctx, post_id, approver=by, method="web-button")
-                return decisions.Decided.UNKNOWN
+        def decide(conn: sa.Connection, post: Post | None) -> decisions.Decided:
+            if action == "withdraw":
+                return decisions.withdraw(conn, ctx, post_id, by=who, method="web-button")
+            if action == "approve" and purpose is Purpose.POST_APPROVE:
+                by = post.sender if post else "?"
+                if post is not None and post.approval == "manager":
+                    department = ctx.registry.departments.get(
+                        ctx.registry.channels[post.channel].value.department
+                    )
+                    by = department.manager.address if department else by
+                return decisions.approve(conn, ctx, post_id, approver=by, method="web-button")
+            return decisions.Decided.UNKNOWN
 
-        result = await asyncio.to_thread(act)
+        def act() -> tuple[decisions.Decided, str | None]:
+            with engine.begin() as conn:
+                post = posts.get(conn, post_id)
+                return decide(conn, post), post.channel if post else None
+
+        result, slug = await asyncio.to_thread(act)
         if result is not decisions.Decided.DONE:
             return _invalid()
         done = "取り消しました" if action == "withdraw" else "承認しました"
@@ -107,5 +119,5 @@ def add_routes(
             heading=done,
             lines=(f"投稿を{done}。",),
             english="The post was withdrawn." if action == "withdraw" else "The post is approved.",
-            channel=None,
+            channel=_channel(ctx, slug),
         )
