@@ -194,6 +194,14 @@ PAGES: dict[str, Page] = {
         ),
         "配信は停止済みです",
     ),
+    "already-unsubscribed-reopened": Page(
+        _then(
+            lambda s: s.unsubscribe_url(ACTIVE),
+            _press("配信を停止する"),
+            lambda s, d, url: d.get(url),
+        ),
+        "配信は停止済みです",
+    ),
     "not-one-click": Page(
         _then(lambda s: s.unsubscribe_url(ACTIVE), _drop_one_click_field, _press("配信を停止する")),
         "配信停止の手続きができませんでした",

@@ -85,12 +85,11 @@ def _pending(conn: sa.Connection, ctx: Context, token: str) -> confirmations.Pen
     return confirmations.get(conn, opened.ident)
 
 
-def _subscriber_channel(conn: sa.Connection, ctx: Context, token: str) -> str | None:
+def _subscriber(conn: sa.Connection, ctx: Context, token: str) -> subscribers.Subscriber | None:
     opened = ctx.keyring.open(Purpose.UNSUBSCRIBE, token, utcnow())
     if opened.verdict is Verdict.INVALID:
         return None
-    sub = subscribers.by_id(conn, opened.ident)
-    return sub.channel if sub else None
+    return subscribers.by_id(conn, opened.ident)
 
 
 def add_routes(
@@ -164,13 +163,16 @@ def add_routes(
         if token is None:
             return result(Outcome.INVALID_TOKEN, None)
 
-        def look() -> str | None:
+        def look() -> subscribers.Subscriber | None:
             with reading(engine) as conn:
-                return _subscriber_channel(conn, ctx, token)
+                return _subscriber(conn, ctx, token)
 
-        channel = _channel(ctx, await asyncio.to_thread(look))
-        if channel is None:
+        sub = await asyncio.to_thread(look)
+        channel = _channel(ctx, sub.channel if sub else None)
+        if sub is None or channel is None:
             return result(Outcome.INVALID_TOKEN, None)
+        if sub.status is not subscribers.Status.ACTIVE:  # opened again after the button
+            return result(Outcome.NOT_SUBSCRIBED, channel)
         return pages.render(
             "unsubscribe.html", channel=channel, field=ONE_CLICK_FIELD, value=ONE_CLICK_VALUE
         )
@@ -188,7 +190,8 @@ def add_routes(
 
         def act() -> tuple[Outcome, str | None]:
             with engine.begin() as conn:
-                slug = _subscriber_channel(conn, ctx, token)
+                sub = _subscriber(conn, ctx, token)
+                slug = sub.channel if sub else None
                 outcome = membership.unsubscribe_now(
                     conn, ctx, token, method="one-click", answer=False
                 )
