@@ -52,7 +52,7 @@ RESULTS: dict[Outcome, Said] = {
         "このリンクの有効期限が切れています",
         (
             "手続きは完了していません。お手数ですが、もう一度はじめからお申し込みください。",
-            "登録は、配信メールのページの登録用アドレスに空メールを送ると始められます。",
+            "登録も配信停止も、配信メールのページにあるアドレスに空メールを送ると、はじめからやり直せます。",
         ),
         "This link has expired; nothing changed. Please start again.",
         410,  # Gone: it was valid once
