@@ -56,6 +56,21 @@ def of(slug: str, suffix: str, domain: str, token: str | None = None) -> str:
     return f"{slug}{suffix}{plus}@{domain}"
 
 
+_BREAKS = re.compile(r"(?<=[-.])|(?=@)")
+
+
+def pieces(address: str) -> list[str]:
+    """Where a long address may wrap on a narrow screen: after "-" and ".", before "@"
+    (`kosodate-news-subscribe@mail.city.example.jp` never splits inside a word). A page
+    joins the pieces with <wbr> (issue 14 item 4)."""
+    return [p for p in _BREAKS.split(address) if p]
+
+
+def service(local: str, domain: str) -> str:
+    """A service-wide address, such as `mypage@<domain>`."""
+    return f"{local}@{domain}"
+
+
 # The lookbehind starts a match only where a run starts: without it, a long run with no
 # "@" is scanned again from each of its characters (quadratic: 32,000 characters took
 # 1.8 s, a megabyte half an hour) in every log line, header and report it reads.

@@ -26,6 +26,18 @@ MYPAGE_QR = "mypage-qr.png"
 """The QR code of the `mailto:mypage@` that asks for a link to the citizen's own page."""
 NOTICES = "notices.html"
 NOTICES_FEED = "feeds/notices.atom.xml"
+THEME_CSS = "theme/css/site.css"
+"""The site theme's style sheet (pelicanconf.py THEME_STATIC_DIR); the daemon's pages use it too."""
+FAVICON = "theme/favicon.svg"
+# hand-written pages (content/pages/, pelicanconf.py PAGE_URL)
+ABOUT = "pages/about.html"
+HELP = "pages/help.html"
+PRIVACY = "pages/privacy.html"
+CONTACT = "pages/contact.html"
+CARRIERS = "pages/carriers.html"
+"""How to let the service's mail through a carrier's filter: one page per carrier below."""
+CARRIER = "pages/carrier-{carrier}.html"
+CARRIER_PAGES = ("docomo", "au", "softbank", "ymobile-rakuten", "gmail", "icloud")
 
 # the daemon's pages (relative to its public URL): a GET shows a page, its button POSTs
 CONFIRM = "confirm/{token}"

@@ -15,7 +15,7 @@ from haishin.directory import Directory
 from haishin.registry import Located, load_valid
 from haishin.registry.model import AnswerLimits, Cap
 from haishin.router.worker import process_batch
-from haishin.store import open_store, spool
+from haishin.store import open_store, spool, subscribers
 from haishin.store.schema import outbound, outbound_messages
 from haishin.tokens import Keyring, Purpose
 from support.helpers import CONFIG
@@ -80,6 +80,15 @@ def test_confirmation_expires_and_is_used_once(sqlite_url: str) -> None:
             membership.confirm(conn, ctx, token, method="t", evidence="t", answer_to=None)
             is Outcome.SUBSCRIBED
         )
+        # used once: a second press finds the work done and says so (issue 14 item 3)
+        assert (
+            membership.confirm(conn, ctx, token, method="t", evidence="t", answer_to=None)
+            is Outcome.ALREADY_SUBSCRIBED
+        )
+        sub = subscribers.find(conn, "gomi-recycle", "x@example.jp")
+        assert sub is not None
+        subscribers.unsubscribe(conn, sub.id, method="t")
+        # no longer true: the used link has nothing done to show, so it has expired
         assert (
             membership.confirm(conn, ctx, token, method="t", evidence="t", answer_to=None)
             is Outcome.EXPIRED

@@ -270,7 +270,8 @@ CASES: list[Case] = [
         replies=NO_MAIL,
     ),
     # --- channel states and friendly answers ----------------------------------------------
-    Case("paused-channel", rcpts=[f"sports-event-subscribe@{DOMAIN}"], replies=("一時停止",)),
+    # 第3条5 holds a paused channel's posts, not its subscriptions (issue 14 item 4)
+    Case("paused-channel", rcpts=[f"sports-event-subscribe@{DOMAIN}"], replies=("登録の確認",)),
     Case(
         "unsubscribe-not-subscribed",
         rcpts=[f"gomi-recycle-unsubscribe@{DOMAIN}"],

@@ -58,6 +58,7 @@ def test_mailbox(text: str, ok: bool) -> None:
 
 
 def test_composed_messages_read_back_with_policy_default() -> None:
+    import datetime as dt
     from email import policy
     from email.parser import BytesParser
 
@@ -78,7 +79,8 @@ def test_composed_messages_read_back_with_policy_default() -> None:
         texts.already_subscribed(about),
         texts.not_subscribed(about),
         texts.expired(about),
-        texts.paused(about),
+        texts.confirm_subscribe(about, "a" * 26, "https://x/c", 72, texts.Resumes(None)),
+        texts.welcome(about, "https://x/u", texts.Resumes(dt.date(2099, 1, 15))),
         texts.unavailable(about),
         texts.help_text(about),
     ]

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from haishin.posting.policy import RULES, PostVerdict, evaluate
+from haishin.posting.policy.characters import _machine_dependent
+from haishin.posting.policy.replacements import replacement
 from haishin.posting.view import view_of
 from haishin.registry import load_valid
 from haishin.registry.model import Policy
@@ -138,3 +140,18 @@ def test_explain_lists_refusals_then_warnings() -> None:
     assert text.splitlines()[0].startswith("1. 件名がありません")
     assert text.splitlines()[1].startswith("2. 半角カナ")
     assert text.splitlines()[2].startswith("3. （注意）機種依存文字")
+
+
+def test_every_machine_dependent_character_in_the_warning_has_its_replacement() -> None:
+    # issue 14 item 4: 髙 was listed without one; the table covers every character the
+    # check finds, each replacement in JIS X 0208 (it survives ISO-2022-JP to any phone)
+    table = _machine_dependent()
+    assert len(table) > 400
+    for ch in table:
+        instead = replacement(ch)
+        assert instead and instead != ch, ch
+        instead.encode("iso2022_jp")
+    found = _run(_msg(body="髙橋さん、山﨑さん、濵田さん、∑と〝引用〟、仡。\n"))
+    assert found["machine-dependent-chars"][1].startswith(
+        "機種依存文字が使われています（髙→高、﨑→崎、濵→浜、∑→Σ、〝→“、〟→”、仡→かな書き）。"
+    )

@@ -60,14 +60,14 @@ SLIPS: dict[str, tuple[str, str, str, str]] = {
         SV,
         "ipv4_prefix: 24",
         "ipv4_prefix: ２４",
-        f"{SV}:94:18: 'ipv4_prefix' に全角数字があります。半角で書いてください: ２４ → 24"
+        f"{SV}:95:18: 'ipv4_prefix' に全角数字があります。半角で書いてください: ２４ → 24"
         " [fullwidth-digit]",
     ),
     "全角数字-フロー": (
         SV,
         "per_address: {count: 3,",
         "per_address: {count: ３,",
-        f"{SV}:86:26: 'limits.confirmations.per_address.count' に全角数字があります。"
+        f"{SV}:87:26: 'limits.confirmations.per_address.count' に全角数字があります。"
         "半角で書いてください: ３ → 3 [fullwidth-digit]",
     ),
     "和暦": (
@@ -156,28 +156,28 @@ LIBRARIES: dict[str, tuple[str, str, str, str]] = {
         SV,
         "per_address: {count: 3, window_hours: 24}",
         "per_address: {count: 3, window_hours: 48}",
-        f"{SV}:86:43: 'limits.confirmations.per_address.window_hours' は 1 以上 24 以下の整数で"
+        f"{SV}:87:43: 'limits.confirmations.per_address.window_hours' は 1 以上 24 以下の整数で"
         "書いてください（書かれている値: 「48」） [out-of-range]",
     ),
     "範囲-下限": (
         SV,
         "ipv4_prefix: 24",
         "ipv4_prefix: 4",
-        f"{SV}:94:18: 'limits.client_networks.ipv4_prefix' は 8 以上 32 以下の整数で"
+        f"{SV}:95:18: 'limits.client_networks.ipv4_prefix' は 8 以上 32 以下の整数で"
         "書いてください（書かれている値: 「4」） [out-of-range]",
     ),
     "範囲-正の整数": (
         SV,
         "per_address: {count: 3,",
         "per_address: {count: 0,",
-        f"{SV}:86:26: 'limits.confirmations.per_address.count' は 1 以上の整数で"
+        f"{SV}:87:26: 'limits.confirmations.per_address.count' は 1 以上の整数で"
         "書いてください（書かれている値: 「0」） [out-of-range]",
     ),
     "型-IP": (
         SV,
         'forwarders: [127.0.0.1, "::1"]',
         'forwarders: [127.0.0.1, "localhost"]',
-        f"{SV}:98:29: 'limits.client_networks.forwarders.1':"
+        f"{SV}:99:29: 'limits.client_networks.forwarders.1':"
         " IP アドレス（例: 192.0.2.0/24）で書いてください [ip_v4_network]",
     ),
     "不明な項目-書ける項目": (
@@ -191,7 +191,7 @@ LIBRARIES: dict[str, tuple[str, str, str, str]] = {
         SV,
         "per_network: {count: 200, window_hours: 1}",
         "per_network: {count: 5000, window_hours: 1}",
-        f"{SV}:86:5: 'limits.confirmations': 1 つのネットワークが overall の 1 時間に使える数"
+        f"{SV}:87:5: 'limits.confirmations': 1 つのネットワークが overall の 1 時間に使える数"
         "（per_network.count 5000 × 1）は overall.count（3000）より小さくしてください"
         "（同じか大きいと、1 つのネットワークからの大量の申込みで全体の枠が尽き、"
         "ほかの利用者に返信できなくなります） [network_cap]",

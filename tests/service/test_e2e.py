@@ -101,7 +101,7 @@ def test_subscribe_confirm_unsubscribe_resubscribe_one_click(
         text = again.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         url = next(w for w in text.split() if "/confirm/" in w)
         code, page = http(d, url)
-        assert code == 200 and "<form method=post>" in page
+        assert code == 200 and '<form method="post">' in page
         assert status(engine) == "unsubscribed"  # a link scanner's GET changed nothing
         code, page = http(d, url, b"")
         assert code == 200 and "登録が完了しました" in page

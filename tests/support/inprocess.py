@@ -206,10 +206,11 @@ class InProcess:
         )
 
     @contextmanager
-    def web(self) -> Iterator[tuple[str, int]]:
+    def web(self, static: Path | None = None) -> Iterator[tuple[str, int]]:
         """The daemon's web application (`web.app.build`, with its metrics) served as the
         daemon serves it (an AppRunner without access log) on 127.0.0.1 and a port from the
-        OS, from a thread of its own; its address."""
+        OS, from a thread of its own; its address. `static`: the built site it serves
+        (`serve --static`)."""
         engine = self.engine
         metrics = Metrics(  # as the daemon makes them (service.py)
             lambda: snapshot(engine),
@@ -217,7 +218,7 @@ class InProcess:
                 engine, settings_of(self.ctx.service).alarm_reasons
             ),
         )
-        app = build(engine, lambda: self.ctx, lambda: None, None, metrics)
+        app = build(engine, lambda: self.ctx, lambda: None, static, metrics)
         loop = asyncio.new_event_loop()
         runner = web.AppRunner(app, access_log=None)
         started = threading.Event()

@@ -1,12 +1,11 @@
 """Real Pelican builds into temporary folders, an HTTP server on a port from the OS, and
-Debian's headless Chromium driven by Selenium, with axe-core from npm."""
+Debian's headless Chromium driven by Selenium, with axe-core from npm (support/browser.py)."""
 
 from __future__ import annotations
 
 import functools
 import http.server
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,16 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from support.browser import ARTIFACTS, axe_js, chromium  # noqa: F401 (fixtures, re-exported)
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config"
 CONTENT = ROOT / "content"
 NOW = "2026-11-25T12:00:00+09:00"
 """The moment the sample site describes, so that the test does not age with the calendar."""
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-AXE_VERSION = "4.10.3"
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @dataclass(frozen=True)
@@ -81,55 +77,3 @@ def served(sample_site: Path) -> Iterator[str]:
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-@pytest.fixture(scope="session")
-def axe_js() -> str:
-    """axe-core's axe.min.js, installed once with npm into a cache folder (not the repo)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed (needed to fetch axe-core)")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "haishin-tests"
-    script = cache / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--prefix", str(cache), "--no-save", "--no-audit", "--no-fund",
-             f"axe-core@{AXE_VERSION}"],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
-    return script.read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="session")
-def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--lang=ja",
-    ):
-        options.add_argument(flag)
-    # Selenium Manager must not look for (or download) drivers: the path is given.
-    os.environ.setdefault("SE_OFFLINE", "true")
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()

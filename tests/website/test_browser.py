@@ -3,15 +3,14 @@ the subscribe link, and axe-core at WCAG 2.1 AA. Screenshots go to test-artifact
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from .conftest import ARTIFACTS
+from haishin import urls
+from support.browser import WIDTHS, axe, no_overflow, screenshot, summary, viewport
 
 DOMAIN = "mail.city.kawasaki.example.jp"
-WIDTHS = (390, 1280)
 PAGES = {
     "home": ("index.html", None),
     "channel": ("channels/kosodate-news.html", "kosodate-news"),
@@ -26,30 +25,11 @@ PAGES = {
     "privacy": ("pages/privacy.html", None),
     "contact": ("pages/contact.html", None),
     "404": ("404.html", None),
+    # issue 14 item 5: the carrier guides
+    "carriers": ("pages/carriers.html", None),
+    **{f"carrier-{c}": (f"pages/carrier-{c}.html", None) for c in urls.CARRIER_PAGES},
 }
 LISTS = {"home", "departments"}
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
-def _viewport(driver: Any, width: int) -> None:
-    # Emulate the exact CSS width of a phone or a desktop window (not the window frame).
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500},
-    )
-
-
-def _axe(driver: Any, axe_js: str) -> list[dict[str, Any]]:
-    driver.execute_script(axe_js)
-    result = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}})"
-        ".then(r => done(JSON.stringify(r.violations)))"
-        ".catch(e => done(JSON.stringify([{id: 'axe-error', help: String(e)}])));",
-        AXE_TAGS,
-    )
-    violations: list[dict[str, Any]] = json.loads(result)
-    return violations
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -57,15 +37,11 @@ def _axe(driver: Any, axe_js: str) -> list[dict[str, Any]]:
 def test_page_in_chromium(chromium: Any, served: str, axe_js: str, name: str, width: int) -> None:
     driver = chromium
     path, slug = PAGES[name]
-    _viewport(driver, width)
+    viewport(driver, width)
     driver.set_script_timeout(60)
     driver.get(f"{served}/{path}")
     assert driver.execute_script("return document.documentElement.lang") == "ja"
-
-    inner = driver.execute_script("return window.innerWidth")
-    scroll = driver.execute_script("return document.documentElement.scrollWidth")
-    assert inner == width
-    assert scroll <= inner, f"horizontal overflow: {scroll}px in a {inner}px window"
+    no_overflow(driver, width)
 
     if slug:
         link = driver.find_element("id", "subscribe-link")
@@ -85,19 +61,6 @@ def test_page_in_chromium(chromium: Any, served: str, axe_js: str, name: str, wi
             for a in links
         )
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": min(height, 6000), "deviceScaleFactor": 1,
-         "mobile": width < 500},
-    )  # fmt: skip
-    driver.save_screenshot(str(ARTIFACTS / f"site-{name}-{width}.png"))
-    _viewport(driver, width)
-
-    violations = _axe(driver, axe_js)
-    summary = [
-        (v["id"], v.get("help"), [n.get("target") for n in v.get("nodes", [])][:3])
-        for v in violations
-    ]
-    assert violations == [], summary
+    screenshot(driver, f"site-{name}", width)
+    violations = axe(driver, axe_js)
+    assert violations == [], summary(violations)

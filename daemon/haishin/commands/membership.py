@@ -33,8 +33,21 @@ def unsubscribe_url(ctx: Context, token: str) -> str:
     return urls.at(ctx.public_url, urls.UNSUBSCRIBE, token=token)
 
 
+SUBSCRIBABLE = frozenset({State.ACTIVE, State.PAUSED})
+"""States in which an address may subscribe: the ones the daemon serves (registry/state.py
+`served`); a paused channel holds its posts, not its subscribers (第3条5)."""
+
+
 def _served_state(ctx: Context, slug: str) -> State:
     return ctx.directory.states()[slug].state
+
+
+def _resumes(ctx: Context, slug: str) -> texts.Resumes | None:
+    """When a paused channel resumes, for the texts that must say so; None if not paused."""
+    state = ctx.directory.states()[slug]
+    if state.state is not State.PAUSED:
+        return None
+    return texts.Resumes(state.pause.until if state.pause else None)
 
 
 def _request(
@@ -60,13 +73,18 @@ def _request(
     pending = confirmations.create(conn, slug, address, action, ctx.ttl, origin, ctx.network)
     token = ctx.keyring.make(Purpose.CONFIRM, pending.id, pending.expires_at)
     ttl_hours = ctx.service.limits.token_ttl_hours
-    maker = texts.confirm_subscribe if action is Action.SUBSCRIBE else texts.confirm_unsubscribe
+    url = confirm_url(ctx, token)
+    text = (
+        texts.confirm_subscribe(about, token, url, ttl_hours, _resumes(ctx, slug))
+        if action is Action.SUBSCRIBE
+        else texts.confirm_unsubscribe(about, token, url, ttl_hours)
+    )
     reply(
         conn,
         ctx,
         slug,
         address,
-        maker(about, token, confirm_url(ctx, token), ttl_hours),
+        text,
         reply_to=ctx.address(slug, contract.CONFIRM, token),
         in_reply_to=in_reply_to,
         kind=MessageKind.CONFIRM,
@@ -83,12 +101,11 @@ def request_subscribe(
     origin: str,
     in_reply_to: str | None = None,
 ) -> Outcome:
+    # 第3条5 holds a paused channel's posts, not its subscriptions: the site says 登録と
+    # 解除は、停止中もできます, and the welcome says when posts resume (issue 14 item 4)
     state = _served_state(ctx, slug)
     about = ctx.about(slug)
-    if state is State.PAUSED:  # 第3条5: paused, so no new subscriptions for now
-        reply(conn, ctx, slug, address, texts.paused(about), in_reply_to=in_reply_to)
-        return Outcome.PAUSED
-    if state is not State.ACTIVE:
+    if state not in SUBSCRIBABLE:
         reply(conn, ctx, slug, address, texts.unavailable(about), in_reply_to=in_reply_to)
         return Outcome.UNAVAILABLE
     existing = subscribers.find(conn, slug, address)
@@ -113,7 +130,7 @@ def request_import(conn: sa.Connection, ctx: Context, slug: str, address: str) -
     address had asked, but nobody asked, so nobody gets any other answer: an address
     that is subscribed, or has a request still open, is left alone and only reported."""
     state = _served_state(ctx, slug)
-    if state is not State.ACTIVE:  # 第3条5: no new subscriptions while paused
+    if state is not State.ACTIVE:  # 第3条5: a paused department imports nobody for now
         return Outcome.PAUSED if state is State.PAUSED else Outcome.UNAVAILABLE
     existing = subscribers.find(conn, slug, address)
     if existing is not None and existing.status is Status.ACTIVE:
@@ -191,21 +208,32 @@ def confirm(
     slug = pending.channel
     about = ctx.about(slug)
     if opened.verdict is Verdict.EXPIRED or not confirmations.use(conn, pending.id):
+        used = pending.used_at is not None or opened.verdict is Verdict.OK
+        done = settled(conn, pending) if used else None
+        if done is not None:
+            # the button pressed twice, a reply sent twice: the work is done, say so
+            if answer_to:
+                reply(conn, ctx, slug, pending.address, _ALREADY[done](about))
+            return done
         if answer_to:
             reply(conn, ctx, slug, answer_to, texts.expired(about), in_reply_to=in_reply_to)
         return Outcome.EXPIRED
     # The answer goes to the address that was asked, never to whoever used the token.
     if pending.action is Action.SUBSCRIBE:
-        if _served_state(ctx, slug) is not State.ACTIVE:
-            reply(conn, ctx, slug, pending.address, texts.paused(about), in_reply_to=in_reply_to)
-            return Outcome.PAUSED
+        state = ctx.directory.states()[slug]
+        if state.state not in SUBSCRIBABLE:
+            reply(
+                conn, ctx, slug, pending.address, texts.unavailable(about), in_reply_to=in_reply_to
+            )
+            return Outcome.UNAVAILABLE
         existing = subscribers.find(conn, slug, pending.address)
         if existing is not None and existing.status is Status.ACTIVE:
             reply(conn, ctx, slug, pending.address, texts.already_subscribed(about))
             return Outcome.ALREADY_SUBSCRIBED
         sub = subscribers.activate(conn, slug, pending.address, method=method, evidence=evidence)
         link = unsubscribe_url(ctx, ctx.unsubscribe_token(sub.id))
-        reply(conn, ctx, slug, pending.address, texts.welcome(about, link), in_reply_to=in_reply_to)
+        welcome = texts.welcome(about, link, _resumes(ctx, slug))
+        reply(conn, ctx, slug, pending.address, welcome, in_reply_to=in_reply_to)
         return Outcome.SUBSCRIBED
     existing = subscribers.find(conn, slug, pending.address)
     if existing is None or not subscribers.unsubscribe(conn, existing.id, method=method):
@@ -213,6 +241,22 @@ def confirm(
         return Outcome.NOT_SUBSCRIBED
     reply(conn, ctx, slug, pending.address, texts.goodbye(about), in_reply_to=in_reply_to)
     return Outcome.UNSUBSCRIBED
+
+
+_ALREADY = {
+    Outcome.ALREADY_SUBSCRIBED: texts.already_subscribed,
+    Outcome.NOT_SUBSCRIBED: texts.not_subscribed,
+}
+
+
+def settled(conn: sa.Connection, pending: confirmations.Pending) -> Outcome | None:
+    """What a confirmation already used has left in place, or None when that no longer
+    holds (unsubscribed since, say): a second press then finds nothing done to show."""
+    sub = subscribers.find(conn, pending.channel, pending.address)
+    active = sub is not None and sub.status is Status.ACTIVE
+    if pending.action is Action.SUBSCRIBE:
+        return Outcome.ALREADY_SUBSCRIBED if active else None
+    return None if active else Outcome.NOT_SUBSCRIBED
 
 
 def unsubscribe_now(

@@ -99,11 +99,23 @@ class Rendered:
 
 
 def footer(ctx: RenderContext) -> str:
-    """第3条(2) and 特定電子メール法: who sends, how to stop it, whom to ask."""
+    """第3条(2) and 特定電子メール法: who sends, how to stop it, whom to ask. Each address is
+    named with what a mail to it does (design.md, the address contract): the body is the
+    same for every recipient, so it names `<slug>-unsubscribe@`, which asks for a
+    confirmation since From can be forged; the per-recipient one-click link is in the
+    List-Unsubscribe header (the mail app's 登録解除 button, RFC 8058)."""
+    domain = ctx.service.mail_domain
     return ctx.service.policy.footer.format(
         department=ctx.department.name,
         channel=ctx.channel.title,
-        unsubscribe=f"{ctx.address(addresses.UNSUBSCRIBE)} に空メール、または {ctx.channel_url}",
+        unsubscribe=(
+            f"{ctx.address(addresses.UNSUBSCRIBE)} に空メールを送り、届く確認メールに返信"
+            f"（詳しくは {ctx.channel_url}）"
+        ),
+        mypage=(
+            f"{addresses.service(addresses.MYPAGE, domain)} に空メールを送ると、"
+            "登録の一覧と変更のページ（マイページ）のリンクが届きます"
+        ),
         owner=ctx.address(addresses.OWNER),
     )
 

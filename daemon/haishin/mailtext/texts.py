@@ -7,7 +7,10 @@ changes nothing, and how to reach the department (issue 5, double opt-in).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+
+from .. import urls
 
 
 @dataclass(frozen=True)
@@ -42,17 +45,39 @@ def _footer(a: About) -> str:
     )
 
 
-def confirm_subscribe(a: About, token: str, url: str, ttl_hours: int) -> Text:
+@dataclass(frozen=True)
+class Resumes:
+    """The channel is paused (第3条5) and resumes `on` that day, or when not yet decided."""
+
+    on: dt.date | None
+
+
+def _carriers(a: About) -> str:
+    """Issue 14 item 5: the way to the carrier guides, in every confirmation request (a
+    phone whose filter drops the welcome or the posts is the commonest failure)."""
+    domain = a.subscribe_address.rpartition("@")[2]
+    return (
+        "このあとのメールが届かないときは、迷惑メール設定で次のドメインからの受信を許可して"
+        f"ください: {domain}\n"
+        f"設定のしかた（携帯電話会社・メールサービス別）: {urls.at(a.site_url, urls.CARRIERS)}\n\n"
+    )
+
+
+def confirm_subscribe(
+    a: About, token: str, url: str, ttl_hours: int, resumes: Resumes | None = None
+) -> Text:
     subject = f"【{a.service}】登録の確認: {a.title} [confirm {token}]"
     body = (
         f"{a.service}の「{a.title}」への登録のお申し込みを受け付けました。\n"
         f"（配信元: {a.department}）\n\n"
+        f"{_paused(a, resumes, also='登録はできます。')}"
         "登録を完了するには、次のどちらかを行ってください。\n"
         "  1. このメールにそのまま返信する（本文は空でかまいません）\n"
         f"  2. 次のページを開き、「登録する」ボタンを押す\n     {url}\n\n"
         f"この確認は {ttl_hours} 時間有効です。\n"
         "お申し込みに心当たりがない場合は、このメールを無視してください。"
         "何もしなければ登録されず、今後メールが届くこともありません。\n\n"
+        f"{_carriers(a)}"
         f"English: reply to this message or open {url} to confirm your subscription to "
         f'"{a.slug}"; if you did not ask for it, ignore this mail and nothing will change.\n'
     )
@@ -69,19 +94,42 @@ def confirm_unsubscribe(a: About, token: str, url: str, ttl_hours: int) -> Text:
         f"この確認は {ttl_hours} 時間有効です。\n"
         "お申し込みに心当たりがない場合は、このメールを無視してください。"
         "配信はこれまでどおり続きます。\n\n"
+        f"{_carriers(a)}"
         f"English: reply to this message or open {url} to confirm that you want to leave "
         f'"{a.slug}"; if you did not ask for it, ignore this mail.\n'
     )
     return subject, body + _footer(a)
 
 
-def welcome(a: About, unsubscribe_url: str) -> Text:
+def _paused(a: About, resumes: Resumes | None, also: str = "") -> str:
+    if resumes is None:
+        return ""
+    when = (
+        f"{resumes.on.year}年{resumes.on.month}月{resumes.on.day}日までの予定です"
+        if resumes.on
+        else "再開の時期は、決まりしだいサービスのページでお知らせします"
+    )
+    return (
+        f"なお、「{a.title}」は現在、配信を一時停止しています（{when}）。"
+        f"{also}再開後の配信からお届けします。\n\n"
+    )
+
+
+def _resumes(a: About, resumes: Resumes | None) -> str:
+    return "次回の配信からお届けします。\n\n" if resumes is None else "\n" + _paused(a, resumes)
+
+
+def welcome(a: About, unsubscribe_url: str, resumes: Resumes | None = None) -> Text:
+    """`resumes`: the channel is paused; the welcome says until when (issue 14 item 4)."""
+    paused = " (paused for now; posts resume later)" if resumes else ""
     return (
         f"【{a.service}】登録が完了しました: {a.title}",
-        f"「{a.title}」への登録が完了しました。次回の配信からお届けします。\n\n"
-        f"配信の停止: {a.unsubscribe_address} へ空メールを送るか、次のページから\n"
-        f"  {unsubscribe_url}\n\n"
-        f'English: you are now subscribed to "{a.slug}".\n' + _footer(a),
+        f"「{a.title}」への登録が完了しました。"
+        + _resumes(a, resumes)
+        + "配信の停止: 次のページのボタンから、すぐに停止できます。\n"
+        f"  {unsubscribe_url}\n"
+        f"（{a.unsubscribe_address} へ空メールを送り、届く確認メールに返信しても停止できます）\n\n"
+        f'English: you are now subscribed to "{a.slug}"{paused}.\n' + _footer(a),
     )
 
 
@@ -119,15 +167,6 @@ def expired(a: About) -> Text:
         f"配信停止: {a.unsubscribe_address}）。\n\n"
         "English: this confirmation has expired or was already used; please ask again.\n"
         + _footer(a),
-    )
-
-
-def paused(a: About) -> Text:
-    return (
-        f"【{a.service}】現在、配信を一時停止しています: {a.title}",
-        f"「{a.title}」は現在、配信を一時停止しているため、登録を受け付けていません。\n"
-        "再開後にあらためてお申し込みください。\n\n"
-        f'English: "{a.slug}" is paused for now; please try again later.\n' + _footer(a),
     )
 
 

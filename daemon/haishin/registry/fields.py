@@ -122,7 +122,8 @@ FIELDS: dict[type[BaseModel], dict[str, Doc]] = {
         "halfwidth_kana": Doc("半角カナの扱い", _CHARS),
         "footer": Doc(
             "フッター",
-            "配信メールの末尾に付ける文。{department}、{channel}、{unsubscribe}、{owner} が置き換わる",
+            "配信メールの末尾に付ける文。{department}、{channel}、{unsubscribe}（配信停止の方法）、"
+            "{mypage}（マイページの案内）、{owner} が置き換わる",
         ),
     },
     m.Cap: {

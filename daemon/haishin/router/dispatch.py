@@ -88,7 +88,14 @@ def _confirm(
         # a vacation auto-reply to the Reply-To of a confirmation must not subscribe anyone
         return Outcome.NOT_ANSWERED
     if token is None:
-        reply(conn, ctx, t.slug, _sender(mail), texts.help_text(ctx.about(t.slug)))
+        reply(
+            conn,
+            ctx,
+            t.slug,
+            _sender(mail),
+            texts.help_text(ctx.about(t.slug)),
+            in_reply_to=mail.incoming.message_id,
+        )
         return Outcome.HELP_SENT
     if post.open_token(ctx, token) is not None:  # a reply to a post's approval request
         return post.by_mail(conn, ctx, t.slug, mail.incoming, token)
@@ -133,7 +140,14 @@ def _request(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcom
         return mypage.send_link(
             conn, ctx, _sender(mail), slug=t.slug, in_reply_to=mail.incoming.message_id
         )
-    reply(conn, ctx, t.slug, _sender(mail), texts.help_text(ctx.about(t.slug)))
+    reply(
+        conn,
+        ctx,
+        t.slug,
+        _sender(mail),
+        texts.help_text(ctx.about(t.slug)),
+        in_reply_to=mail.incoming.message_id,
+    )
     return Outcome.HELP_SENT
 
 

@@ -1,9 +1,13 @@
-"""Japanese dates for the templates: 2026年12月13日（日） 1時00分."""
+"""Filters for the templates: Japanese dates (2026年12月13日（日） 1時00分), addresses that
+wrap where a reader expects."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from markupsafe import Markup, escape
+
+from ..addresses import pieces
 from ..registry.model import JST
 
 WEEKDAYS = "月火水木金土日"
@@ -34,7 +38,13 @@ def jpwindow(start: dt.datetime, end: dt.datetime | None) -> str:
     return f"{jpdatetime(start)}〜{tail}"
 
 
+def wbr(address: str) -> Markup:
+    """An address with <wbr> where it may wrap (addresses.pieces), each piece escaped."""
+    return Markup("<wbr>").join(escape(p) for p in pieces(address))
+
+
 FILTERS = {
+    "wbr": wbr,
     "jpdate": jpdate,
     "jpdatetime": jpdatetime,
     "jpwindow": jpwindow,

@@ -59,7 +59,7 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def _page(template: str, ctx: Context, status: int = 200, **values: Any) -> web.Response:
-    response = render(template, status=status, service=ctx.service.name, **values)
+    response = render(template, status=status, **values)
     response.headers.update(HEADERS)
     return response
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from ...registry.model import Policy
 from .base import Finding, PostVerdict, PostView, passed
+from .replacements import replacement
 
 
 def _machine_dependent() -> str:
@@ -39,14 +40,8 @@ _KANA_RE = re.compile("[\uff61-\uff9f]+")
 
 
 def _show(chars: Iterable[str]) -> str:
-    """Each character with what to write instead, e.g. ①→1, ㈱→(株)."""
-    out = []
-    for ch in dict.fromkeys(chars):
-        plain = unicodedata.normalize("NFKC", ch)
-        out.append(f"{ch}→{plain}" if plain != ch else ch)
-        if len(out) == 8:
-            break
-    return "、".join(out)
+    """Each character with what to write instead, e.g. ①→1, ㈱→(株), 髙→高."""
+    return "、".join(f"{ch}→{replacement(ch)}" for ch in list(dict.fromkeys(chars))[:8])
 
 
 def check_machine_dependent(post: PostView, policy: Policy) -> Finding:

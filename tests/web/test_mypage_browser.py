@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.parse
 from pathlib import Path
@@ -17,26 +18,30 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 from haishin.store import subscribers as subs
+from support.browser import (
+    WIDTHS,
+    axe,
+    no_overflow,
+    screenshot,
+    summary,
+    viewport,
+)
 from support.helpers import DOMAIN
 from support.inprocess import inprocess
 
-from .conftest import ARTIFACTS
-from .test_browser import WIDTHS, _axe, _viewport
-
+BRAND = "rgba(18, 63, 115, 1)"  # site.css --brand: the header's colour proves the CSS loaded
 ADDRESS = "hanako@example.jp"
 NEW = "hanako2@example.jp"
 
 
 def _check(driver: Any, axe_js: str, name: str, width: int) -> None:
     assert driver.execute_script("return document.documentElement.lang") == "ja"
-    assert driver.execute_script("return document.documentElement.scrollWidth") <= width
-    ARTIFACTS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"daemon-{name}-{width}.png"))
-    violations = _axe(driver, axe_js)
-    summary = [
-        (v["id"], v.get("help"), [n.get("target") for n in v["nodes"]][:3]) for v in violations
-    ]
-    assert violations == [], (name, summary)
+    no_overflow(driver, width)
+    header = driver.find_element("css selector", ".site-header")
+    assert header.value_of_css_property("background-color") == BRAND, "the theme's CSS"
+    screenshot(driver, f"daemon-{name}", width)
+    violations = axe(driver, axe_js)
+    assert violations == [], (name, summary(violations))
 
 
 def _press(driver: Any, selector: str) -> str:
@@ -53,15 +58,23 @@ def _path(body: str, pattern: str) -> str:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_mypage_pages_in_chromium(chromium: Any, axe_js: str, tmp_path: Path, width: int) -> None:
+def test_mypage_pages_in_chromium(
+    chromium: Any, axe_js: str, sample_site: Path, tmp_path: Path, width: int
+) -> None:
     driver = chromium
     driver.set_script_timeout(60)
-    with inprocess(f"sqlite:///{tmp_path / 'haishin.db'}") as ip, ip.web() as (host, port):
+    with (
+        inprocess(f"sqlite:///{tmp_path / 'haishin.db'}") as ip,
+        ip.web(static=sample_site) as (host, port),
+    ):
         base = f"http://{host}:{port}"
+        ip.ctx = dataclasses.replace(
+            ip.ctx, public_url=base + "/"
+        )  # as `serve` without --public-url
         raw = f"From: {ADDRESS}\r\nTo: mypage@{DOMAIN}\r\nSubject: \r\n\r\n".encode()
         ip.deliver(raw, ADDRESS, [f"mypage@{DOMAIN}"])
         link = _path(ip.mail(ADDRESS, "マイページ")[0].body, "me")
-        _viewport(driver, width)
+        viewport(driver, width)
 
         driver.get(base + link)  # first time: nothing checked (一括登録)
         assert not driver.find_elements("css selector", "input[name=channel]:checked")
