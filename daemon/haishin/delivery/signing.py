@@ -1,0 +1,129 @@
+"""A fan-out's DKIM signatures made on every core, ahead of the sender (issue 16 item 4).
+
+An RSA-2048 signature costs about a third of a millisecond of one core, more than all the
+rest of a recipient's way out; one process signs at most one core's worth, and the GIL
+keeps it from the sender's event loop meanwhile. So a post's per-recipient signatures are
+made in worker processes, one per core, each holding the keys (loaded once, from PEM:
+key objects do not cross processes) and given the post's signing plan (dkim.Plan, a few
+hundred bytes) with each chunk of recipients. The fan-out (fanout.py) hands over a whole
+batch at once and writes each chunk's rows as soon as its signatures are back, while the
+workers sign the next ones: the first rows are queued a chunk after the approval, and the
+sender delivers them while the rest are signed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterator, Sequence
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from .dkim import DkimKey, Header, Key, Plan
+
+log = logging.getLogger(__name__)
+
+CHUNK = 200
+"""Recipients per task: small enough that the first rows are queued within tens of
+milliseconds, large enough that the hand-over costs little beside the signatures."""
+
+_KEYS: list[Key] = []
+"""In a worker process: the keys, in the order of the pool's DkimKeys."""
+
+
+def _load(pems: list[bytes]) -> None:
+    keys = [serialization.load_pem_private_key(p, password=None) for p in pems]
+    _KEYS[:] = [k for k in keys if isinstance(k, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey)]
+
+
+def _sign(plan: Plan, personals: list[Sequence[Header]]) -> list[bytes]:
+    return plan.many(_KEYS, personals)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def cores() -> int:
+    """The cores this process may run on (a container or taskset may give fewer)."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
+class Signers:
+    """Worker processes, one per core, that sign with one set of keys."""
+
+    def __init__(self, keys: Sequence[DkimKey], workers: int | None = None) -> None:
+        self.keys = tuple(keys)
+        self.workers = workers or cores()
+        self._pems = [
+            k.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            for k in self.keys
+        ]
+        self._lock = threading.Lock()
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def _executor(self) -> cf.ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # spawn, not fork: the daemon has threads (the event loop's executor, the
+                # database's), and a forked child could inherit a lock held by one of them
+                self._pool = cf.ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_load,
+                    initargs=(self._pems,),
+                )
+            return self._pool
+
+    def warm(self) -> set[int]:
+        """Start the workers now (a spawned interpreter takes a few hundred
+        milliseconds), so that the first approval does not wait for them; their pids."""
+        pool = self._executor()
+        return {f.result() for f in [pool.submit(_ready) for _ in range(self.workers * 2)]}
+
+    def sign(self, plan: Plan, personals: Sequence[Sequence[Header]]) -> Iterator[list[bytes]]:
+        """The signature lines of each recipient, one list per CHUNK of `personals`,
+        in order; every chunk is handed to the workers at once."""
+        chunks = [list(personals[i : i + CHUNK]) for i in range(0, len(personals), CHUNK)]
+        try:
+            futures = [self._executor().submit(_sign, plan, c) for c in chunks]
+        except cf.BrokenExecutor:
+            futures = []
+        keys = [k.key for k in self.keys]
+        for i, chunk in enumerate(chunks):
+            try:
+                yield futures[i].result() if futures else plan.many(keys, chunk)
+            except cf.BrokenExecutor:
+                # a worker died (the OOM killer, a signal): this batch is signed here,
+                # the next one by a new pool; nothing is lost, only slower
+                log.warning("dkim: a signing worker died; a new pool is started")
+                self.close()
+                futures = []
+                yield plan.many(keys, chunk)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+_pools: dict[tuple[DkimKey, ...], Signers] = {}
+_pools_lock = threading.Lock()
+
+
+def signers(keys: Sequence[DkimKey]) -> Signers:
+    """The one pool of a daemon's keys (made at the first use, or by `warm`)."""
+    with _pools_lock:
+        found = _pools.get(tuple(keys))
+        if found is None:
+            found = _pools[tuple(keys)] = Signers(keys)
+        return found
