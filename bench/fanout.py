@@ -222,7 +222,9 @@ class Profile:
             own[frames[-1]] = own.get(frames[-1], 0) + n
             for f in set(frames[1:]):
                 within[f] = within.get(f, 0) + n
-        print(f"profile {label}: {total} samples (py-spy, daemon and workers)", flush=True)
+        kept = Path(tempfile.gettempdir()) / f"haishin-profile-{label.replace(' ', '-')}.txt"
+        shutil.copyfile(self.out, kept)
+        print(f"profile {label}: {total} samples (py-spy, daemon and workers; {kept})", flush=True)
         for name, table in (("self", own), ("inclusive", within)):
             for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:14]:
                 print(f"  {name:9} {100 * n / max(total, 1):5.1f}%  {frame}", flush=True)
@@ -565,6 +567,22 @@ def run_peer(cmd: list[str], env: dict[str, str], pattern: str) -> float | None:
     return None
 
 
+def both(what: str, figures: list[float | None]) -> float | None:
+    """The mean of a limit measured before and after; says how far apart they were."""
+    got = [f for f in figures if f]
+    if not got:
+        return None
+    mean = sum(got) / len(got)
+    spread = (max(got) - min(got)) / mean
+    note = "  (noisy machine: compare ratios of paired runs)" if spread > 0.2 else ""
+    print(
+        f"{what} before and after: {' / '.join(f'{f:.0f}' for f in got)}, mean {mean:.0f}, "
+        f"spread {100 * spread:.0f}%{note}",
+        flush=True,
+    )
+    return mean
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("n", type=int, nargs="?", default=100_000)
@@ -592,12 +610,18 @@ def main() -> None:
             run_haishin(args.n, True, args.connections, args.batch, True)
         return
     cores = len(os.sched_getaffinity(0))
-    ceiling = run_ceiling(args.n)
-    sign_limit = run_openssl(cores, args.openssl_seconds)
+    # each limit is measured right before and right after the run it is compared with, and
+    # the mean taken: on a shared machine the load drifts between runs
+    around = [run_ceiling(args.n)]
     unsigned = run_haishin(args.n, False, args.connections, args.batch, False, args.profile)
-    signed = None
+    around.append(run_ceiling(args.n))
+    ceiling = both("ceiling", around)
+    signed, sign_limit = None, None
     if args.dkim:
+        around = [run_openssl(cores, args.openssl_seconds)]
         signed = run_as_department(args.n, args.connections, args.batch, True, args.profile)
+        around.append(run_openssl(cores, args.openssl_seconds))
+        sign_limit = both("rsa limit", around)
     rate, what = unsigned, "send phase, rows queued before the clock"
     if args.as_department:
         # the issue's measure: from the approval of a post mailed in by a department

@@ -11,7 +11,7 @@ queued twice (design.md: each active subscriber once).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -143,8 +143,10 @@ def next_batch(
     post_id: int,
     keys: Sequence[DkimKey],
     batch_size: int | None = None,
+    queued: Callable[[], None] | None = None,
 ) -> bool:
-    """Queue the next batch of a sending post; False when it is done.
+    """Queue the next batch of a sending post; False when it is done. `queued` is told
+    after each write (the sender is woken for the first rows, not at its next poll).
 
     The batch is read and signed outside any write transaction (SQLite has one writer:
     inbound mail must not wait for signatures); the signatures are made on every core
@@ -194,4 +196,6 @@ def next_batch(
                 return True  # queued by another daemon: the next call reads on from there
             queue.add_rows(conn, post.outbound_message, rows)
         cursor = chunk[-1][0]
+        if queued is not None:
+            queued()
     return True
