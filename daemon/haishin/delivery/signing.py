@@ -48,6 +48,10 @@ def _ready() -> int:
     return os.getpid()
 
 
+def _ok(future: cf.Future[list[bytes]]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
 def cores() -> int:
     """The cores this process may run on (a container or taskset may give fewer)."""
     return len(os.sched_getaffinity(0)) or 1
@@ -90,24 +94,38 @@ class Signers:
         return {f.result() for f in [pool.submit(_ready) for _ in range(self.workers * 2)]}
 
     def sign(self, plan: Plan, personals: Sequence[Sequence[Header]]) -> Iterator[list[bytes]]:
-        """The signature lines of each recipient, one list per CHUNK of `personals`,
-        in order; every chunk is handed to the workers at once."""
+        """The signature lines of each recipient, in order, in runs: every chunk of
+        CHUNK is handed to the workers at once, and each run is what is ready when the
+        caller asks again (at least one chunk): while the caller's write is slow, the
+        next write takes more, so writes never fall behind the signing."""
         chunks = [list(personals[i : i + CHUNK]) for i in range(0, len(personals), CHUNK)]
         try:
             futures = [self._executor().submit(_sign, plan, c) for c in chunks]
         except cf.BrokenExecutor:
             futures = []
         keys = [k.key for k in self.keys]
-        for i, chunk in enumerate(chunks):
+        i = 0
+        while i < len(chunks):
             try:
-                yield futures[i].result() if futures else plan.many(keys, chunk)
+                if not futures:
+                    run = plan.many(keys, chunks[i])
+                    i += 1
+                else:
+                    run = futures[i].result()
+                    i += 1
+                    # only chunks done without error join the run: one that failed is
+                    # met alone, above, with nothing of the run lost
+                    while i < len(chunks) and _ok(futures[i]):
+                        run += futures[i].result()
+                        i += 1
             except cf.BrokenExecutor:
-                # a worker died (the OOM killer, a signal): this batch is signed here,
-                # the next one by a new pool; nothing is lost, only slower
+                # a worker died (the OOM killer, a signal): the rest of this batch is
+                # signed here, the next one by a new pool; nothing is lost, only slower
                 log.warning("dkim: a signing worker died; a new pool is started")
                 self.close()
                 futures = []
-                yield plan.many(keys, chunk)
+                continue
+            yield run
 
     def close(self) -> None:
         with self._lock:
