@@ -25,6 +25,8 @@ from haishin.store import open_store, posts
 from haishin.store import subscribers as subs
 from haishin.store.posts import PostState
 from haishin.tokens import Keyring
+from support import helpers
+from support import posting as p
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 REG = load_valid(CONFIG)
@@ -103,6 +105,32 @@ def test_a_killed_worker_costs_no_signature() -> None:
         assert len([s for c in pool.sign(rendered.plan, personals[:5]) for s in c]) == 5
     finally:
         pool.close()
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def test_the_workers_end_with_a_killed_daemon(tmp_path: Path) -> None:
+    """`serve --dkim-key` starts one signing worker per core; a SIGKILLed daemon leaves
+    none of them behind."""
+    d = helpers.start(tmp_path, f"sqlite:///{tmp_path / 'h.db'}", extra=p.dkim_keys(tmp_path).args)
+    workers = [k for k in _children(d.proc.pid) if b"spawn_main" in _cmdline(k)]
+    assert len(workers) == signing.cores()
+    d.kill()
+    helpers.wait_until(
+        lambda: not any(Path(f"/proc/{k}").exists() for k in workers), 10, "workers gone"
+    )
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 @pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)

@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 from cryptography.hazmat.primitives import serialization
@@ -31,13 +32,25 @@ CHUNK = 200
 """Recipients per task: small enough that the first rows are queued within tens of
 milliseconds, large enough that the hand-over costs little beside the signatures."""
 
+ORPHAN_CHECK = 0.5
+"""Seconds between a worker's looks at whether its daemon is still there."""
+
 _KEYS: list[Key] = []
 """In a worker process: the keys, in the order of the pool's DkimKeys."""
 
 
-def _load(pems: list[bytes]) -> None:
+def _load(pems: list[bytes], parent: int) -> None:
     keys = [serialization.load_pem_private_key(p, password=None) for p in pems]
     _KEYS[:] = [k for k in keys if isinstance(k, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey)]
+    threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
+
+
+def _orphaned(parent: int) -> None:
+    """A worker whose daemon died (SIGKILL) ends too: its task queue's pipe stays open in
+    the other workers, so it would never see an end of file and wait forever."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK)
+    os._exit(0)
 
 
 def _sign(plan: Plan, personals: list[Sequence[Header]]) -> list[bytes]:
@@ -83,7 +96,7 @@ class Signers:
                     self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_load,
-                    initargs=(self._pems,),
+                    initargs=(self._pems, os.getpid()),
                 )
             return self._pool
 
