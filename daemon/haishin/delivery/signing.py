@@ -114,7 +114,11 @@ class Signers:
         chunks = [list(personals[i : i + CHUNK]) for i in range(0, len(personals), CHUNK)]
         try:
             futures = [self._executor().submit(_sign, plan, c) for c in chunks]
-        except cf.BrokenExecutor:
+        except (cf.BrokenExecutor, OSError, RuntimeError) as exc:
+            # no worker could be started (a process limit, the interpreter shutting
+            # down): this batch is signed here, slower but whole
+            log.warning("dkim: signing in the daemon's own process (%s)", exc)
+            self.close()
             futures = []
         keys = [k.key for k in self.keys]
         i = 0
