@@ -1,8 +1,9 @@
 """DKIM signatures made per recipient on a body hashed once per post (RFC 6376, RFC 8463).
 
-A post's body is the same for every recipient, so its hash (bh=) is computed once; only
-the header hash and its signature are per recipient, because To and List-Unsubscribe
-differ and RFC 8058 §4 requires List-Unsubscribe and List-Unsubscribe-Post to be signed.
+A post's body is the same for every recipient, so its hash (bh=) is computed once, and so
+is the hash of the headers every recipient shares (`Plan`); only To, List-Unsubscribe and
+the signature are per recipient, because those headers differ and RFC 8058 §4 requires
+List-Unsubscribe and List-Unsubscribe-Post to be signed.
 dkimpy does the canonicalization and header selection and verifies in the tests; the
 signature itself is made with `cryptography` (OpenSSL), about twenty times faster than
 dkimpy's pure-Python RSA, which matters at a hundred thousand recipients.
@@ -113,7 +114,8 @@ class Plan:
 
     def signatures(self, keys: Sequence[Key], personal: Sequence[Header]) -> bytes:
         """The DKIM-Signature lines (CRLF-terminated) over the shared headers and these
-        per-recipient ones, for `keys` in the order the plan was made with."""
+        per-recipient ones (in the order of the plan's `personal_names`, as h= names
+        them), for `keys` in the order the plan was made with."""
         return self.many(keys, [personal])[0]
 
     def many(self, keys: Sequence[Key], personals: Iterable[Sequence[Header]]) -> list[bytes]:
@@ -142,9 +144,10 @@ def plan(
     """The signing plan of a post: `shared` are the headers every recipient gets, (name,
     value) as sent, value with its leading space and folding but not the final CRLF;
     `personal_names` the headers each recipient has its own of (each given once)."""
+    personal = [n.lower() for n in personal_names]
     present = {name.lower() for name, _ in shared}
-    common = [h for h in SIGNED_HEADERS if h in present and h not in personal_names]
-    include = common + [n.lower() for n in personal_names]
+    common = [h for h in SIGNED_HEADERS if h in present and h not in personal]
+    include = common + personal
     chosen = dkimpy.select_headers(_CANON.canonicalize_headers(list(shared)), common)
     base = b"".join(n + b":" + v for n, v in chosen)
     stamp = str(now if now is not None else epoch_seconds()).encode()
@@ -185,9 +188,3 @@ def _fold(signature: bytes) -> bytes:
     b64 = base64.b64encode(signature)
     # b= may be folded freely: verifiers remove its value, whitespace included (§3.5)
     return b"\r\n  ".join(b64[i : i + 72] for i in range(0, len(b64), 72))
-
-
-def sign(key: DkimKey, headers: list[Header], bh: bytes, now: int | None = None) -> bytes:
-    """The `DKIM-Signature:` header line (CRLF-terminated) for these headers, all of
-    them as shared: the plan of a message sent to one recipient."""
-    return plan([key], headers, (), bh, now).signatures([key.key], ())
