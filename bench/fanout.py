@@ -230,6 +230,13 @@ class Profile:
                 print(f"  {name:9} {100 * n / max(total, 1):5.1f}%  {frame}", flush=True)
 
 
+def commit_waits(daemon_log: Path) -> float:
+    """Seconds the daemon's connections waited for their chains' group commits, added up
+    (its last sender line): over connections × wall, the share of sending time lost."""
+    found = re.findall(r"([0-9.]+) s waited for commits", daemon_log.read_text())
+    return float(found[-1]) if found else 0.0
+
+
 def make_store(tmp: Path, n: int) -> tuple[str, sa.Engine]:
     from haishin.store import open_store
     from haishin.store.schema import subscribers
@@ -412,6 +419,7 @@ def run_haishin(
         daemon.wait(60)
         time.sleep(0.3)
         sess, mesg = sink_counts(counter)
+        waited = commit_waits(tmp / "daemon.log")
     finally:
         if daemon.poll() is None:
             daemon.kill()
@@ -427,6 +435,7 @@ def run_haishin(
         f"haishin send N={n} {label} wall_s={wall:.2f} msgs={mesg} msgs_per_s={rate:.0f} "
         f"first_msg_s={first or 0:.3f} peak_rss_mb={rss:.1f} daemon_cpu_s={d_cpu:.2f} "
         f"sink_cpu_s={s_cpu:.2f} connections={sess} (max {connections}, pipelining) "
+        f"commit_wait={100 * waited / (connections * wall):.0f}% "
         f"states={states} ok={'yes' if states.get('sent') == n and mesg == n else 'NO'}",
         flush=True,
     )
