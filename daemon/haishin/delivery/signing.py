@@ -13,6 +13,7 @@ sender delivers them while the rest are signed.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import logging
 import multiprocessing
@@ -144,11 +145,11 @@ class Signers:
                 continue
             yield run
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=wait, cancel_futures=True)
 
 
 _pools: dict[tuple[DkimKey, ...], Signers] = {}
@@ -162,3 +163,13 @@ def signers(keys: Sequence[DkimKey]) -> Signers:
         if found is None:
             found = _pools[tuple(keys)] = Signers(keys)
         return found
+
+
+@atexit.register
+def _close_all() -> None:
+    """The workers joined before the interpreter tears its modules down (left to the
+    garbage collector, the pool's clean-up then fails with a traceback)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+    for pool in pools:
+        pool.close(wait=True)
