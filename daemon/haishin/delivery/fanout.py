@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from .. import addresses as contract
 from .. import urls
 from ..clock import utcnow
-from ..context import Context
+from ..context import UNSUBSCRIBE_TOKEN_TTL, Context
 from ..registry.model import JST
 from ..store import posts, queue
 from ..store.engine import reading
@@ -167,15 +167,16 @@ def next_batch(
     assert post.outbound_message is not None
     # per recipient only what differs: its two tokens, its return path, its headers
     now = utcnow()
-    expires = now + VERP_TOKEN_TTL
+    verp = ctx.keyring.maker(Purpose.VERP, now + VERP_TOKEN_TTL)
+    # the same tokens as ctx.unsubscribe_token(sub_id, now), keyed once for the batch
+    unsubscribe = ctx.keyring.maker(Purpose.UNSUBSCRIBE, now + UNSUBSCRIBE_TOKEN_TTL)
+    bounces = ctx.address(post.channel, contract.BOUNCES, "\0").split("\0")
     envelopes = [
         (
             sub_id,
-            ctx.address(
-                post.channel, contract.BOUNCES, ctx.keyring.make(Purpose.VERP, sub_id, expires)
-            ),
+            bounces[0] + verp(sub_id) + bounces[1],
             address,
-            rendered.personal_headers(address, ctx.unsubscribe_token(sub_id, now)),
+            rendered.personal_headers(address, unsubscribe(sub_id)),
         )
         for sub_id, address in batch
     ]
