@@ -1,27 +1,38 @@
 #!/usr/bin/env python3
-"""Fan-out: one ~4 KB Japanese post to N subscribers, side by side with the peers (issue 8).
+"""Fan-out: one ~4 KB Japanese post to N subscribers, side by side with the peers and the
+machine's limits, in one run (issues 8 and 16).
 
-    .venv/bin/python bench/fanout.py 100000 [--dkim] [--enqueue-only] [--no-mailman]
+    .venv/bin/python bench/fanout.py 100000 [--dkim] [--as-department] [--no-mailman]
+        [--profile]
 
-1. N active subscribers in a fresh SQLite store (user000001@example.net ..., as the peers).
-2. Enqueue phase (timed separately, rows/s): the post (../shared/peers/mailman3/post.eml)
-   is rendered ONCE with delivery/render.py; per subscriber only To, List-Unsubscribe with
-   its token and, with --dkim, an RSA-2048 DKIM signature are made; rows are written held
-   (next_try in the far future), streamed in chunks.
-3. Send phase: a warm `haishin serve --smarthost` at Postfix's smtp-sink on loopback; under
-   `flock /tmp/haishin-bench.lock` the post is released (one UPDATE, as an approval would)
-   and the clock runs to the sink's N-th message. Printed: messages/s, the daemon's peak
-   RSS and CPU, the sink's CPU, connections used.
-   With --as-department, also the whole path: the post mailed in over SMTP by a registered
-   sender, held, approved with `haishin held approve`, rendered and fanned out by the
-   daemon's release task, delivered; timed from the approval; the ratios then use it.
-4. The peers in the same run: mlmmj verp_nodelay at N, Mailman 3 personalize=full at
-   10,000 (minutes; `--no-mailman` skips it and says so). The last lines are the ratios.
+1. The limits, measured first in this run: the wire's ceiling, Postfix's C client
+   `smtp-source -d -s 8 -m N -l 4000` (connections reused, 8 sessions) into the same kind
+   of `smtp-sink`; and the machine's signing limit, `openssl speed -multi <cores>
+   rsa2048` (signatures per second on all cores).
+2. N active subscribers in a fresh SQLite store (user000001@example.net ..., as the peers).
+   The post (../shared/peers/mailman3/post.eml) is rendered ONCE with delivery/render.py;
+   per subscriber only To and List-Unsubscribe with its token are made; rows are written
+   held (next_try in the far future). Printed: rows/s.
+3. Send phase: a warm `haishin serve --smarthost` at `smtp-sink` on loopback; under
+   `flock /tmp/haishin-bench.lock` the post is released (one UPDATE) and the clock runs to
+   the sink's N-th message. This unsigned rate is what `vs ceiling` compares.
+4. With --dkim, the signed path end to end: the post mailed in over SMTP by a registered
+   sender, held, approved with `haishin held approve`, rendered, fanned out and signed
+   (RSA-2048) by the daemon's release task on every core while its sender delivers;
+   timed from the approval to the sink's N-th post. This rate over openssl's signatures/s
+   is `signed vs rsa limit`. With --as-department the same path unsigned, which the peer
+   ratios then use (else they use the send phase).
+5. The peers in the same run: mlmmj verp_nodelay at N, Mailman 3 personalize=full at
+   10,000 (minutes; `--no-mailman` skips it and says so).
+The last lines are the ratios, each saying what it divides. Peak RSS is the daemon's; the
+signing workers' peaks are printed beside it. --profile samples the daemon (and its
+workers) with py-spy during each timed haishin run and prints where the time went.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import fcntl
 import os
@@ -33,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -47,6 +59,7 @@ if not PEERS.exists():
 POST = PEERS / "mailman3" / "post.eml"
 LOCK = "/tmp/haishin-bench.lock"
 SINK = "/usr/sbin/smtp-sink"
+SOURCE = "/usr/sbin/smtp-source"
 SLUG = "gomi-recycle"
 SECRET = "bench-secret-0123456789abcdef"
 HZ = os.sysconf("SC_CLK_TCK")
@@ -97,6 +110,131 @@ def sink_counts(path: Path) -> tuple[int, int]:
         return 0, 0
     m = re.findall(r"sess=(\d+) quit=\d+ mesg=(\d+)", tail)
     return (int(m[-1][0]), int(m[-1][1])) if m else (0, 0)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of a process's children (the daemon's signing workers)."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def children_total(pid: int, measure: Callable[[int], float]) -> float:
+    total = 0.0
+    for kid in children(pid):
+        with contextlib.suppress(OSError, IndexError):
+            total += measure(kid)
+    return total
+
+
+def start_sink(counter: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    sink = subprocess.Popen(
+        [SINK, "-c", "-u", "nobody", "-t", "300", f"127.0.0.1:{port}", "1024"],
+        stdout=open(counter, "w"),  # noqa: SIM115
+        stderr=subprocess.DEVNULL,
+    )
+    return sink, port
+
+
+def run_ceiling(n: int, sessions: int = 8) -> float | None:
+    """The wire's ceiling: Postfix's C client, connections reused (-d), into smtp-sink."""
+    if not Path(SOURCE).exists():
+        log(f"{SOURCE} is missing: no ceiling")
+        return None
+    tmp = Path(tempfile.mkdtemp(prefix="haishin-ceiling-"))
+    counter = tmp / "sink.counter"
+    sink, port = start_sink(counter)
+    time.sleep(0.3)
+    cmd = [SOURCE, "-d", "-s", str(sessions), "-m", str(n), "-l", "4000"]
+    cmd += ["-f", "sender@example.org", "-t", "rcpt@example.net", f"127.0.0.1:{port}"]
+    try:
+        with open(LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            s0 = cpu_s(sink.pid)
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            while sink_counts(counter)[1] < n:
+                time.sleep(0.005)
+            wall = time.perf_counter() - t0
+            s_cpu = cpu_s(sink.pid) - s0
+    finally:
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+    rate = n / wall
+    print(
+        f"ceiling smtp-source -d -s {sessions} -m {n} -l 4000 wall_s={wall:.2f} "
+        f"msgs_per_s={rate:.0f} sink_cpu_s={s_cpu:.2f}",
+        flush=True,
+    )
+    return rate
+
+
+def run_openssl(cores: int, seconds: int) -> float | None:
+    """The machine's signing limit: RSA-2048 signatures per second on all cores."""
+    cmd = ["openssl", "speed", "-multi", str(cores), "-seconds", str(seconds), "rsa2048"]
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = subprocess.run(cmd, capture_output=True, text=True)
+    m = re.search(r"^rsa\s+2048 bits\s+\S+s\s+\S+s\s+([0-9.]+)\s+([0-9.]+)", out.stdout, re.M)
+    if not m:
+        log(f"no figure from {' '.join(cmd)}: {out.stdout[-300:]} {out.stderr[-300:]}")
+        return None
+    rate = float(m.group(1))
+    print(f"openssl {' '.join(cmd[1:])} sign_per_s={rate:.0f}", flush=True)
+    return rate
+
+
+class Profile:
+    """py-spy sampling a process and its children, summarised by function (--profile)."""
+
+    def __init__(self, pid: int, out: Path, enabled: bool) -> None:
+        self.out = out
+        self.proc: subprocess.Popen[bytes] | None = None
+        spy = shutil.which("py-spy") or "/tmp/py-spy/bin/py-spy"
+        if enabled and Path(spy).exists():
+            cmd = [spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
+            cmd += ["--rate", "250", "--format", "raw", "--output", str(out)]
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        elif enabled:
+            log("py-spy not found (pip install py-spy into /tmp/py-spy): no profile")
+
+    def stop(self, label: str) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(30)
+        own: dict[str, int] = {}
+        within: dict[str, int] = {}
+        total = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = [f.split(" (")[0] + " (" + f.rsplit("/", 1)[-1] for f in stack.split(";")]
+            n = int(count)
+            total += n
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+            for f in set(frames[1:]):
+                within[f] = within.get(f, 0) + n
+        kept = Path(tempfile.gettempdir()) / f"haishin-profile-{label.replace(' ', '-')}.txt"
+        shutil.copyfile(self.out, kept)
+        print(f"profile {label}: {total} samples (py-spy, daemon and workers; {kept})", flush=True)
+        for name, table in (("self", own), ("inclusive", within)):
+            for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:14]:
+                print(f"  {name:9} {100 * n / max(total, 1):5.1f}%  {frame}", flush=True)
+
+
+def commit_waits(daemon_log: Path) -> float:
+    """Seconds the daemon's connections waited for their chains' group commits, added up
+    (its last sender line): over connections × wall, the share of sending time lost."""
+    found = re.findall(r"([0-9.]+) s waited for commits", daemon_log.read_text())
+    return float(found[-1]) if found else 0.0
 
 
 def make_store(tmp: Path, n: int) -> tuple[str, sa.Engine]:
@@ -224,7 +362,9 @@ def start_daemon(
     return proc
 
 
-def run_haishin(n: int, dkim: bool, connections: int, batch: int, enqueue_only: bool) -> float:
+def run_haishin(
+    n: int, dkim: bool, connections: int, batch: int, enqueue_only: bool, profile: bool = False
+) -> float:
     tmp = Path(tempfile.mkdtemp(prefix="haishin-fanout-"))
     config = tmp / "config"
     shutil.copytree(ROOT / "config", config)
@@ -245,15 +385,11 @@ def run_haishin(n: int, dkim: bool, connections: int, batch: int, enqueue_only: 
         return 0.0
     from haishin.store.schema import outbound
 
-    port = free_port()
     counter = tmp / "sink.counter"
-    sink = subprocess.Popen(
-        [SINK, "-c", "-u", "nobody", "-t", "300", f"127.0.0.1:{port}", "1024"],
-        stdout=open(counter, "w"),  # noqa: SIM115
-        stderr=subprocess.DEVNULL,
-    )
+    sink, port = start_sink(counter)
     daemon = start_daemon(tmp, config, url, port, batch)
     time.sleep(1.0)  # warm: migrations done, sender idle (not a timing)
+    spy = Profile(daemon.pid, tmp / "profile.txt", profile)
     try:
         with open(LOCK, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -278,10 +414,12 @@ def run_haishin(n: int, dkim: bool, connections: int, batch: int, enqueue_only: 
             wall = time.perf_counter() - t0
             d_cpu, s_cpu = cpu_s(daemon.pid) - d0, cpu_s(sink.pid) - s0
             rss = hwm_mb(daemon.pid)
+        spy.stop(f"send N={n} {label}")
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(60)
         time.sleep(0.3)
         sess, mesg = sink_counts(counter)
+        waited = commit_waits(tmp / "daemon.log")
     finally:
         if daemon.poll() is None:
             daemon.kill()
@@ -297,6 +435,7 @@ def run_haishin(n: int, dkim: bool, connections: int, batch: int, enqueue_only: 
         f"haishin send N={n} {label} wall_s={wall:.2f} msgs={mesg} msgs_per_s={rate:.0f} "
         f"first_msg_s={first or 0:.3f} peak_rss_mb={rss:.1f} daemon_cpu_s={d_cpu:.2f} "
         f"sink_cpu_s={s_cpu:.2f} connections={sess} (max {connections}, pipelining) "
+        f"commit_wait={100 * waited / (connections * wall):.0f}% "
         f"states={states} ok={'yes' if states.get('sent') == n and mesg == n else 'NO'}",
         flush=True,
     )
@@ -304,32 +443,37 @@ def run_haishin(n: int, dkim: bool, connections: int, batch: int, enqueue_only: 
     return rate
 
 
-def run_as_department(n: int, connections: int, batch: int) -> float:
+def run_as_department(
+    n: int, connections: int, batch: int, dkim: bool = False, profile: bool = False
+) -> float:
     """The whole path: the department's mail in over SMTP, held, approved with
-    `haishin held approve` (as the 情報管理者 would), rendered and fanned out by the
-    daemon's release task, delivered. Timed from the approval to the sink's N-th post."""
+    `haishin held approve` (as the 情報管理者 would), rendered, fanned out (and with
+    `dkim` signed with an RSA-2048 key on every core) by the daemon's release task,
+    delivered. Timed from the approval to the sink's N-th post."""
     import smtplib
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     tmp = Path(tempfile.mkdtemp(prefix="haishin-fanout-dept-"))
     config = tmp / "config"
     shutil.copytree(ROOT / "config", config)
     log(f"N={n}: subscribers into {tmp} (as a department would post)")
     url, engine = make_store(tmp, n)
-    port = free_port()
     counter = tmp / "sink.counter"
-    sink = subprocess.Popen(
-        [SINK, "-c", "-u", "nobody", "-t", "300", f"127.0.0.1:{port}", "1024"],
-        stdout=open(counter, "w"),  # noqa: SIM115
-        stderr=subprocess.DEVNULL,
-    )
-    daemon = start_daemon(
-        tmp,
-        config,
-        url,
-        port,
-        batch,
-        ("--release-poll", "0.05"),
-    )
+    sink, port = start_sink(counter)
+    extra: tuple[str, ...] = ("--release-poll", "0.05")
+    if dkim:
+        pem = tmp / "dkim.pem"
+        pem.write_bytes(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        extra += ("--dkim-key", str(pem), "--dkim-selector", "bench")
+    daemon = start_daemon(tmp, config, url, port, batch, extra)
     haishin = Path(sys.executable).with_name("haishin")
     env = dict(os.environ, HAISHIN_SECRET=SECRET)
     # the peers' post as a department's mail client sends it (its long lines in base64)
@@ -363,7 +507,9 @@ def run_as_department(n: int, connections: int, batch: int) -> float:
         base = sink_counts(counter)[1]
         with open(LOCK, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            spy = Profile(daemon.pid, tmp / "profile.txt", profile)
             d0, s0 = cpu_s(daemon.pid), cpu_s(sink.pid)
+            w0 = children_total(daemon.pid, cpu_s)
             t0 = time.perf_counter()
             approved = subprocess.run(
                 [str(haishin), "held", "approve", post_id, "--db", url, "--config", str(config)],
@@ -371,15 +517,21 @@ def run_as_department(n: int, connections: int, batch: int) -> float:
                 text=True,
                 env=env,
             )
+            approved_s = time.perf_counter() - t0
             if approved.returncode != 0:
                 raise SystemExit(f"approve failed: {approved.stderr}")
-            while sink_counts(counter)[1] < base + n:
+            first = None
+            while (got := sink_counts(counter)[1]) < base + n:
+                if got > base and first is None:
+                    first = time.perf_counter() - t0
                 if daemon.poll() is not None:
                     raise SystemExit(f"daemon died; see {tmp / 'daemon.log'}")
                 time.sleep(0.005)
             wall = time.perf_counter() - t0
             d_cpu, s_cpu = cpu_s(daemon.pid) - d0, cpu_s(sink.pid) - s0
-            rss = hwm_mb(daemon.pid)
+            w_cpu = children_total(daemon.pid, cpu_s) - w0
+            rss, workers = hwm_mb(daemon.pid), children_total(daemon.pid, hwm_mb)
+            spy.stop(f"department N={n} {'dkim=rsa2048' if dkim else 'dkim=off'}")
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(60)
     finally:
@@ -396,9 +548,12 @@ def run_as_department(n: int, connections: int, batch: int) -> float:
         ).scalar_one()
     engine.dispose()
     rate = n / wall
+    label = "dkim=rsa2048" if dkim else "dkim=off"
     print(
-        f"haishin department N={n} dkim=off wall_s={wall:.2f} msgs_per_s={rate:.0f} "
-        f"peak_rss_mb={rss:.1f} daemon_cpu_s={d_cpu:.2f} sink_cpu_s={s_cpu:.2f} "
+        f"haishin department N={n} {label} wall_s={wall:.2f} msgs_per_s={rate:.0f} "
+        f"first_msg_s={first or wall:.3f} approve_cmd_s={approved_s:.2f} "
+        f"peak_rss_mb={rss:.1f} workers_peak_rss_mb={workers:.1f} "
+        f"daemon_cpu_s={d_cpu:.2f} workers_cpu_s={w_cpu:.2f} sink_cpu_s={s_cpu:.2f} "
         f"post_rows_sent={sent} ok={'yes' if sent == n else 'NO'} "
         "(SMTP in, held, haishin held approve, release, fan-out, delivery)",
         flush=True,
@@ -421,31 +576,66 @@ def run_peer(cmd: list[str], env: dict[str, str], pattern: str) -> float | None:
     return None
 
 
+def both(what: str, figures: list[float | None]) -> float | None:
+    """The mean of a limit measured before and after; says how far apart they were."""
+    got = [f for f in figures if f]
+    if not got:
+        return None
+    mean = sum(got) / len(got)
+    spread = (max(got) - min(got)) / mean
+    note = "  (noisy machine: compare ratios of paired runs)" if spread > 0.2 else ""
+    print(
+        f"{what} before and after: {' / '.join(f'{f:.0f}' for f in got)}, mean {mean:.0f}, "
+        f"spread {100 * spread:.0f}%{note}",
+        flush=True,
+    )
+    return mean
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("n", type=int, nargs="?", default=100_000)
-    ap.add_argument("--dkim", action="store_true", help="also a run with per-recipient DKIM")
+    ap.add_argument(
+        "--dkim", action="store_true", help="also the signed path, from the approval (RSA-2048)"
+    )
     ap.add_argument("--enqueue-only", action="store_true", help="measure the fan-out phase only")
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--no-mailman", action="store_true", help="skip Mailman 3 (minutes)")
     ap.add_argument("--no-mlmmj", action="store_true")
+    ap.add_argument("--openssl-seconds", type=int, default=10, help="openssl speed's default")
+    ap.add_argument("--profile", action="store_true", help="py-spy the daemon's timed runs")
     ap.add_argument(
         "--as-department",
         action="store_true",
-        help="also the whole path: SMTP in, approval, the daemon's own fan-out",
+        help="also the whole path unsigned: SMTP in, approval, the daemon's own fan-out",
     )
     args = ap.parse_args()
 
     ensure_sink()
-    rate = run_haishin(args.n, False, args.connections, args.batch, args.enqueue_only)
-    if args.dkim:
-        run_haishin(args.n, True, args.connections, args.batch, args.enqueue_only)
     if args.enqueue_only:
+        run_haishin(args.n, False, args.connections, args.batch, True)
+        if args.dkim:
+            run_haishin(args.n, True, args.connections, args.batch, True)
         return
+    cores = len(os.sched_getaffinity(0))
+    # each limit is measured right before and right after the run it is compared with, and
+    # the mean taken: on a shared machine the load drifts between runs
+    around = [run_ceiling(args.n)]
+    unsigned = run_haishin(args.n, False, args.connections, args.batch, False, args.profile)
+    around.append(run_ceiling(args.n))
+    ceiling = both("ceiling", around)
+    signed, sign_limit = None, None
+    if args.dkim:
+        around = [run_openssl(cores, args.openssl_seconds)]
+        signed = run_as_department(args.n, args.connections, args.batch, True, args.profile)
+        around.append(run_openssl(cores, args.openssl_seconds))
+        sign_limit = both("rsa limit", around)
+    rate, what = unsigned, "send phase, rows queued before the clock"
     if args.as_department:
         # the issue's measure: from the approval of a post mailed in by a department
-        rate = run_as_department(args.n, args.connections, args.batch)
+        rate = run_as_department(args.n, args.connections, args.batch, False, args.profile)
+        what = "unsigned, from the approval"
     mlmmj = None
     if not args.no_mlmmj:
         mlmmj = run_peer(
@@ -462,9 +652,30 @@ def main() -> None:
             r"personalize=full .*? msgs_per_s=([0-9.]+)",
         )
     if mailman is None:
-        mailman, mailman_note = 44.9, " (published figure, README: not run here)"
-    print(f"vs mailman3: {rate / mailman:.1f}x{mailman_note}")
-    print(f"vs mlmmj: {rate / mlmmj:.2f}x" if mlmmj else "vs mlmmj: n/a (not run)")
+        mailman, mailman_note = 44.9, ", published figure (README): not run here"
+    print(f"N={args.n}, {cores} cores; haishin {rate:.0f} msgs/s ({what}) for the peers:")
+    print(f"vs mailman3: {rate / mailman:.1f}x (Mailman {mailman:.1f} msgs/s{mailman_note})")
+    print(
+        f"vs mlmmj: {rate / mlmmj:.2f}x (mlmmj verp_nodelay {mlmmj:.0f} msgs/s)"
+        if mlmmj
+        else "vs mlmmj: n/a (not run)"
+    )
+    print(
+        f"vs ceiling: {unsigned / ceiling:.2f}x (haishin {unsigned:.0f} msgs/s unsigned, send"
+        f" phase, over smtp-source -d {ceiling:.0f} msgs/s)"
+        if ceiling
+        else "vs ceiling: n/a (smtp-source missing)"
+    )
+    if signed is None:
+        print("signed vs rsa limit: n/a (run with --dkim)")
+    elif sign_limit:
+        print(
+            f"signed vs rsa limit: {signed / sign_limit:.2f}x (haishin {signed:.0f} msgs/s"
+            f" RSA-2048 signed, from the approval, over openssl's {sign_limit:.0f} signatures/s"
+            f" on {cores} cores)"
+        )
+    else:
+        print("signed vs rsa limit: n/a (openssl speed gave no figure)")
 
 
 if __name__ == "__main__":

@@ -46,3 +46,16 @@ def test_keyring_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HAISHIN_SECRET", "x" * 20)
     assert load_keyring(None).key == b"x" * 20
     assert KEY.redact("A@b.jp") == KEY.redact("a@B.JP") and "a@b" not in KEY.redact("a@b.jp")
+
+
+def test_a_batch_maker_makes_the_tokens_make_makes() -> None:
+    """A fan-out keys the HMAC once per batch (`maker`); its tokens are `make`'s, each
+    opens to its own ident, and another purpose's do not open."""
+    expires = NOW + dt.timedelta(days=30)
+    verp = KEY.maker(Purpose.VERP, expires)
+    for ident in (0, 1, 4242, 2**40 - 1):
+        token = verp(ident)
+        assert token == KEY.make(Purpose.VERP, ident, expires)
+        opened = KEY.open(Purpose.VERP, token, NOW)
+        assert opened.verdict is Verdict.OK and opened.ident == ident
+        assert KEY.open(Purpose.UNSUBSCRIBE, token, NOW).verdict is Verdict.INVALID

@@ -21,6 +21,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,10 +77,23 @@ class Keyring:
         return hmac.new(self.key, purpose.encode() + b"\0" + body, hashlib.sha256).digest()[:8]
 
     def make(self, purpose: Purpose, ident: int, expires: dt.datetime) -> str:
+        return self.maker(purpose, expires)(ident)
+
+    def maker(self, purpose: Purpose, expires: dt.datetime) -> Callable[[int], str]:
+        """`make` for many idents of one purpose and expiry (a fan-out batch): the HMAC's
+        keyed state and the expiry's bytes are worked out once, each token copies them."""
         hours = max(0, int((expires - EPOCH).total_seconds() // 3600) + 1)
-        body = hours.to_bytes(3, "big") + ident.to_bytes(5, "big")
-        raw = body + self._mac(purpose, body)
-        return base64.b32encode(raw).decode().rstrip("=").lower()
+        head = hours.to_bytes(3, "big")
+        keyed = hmac.new(self.key, purpose.encode() + b"\0" + head, hashlib.sha256)
+
+        def token(ident: int) -> str:
+            body = ident.to_bytes(5, "big")
+            mac = keyed.copy()
+            mac.update(body)
+            raw = head + body + mac.digest()[:8]
+            return base64.b32encode(raw).decode().rstrip("=").lower()
+
+        return token
 
     def open(self, purpose: Purpose, token: str, now: dt.datetime) -> Opened:
         """Check a token (case-insensitive); expired and forged are results, not errors."""

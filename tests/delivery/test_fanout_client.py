@@ -96,3 +96,45 @@ def test_lanes_follow_the_registry_domains() -> None:
     carrier = limits.limit("docomo.ne.jp")
     assert carrier.per_second == 1.0 and carrier.connections == 8
     assert limits.limit(DEFAULT).per_second is None
+
+
+def test_a_session_that_ends_mid_chain_leaves_the_rest_unknown() -> None:
+    """The replies of a pipelined group are awaited together (one future per write): a
+    server that says 421 and hangs up after two messages gives those two their 250s, and
+    the third (its group cut short) and the rest no outcome: retried, never counted as
+    sent."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 test\r\n")
+        done = 0
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                writer.write(b"250-test\r\n250 PIPELINING\r\n")
+            elif verb == b"MAIL" and done == 2:
+                writer.write(b"421 4.3.2 closing\r\n")
+                await writer.drain()
+                writer.close()
+                return
+            elif verb in (b"MAIL", b"RCPT"):
+                writer.write(b"250 ok\r\n")
+            elif verb == b"DATA":
+                writer.write(b"354 go\r\n")
+                while await reader.readline() != b".\r\n":
+                    pass
+                done += 1
+                writer.write(b"250 queued\r\n")
+            await writer.drain()
+
+    async def main() -> list[int | None]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        conn = await Connection.open("127.0.0.1", port, timeout=10)
+        chain = [Outgoing("l@x.example", f"r{i}@example.jp", DATA) for i in range(5)]
+        replies = await conn.send_many(chain)
+        usable = conn.usable
+        server.close()
+        return [r.code if r else None for r in replies] + [usable]
+
+    got = asyncio.run(main())
+    assert got == [Code.OK, Code.OK, None, None, None, False]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ..delivery import signing
 from ..delivery.dkim import DkimKey
 from ..demo import run_demo
 from ..inbound.imap.settings import ImapSettings
@@ -205,6 +206,8 @@ def serve(
             )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        # the signing workers start now, not at the first approval (delivery/signing.py)
+        signing.signers(keys).warm()
     settings = Settings(
         config=config_dir,
         db_url=prepare_db(db_url, create=True),

@@ -11,7 +11,7 @@ queued twice (design.md: each active subscriber once).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from .. import addresses as contract
 from .. import urls
 from ..clock import utcnow
-from ..context import Context
+from ..context import UNSUBSCRIBE_TOKEN_TTL, Context
 from ..registry.model import JST
 from ..store import posts, queue
 from ..store.engine import reading
@@ -28,10 +28,14 @@ from ..store.schema import outbound_messages, subscribers
 from ..store.states import MessageKind
 from ..store.subscribers import Status
 from ..tokens import Purpose
+from . import signing
 from .dkim import DkimKey
-from .render import RenderContext, Rendered, render
+from .render import RenderContext, Rendered, headers_bytes, render
 
 BATCH = 1000
+SIGNED_BATCH = 4000
+"""Recipients read at once when signing: the workers sign them in chunks, ahead of the
+writes (signing.CHUNK)."""
 
 VERP_TOKEN_TTL = dt.timedelta(days=30)
 """Bounces arrive within days (RFC 5321 §4.5.4.1 gives up after 4-5); a month is ample."""
@@ -138,15 +142,20 @@ def next_batch(
     ctx: Context,
     post_id: int,
     keys: Sequence[DkimKey],
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
+    queued: Callable[[], None] | None = None,
 ) -> bool:
-    """Queue the next batch of a sending post; False when it is done.
+    """Queue the next batch of a sending post; False when it is done. `queued` is told
+    after each write (the sender is woken for the first rows, not at its next poll).
 
-    The batch is read and signed outside any write transaction (a thousand DKIM signatures
-    take seconds, and SQLite has one writer: inbound mail must not wait for them); the
-    write then moves the cursor with a compare-and-set, so if another daemon queued this
-    batch meanwhile, this copy is dropped and nobody gets the post twice.
+    The batch is read and signed outside any write transaction (SQLite has one writer:
+    inbound mail must not wait for signatures); the signatures are made on every core
+    (signing.py), and each chunk's rows are written as soon as its signatures are back,
+    while the workers sign the next chunks. Each write moves the cursor with a
+    compare-and-set, so if another daemon queued these recipients meanwhile, this copy
+    is dropped and nobody gets the post twice.
     """
+    batch_size = batch_size or (SIGNED_BATCH if keys else BATCH)
     with reading(engine) as conn:
         post = posts.get(conn, post_id)
         if post is None or post.state is not PostState.SENDING:
@@ -155,21 +164,39 @@ def next_batch(
         if not batch:
             return False
         rendered = _rendered(conn, ctx, post, keys)
+    assert post.outbound_message is not None
     # per recipient only what differs: its two tokens, its return path, its headers
     now = utcnow()
-    expires = now + VERP_TOKEN_TTL
-    rows = []
-    for sub_id, address in batch:
-        verp = ctx.keyring.make(Purpose.VERP, sub_id, expires)
-        rows.append(
-            (
-                ctx.address(post.channel, contract.BOUNCES, verp),
-                address,
-                rendered.personal(address, ctx.unsubscribe_token(sub_id, now)),
-            )
+    verp = ctx.keyring.maker(Purpose.VERP, now + VERP_TOKEN_TTL)
+    # the same tokens as ctx.unsubscribe_token(sub_id, now), keyed once for the batch
+    unsubscribe = ctx.keyring.maker(Purpose.UNSUBSCRIBE, now + UNSUBSCRIBE_TOKEN_TTL)
+    bounces = ctx.address(post.channel, contract.BOUNCES, "\0").split("\0")
+    envelopes = [
+        (
+            sub_id,
+            bounces[0] + verp(sub_id) + bounces[1],
+            address,
+            rendered.personal_headers(address, unsubscribe(sub_id)),
         )
-    assert post.outbound_message is not None
-    with engine.begin() as conn:
-        if posts.advance(conn, post.id, post.cursor, batch[-1][0], len(rows)):
+        for sub_id, address in batch
+    ]
+    if keys:
+        signed = signing.signers(keys).sign(rendered.plan, [e[3] for e in envelopes])
+    else:
+        signed = iter([[b""] * len(envelopes)])
+    cursor, done = post.cursor, 0
+    for signatures in signed:
+        chunk = envelopes[done : done + len(signatures)]
+        done += len(chunk)
+        rows = [
+            (mail_from, address, sig + headers_bytes(personal))
+            for (_, mail_from, address, personal), sig in zip(chunk, signatures, strict=True)
+        ]
+        with engine.begin() as conn:
+            if not posts.advance(conn, post.id, cursor, chunk[-1][0], len(rows)):
+                return True  # queued by another daemon: the next call reads on from there
             queue.add_rows(conn, post.outbound_message, rows)
+        cursor = chunk[-1][0]
+        if queued is not None:
+            queued()
     return True

@@ -74,21 +74,29 @@ class Rendered:
         head, middle, tail = value.split(mark)
         return head, middle, tail
 
+    def personal_headers(self, address: str, token: str) -> tuple[dkim.Header, dkim.Header]:
+        """What differs per recipient before signing: To and List-Unsubscribe."""
+        head, middle, tail = self._unsubscribe
+        unsubscribe = (head + token + middle + token + tail).encode("ascii")
+        return (b"To", b" " + address.encode("utf-8")), (b"List-Unsubscribe", unsubscribe)
+
+    @cached_property
+    def plan(self) -> dkim.Plan:
+        """The signing plan: the shared headers hashed once (dkim.Plan); its t= is when
+        it was made (a fan-out makes one per batch)."""
+        return dkim.plan(self.context.dkim_keys, self.headers, PERSONAL, self.bh)
+
     def personal(self, address: str, token: str) -> bytes:
         """What differs per recipient: DKIM signatures, To and List-Unsubscribe. The
         outbound queue stores this beside one copy of `common()` (design.md)."""
-        ctx = self.context
-        head, middle, tail = self._unsubscribe
-        unsubscribe = (head + token + middle + token + tail).encode("ascii")
-        personal = ((b"To", b" " + address.encode("utf-8")), (b"List-Unsubscribe", unsubscribe))
-        headers = [*personal, *self.headers]
-        signatures = b"".join(dkim.sign(key, headers, self.bh) for key in ctx.dkim_keys)
-        return signatures + b"".join(name + b":" + value + b"\r\n" for name, value in personal)
+        personal = self.personal_headers(address, token)
+        keys = [k.key for k in self.context.dkim_keys]
+        signatures = self.plan.signatures(keys, personal) if keys else b""
+        return signatures + headers_bytes(personal)
 
     def common(self) -> bytes:
         """The header block and body that every recipient shares."""
-        head = b"".join(name + b":" + value + b"\r\n" for name, value in self.headers)
-        return head + b"\r\n" + self.body
+        return headers_bytes(self.headers) + b"\r\n" + self.body
 
     @classmethod
     def from_common(cls, ctx: RenderContext, raw: bytes, message_id: str = "") -> Rendered:
@@ -96,6 +104,14 @@ class Rendered:
         exactly the message that was started (a new render would have a new Date)."""
         head, _, body = raw.partition(b"\r\n\r\n")
         return cls(_split_headers(head), body, dkim.body_hash(body), ctx, message_id)
+
+
+PERSONAL = (b"To", b"List-Unsubscribe")
+"""The headers each recipient has its own of; every other header is the same for all."""
+
+
+def headers_bytes(headers: Sequence[dkim.Header]) -> bytes:
+    return b"".join(name + b":" + value + b"\r\n" for name, value in headers)
 
 
 def footer(ctx: RenderContext) -> str:

@@ -50,14 +50,25 @@ class SMTPError(Exception):
     """The connection is unusable (closed, timed out, or the server said goodbye)."""
 
 
+class _Waiter:
+    """A group of replies awaited together: one future per write, not one per reply."""
+
+    __slots__ = ("future", "needed", "replies")
+
+    def __init__(self, future: asyncio.Future[list[Reply]], needed: int) -> None:
+        self.future = future
+        self.replies: list[Reply] = []
+        self.needed = needed
+
+
 class _Protocol(asyncio.Protocol):
-    """Parses replies as they arrive and hands each to the oldest waiting future."""
+    """Parses replies as they arrive and hands them to the oldest waiting group."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._buf = b""
         self._lines: list[bytes] = []
-        self._waiting: deque[asyncio.Future[Reply]] = deque()
+        self._waiting: deque[_Waiter] = deque()
         self._early: deque[Reply] = deque()
         self.lost: BaseException | None = None
 
@@ -77,43 +88,57 @@ class _Protocol(asyncio.Protocol):
                 break
             line = buf[start:end].rstrip(b"\r")
             start = end + 1
-            self._lines.append(line)
             # a multiline reply continues with "250-"; "250 " (or a bare code) ends it
             if len(line) < 4 or line[3:4] != b"-":
-                self._reply(self._lines)
-                self._lines = []
+                if self._lines:
+                    self._lines.append(line)
+                    self._reply(self._lines)
+                    self._lines = []
+                else:
+                    self._reply((line,))
+            else:
+                self._lines.append(line)
         self._buf = buf[start:]
         if len(self._buf) > 65536:  # RFC 5321 §4.5.3.1.5: reply lines are short
             self.connection_lost(SMTPError("reply line too long"))
 
-    def _reply(self, lines: list[bytes]) -> None:
+    def _reply(self, lines: Sequence[bytes]) -> None:
         head = lines[0][:3]
         code = int(head) if head.isdigit() else 0
         text = "\n".join(ln[4:].decode("utf-8", "replace") for ln in lines)
         reply = Reply(code, text)
         while self._waiting:
-            fut = self._waiting.popleft()
-            if not fut.done():
-                fut.set_result(reply)
-                return
+            waiter = self._waiting[0]
+            if waiter.future.done():  # timed out or cancelled: its replies are lost
+                self._waiting.popleft()
+                continue
+            waiter.replies.append(reply)
+            if len(waiter.replies) >= waiter.needed:
+                self._waiting.popleft()
+                waiter.future.set_result(waiter.replies)
+            return
         self._early.append(reply)
 
-    def expect(self) -> asyncio.Future[Reply]:
-        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        if self._early:
-            fut.set_result(self._early.popleft())
+    def expect(self, needed: int = 1) -> _Waiter:
+        """The next `needed` replies, as one future; on a lost connection the future
+        fails and `replies` holds those that did arrive."""
+        waiter = _Waiter(asyncio.get_running_loop().create_future(), needed)
+        while self._early and len(waiter.replies) < needed:
+            waiter.replies.append(self._early.popleft())
+        if len(waiter.replies) >= needed:
+            waiter.future.set_result(waiter.replies)
         elif self.lost is not None:
-            fut.set_exception(SMTPError(str(self.lost)))
+            waiter.future.set_exception(SMTPError(str(self.lost)))
         else:
-            self._waiting.append(fut)
-        return fut
+            self._waiting.append(waiter)
+        return waiter
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.lost = exc or SMTPError("connection closed")
         while self._waiting:
-            fut = self._waiting.popleft()
-            if not fut.done():
-                fut.set_exception(SMTPError(str(self.lost)))
+            waiter = self._waiting.popleft()
+            if not waiter.future.done():
+                waiter.future.set_exception(SMTPError(str(self.lost)))
         if self.transport is not None:
             self.transport.close()
 
@@ -139,11 +164,11 @@ class Connection:
             _, protocol = await loop.create_connection(_Protocol, host, port)
             conn = cls(protocol, timeout)
             try:
-                greeting = await protocol.expect()
+                greeting = await conn._read()
                 if greeting.code != READY:
                     raise SMTPError(f"greeting {greeting.code} {greeting.text}")
                 conn._write(b"EHLO " + hostname.encode("ascii") + CRLF)
-                ehlo = await protocol.expect()
+                ehlo = await conn._read()
                 if not ehlo.ok:
                     raise SMTPError(f"EHLO {ehlo.code} {ehlo.text}")
             except BaseException:
@@ -162,12 +187,26 @@ class Connection:
         transport.write(data)
 
     async def _read(self) -> Reply:
-        async with asyncio.timeout(self._timeout):
-            reply = await self._p.expect()
-        if reply.code == CLOSING:
-            # RFC 5321 §3.8: the server is closing; this session is over
+        replies = await self._read_many(1)
+        if not replies:
+            raise SMTPError(str(self._p.lost or "connection closed"))
+        return replies[0]
+
+    async def _read_many(self, needed: int) -> list[Reply]:
+        """The next `needed` replies, awaited together (one future, one timer for a
+        pipelined group); fewer when the session broke meanwhile (then it is closed)."""
+        waiter = self._p.expect(needed)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await waiter.future
+        except (SMTPError, TimeoutError, OSError):
             self.close()
-        return reply
+            return waiter.replies[:needed]
+        for reply in waiter.replies:
+            if reply.code == CLOSING:
+                # RFC 5321 §3.8: the server is closing; this session is over
+                self.close()
+        return waiter.replies
 
     def _envelope(self, mail_from: str, rcpt: str, eightbit: bool) -> bytes:
         params = b""
@@ -208,10 +247,18 @@ class Connection:
                     + self._envelope(m.mail_from, m.rcpt, m.eightbit)
                     + b"DATA\r\n"
                 )
+                # the previous message's final reply, then RSET's, MAIL's, RCPT's and
+                # DATA's: read as one group (RFC 2920 §3.2: in order)
+                replies = await self._read_many((1 if content else 0) + 3 + reset)
                 if content:
-                    out.append(self._final(await self._read()))
+                    if not replies:
+                        break
+                    out.append(self._final(replies[0]))
+                    replies = replies[1:]
                     content = b""
-                replies = [await self._read() for _ in range(3 + reset)][reset:]
+                if len(replies) < 3 + reset:
+                    break  # the session broke: this message's outcome is unknown
+                replies = replies[reset:]
                 self._dirty = False
                 failed = next((r for r in replies[:-1] if not r.ok), None)
                 if failed is not None or replies[-1].code != START_DATA:
@@ -222,9 +269,10 @@ class Connection:
                     out.append(failed or replies[-1])
                     continue
                 content = m.data + b".\r\n"
-            if content:
-                self._write(content)
-                out.append(self._final(await self._read()))
+            else:
+                if content:
+                    self._write(content)
+                    out.append(self._final(await self._read()))
         except (SMTPError, TimeoutError, OSError):
             self.close()
         return out + [None] * (len(messages) - len(out))
@@ -283,7 +331,7 @@ class Connection:
         try:
             self._write(b"QUIT\r\n")
             async with asyncio.timeout(min(self._timeout, 5.0)):
-                await self._p.expect()
+                await self._p.expect().future
         except (SMTPError, TimeoutError, OSError):
             pass
         finally:

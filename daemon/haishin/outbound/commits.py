@@ -46,6 +46,9 @@ class GroupCommit:
         """Connections that cannot hand over their next chain until a flush commits."""
         self._settling = asyncio.Lock()
         self._closing = False
+        self.waited = 0.0
+        """Seconds connections spent waiting for their last chain to be on disk, added
+        up: how much the group commits held the sending back (the sender logs it)."""
 
     def record(self, results: list[queue.Result]) -> asyncio.Future[None]:
         """Hand a chain's results to the next flush; the future is done once it has
@@ -65,10 +68,13 @@ class GroupCommit:
             return
         self._blocked += 1
         self.changed.set()  # the sender loop flushes now (`due`)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             await written
         finally:
             self._blocked -= 1
+            self.waited += loop.time() - started
 
     def due(self, connections: int) -> bool:
         """A flush is due now: a connection is blocked on one, or every connection has

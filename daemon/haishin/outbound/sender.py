@@ -341,7 +341,8 @@ async def _run_pool(
         with contextlib.suppress(sa.exc.SQLAlchemyError):
             await pool.flush()  # what was sent is recorded, what was not goes back
         log.info(
-            "sender: %d sent over %d connection(s)",
+            "sender: %d sent over %d connection(s), %.1f s waited for commits",
             pool.stats.sent,
             pool.stats.connections_opened,
+            pool.commits.waited,
         )

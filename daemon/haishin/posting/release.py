@@ -122,10 +122,12 @@ def release_due(
     settings: ReleaseSettings,
     now: dt.datetime | None = None,
     stopping: Callable[[], bool] = lambda: False,
+    queued: Callable[[], None] | None = None,
 ) -> int:
     """Expire stale held posts, then send what is due; returns how many posts went out.
     Thread context (blocking database work). `stopping` is asked between batches, so a
-    daemon told to stop does not wait for a large fan-out to finish (it resumes later)."""
+    daemon told to stop does not wait for a large fan-out to finish (it resumes later);
+    `queued` is told whenever rows were queued (the sender starts on them at once)."""
     now = now or utcnow()
     with engine.begin() as conn:
         expired = decisions.expire(conn, ctx, now)
@@ -149,7 +151,7 @@ def release_due(
             if hold_of(ctx, post, utcnow()) is not None or stopping():
                 _let_go(engine, post.id, settings)
                 break
-            if not fanout.next_batch(engine, ctx, post.id, keys):
+            if not fanout.next_batch(engine, ctx, post.id, keys, queued=queued):
                 released += _finish(engine, ctx, post.id)
                 break
             if not _lease(engine, post.id, settings):
@@ -165,11 +167,16 @@ async def run(
 ) -> None:
     """Forever: release what is due, then wait `settings.poll` seconds."""
     stop = threading.Event()
+    loop = asyncio.get_running_loop()
+
+    def queued() -> None:  # from the release thread: the sender's event is the loop's
+        loop.call_soon_threadsafe(wake_sender)
+
     try:
         while True:
             try:
                 if await asyncio.to_thread(
-                    release_due, engine, ctx_of(), settings, None, stop.is_set
+                    release_due, engine, ctx_of(), settings, None, stop.is_set, queued
                 ):
                     wake_sender()
             except Exception:  # the database away, or a bug: logged, and the task goes on

@@ -1,0 +1,185 @@
+"""Signed fan-out on every core (issue 16 item 4): the signatures the worker processes make
+verify with dkimpy for RSA and Ed25519, equal those made in process, survive a killed
+worker, and a fan-out through the release task queues each subscriber once, signed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+from pathlib import Path
+
+import dkim as dkimpy
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from haishin.context import Context
+from haishin.delivery import fanout, signing
+from haishin.delivery.dkim import DkimKey
+from haishin.delivery.render import RenderContext, Rendered, headers_bytes, render
+from haishin.directory import Directory
+from haishin.posting.release import ReleaseSettings, release_due
+from haishin.registry import load_valid
+from haishin.store import open_store, posts
+from haishin.store import subscribers as subs
+from haishin.store.posts import PostState
+from haishin.tokens import Keyring
+from support import helpers
+from support import posting as p
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+REG = load_valid(CONFIG)
+DOMAIN = b"mail.city.kawasaki.example.jp"
+SLUG = "gomi-recycle"
+KEYS = (
+    DkimKey(DOMAIN, b"rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+    DkimKey(DOMAIN, b"ed", ed25519.Ed25519PrivateKey.generate()),
+)
+
+
+def _dns(name: bytes, timeout: int = 5) -> bytes:
+    return {k.selector: k for k in KEYS}[name.split(b".")[0]].public_txt()
+
+
+def _verifies(raw: bytes) -> bool:
+    verifier = dkimpy.DKIM(raw)
+    return all(verifier.verify(idx=i, dnsfunc=_dns) for i in range(len(KEYS)))
+
+
+def _rendered() -> Rendered:
+    assert REG.service is not None
+    channel = REG.channels[SLUG].value
+    site = "https://mail.city.kawasaki.example.jp/"
+    ctx = RenderContext(
+        REG.service.value,
+        channel,
+        REG.departments[channel.department],
+        web_url=site,
+        channel_url=f"{site}channels/{SLUG}/",
+        dkim_keys=KEYS,
+    )
+    return render(
+        ctx, "p1", "お知らせ", "本文です。\n" * 40, now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    )
+
+
+def test_workers_sign_in_other_processes_as_in_process_and_dkimpy_verifies() -> None:
+    pool = signing.Signers(KEYS, workers=2)
+    try:
+        assert os.getpid() not in pool.warm()
+        rendered = _rendered()
+        personals = [rendered.personal_headers(f"u{i}@example.jp", f"t{i}") for i in range(450)]
+        runs = list(pool.sign(rendered.plan, personals))
+        # handed over in chunks of 200, given back in runs of whole chunks, in order
+        assert all(len(r) % 200 == 0 for r in runs[:-1]) and sum(map(len, runs)) == 450
+        signed = [s for r in runs for s in r]
+        # RSA PKCS#1 v1.5 and Ed25519 are deterministic: the same bytes as made here
+        assert signed == rendered.plan.many([k.key for k in KEYS], personals)
+        for i in (0, 199, 200, 449):
+            raw = signed[i] + headers_bytes(personals[i]) + rendered.common()
+            assert raw.count(b"DKIM-Signature:") == 2
+            assert _verifies(raw)
+            # h= names the shared headers first and the recipient's own last (RFC 6376
+            # §5.4.2: the signer chooses the order)
+            h = raw.replace(b"\r\n", b"").split(b" h=")[1].split(b";")[0].split(b":")
+            assert h[0] == b"from" and h[-2:] == [b"to", b"list-unsubscribe"]
+        tampered = signed[0] + headers_bytes(personals[1]) + rendered.common()
+        assert not dkimpy.DKIM(tampered).verify(idx=0, dnsfunc=_dns)
+    finally:
+        pool.close()
+
+
+def test_a_killed_worker_costs_no_signature() -> None:
+    pool = signing.Signers(KEYS, workers=2)
+    try:
+        pids = pool.warm()
+        os.kill(next(iter(pids)), signal.SIGKILL)
+        rendered = _rendered()
+        personals = [rendered.personal_headers(f"u{i}@example.jp", "t") for i in range(300)]
+        signed = [s for c in pool.sign(rendered.plan, personals) for s in c]
+        # every recipient's own signatures, in order, whoever made them
+        assert signed == rendered.plan.many([k.key for k in KEYS], personals)
+        assert _verifies(signed[-1] + headers_bytes(personals[-1]) + rendered.common())
+        # and a new pool takes the next batch
+        assert len([s for c in pool.sign(rendered.plan, personals[:5]) for s in c]) == 5
+    finally:
+        pool.close()
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def test_the_workers_end_with_a_killed_daemon(tmp_path: Path) -> None:
+    """`serve --dkim-key` starts one signing worker per core; a SIGKILLed daemon leaves
+    none of them behind."""
+    d = helpers.start(tmp_path, f"sqlite:///{tmp_path / 'h.db'}", extra=p.dkim_keys(tmp_path).args)
+    workers = [k for k in _children(d.proc.pid) if b"spawn_main" in _cmdline(k)]
+    assert len(workers) == signing.cores()
+    d.kill()
+    helpers.wait_until(
+        lambda: not any(Path(f"/proc/{k}").exists() for k in workers), 10, "workers gone"
+    )
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_signed_fan_out_queues_each_subscriber_once_and_every_row_verifies(
+    db_url: str,
+) -> None:
+    key = Keyring(b"k" * 32)
+    ctx = Context(Directory(REG, key), key, "https://w.example.jp/")
+    engine = open_store(db_url)
+    addresses = [f"user{i}@example.jp" for i in range(650)]
+    with engine.begin() as conn:
+        for a in addresses:
+            subs.activate(conn, SLUG, a, method="test", evidence="test")
+        post = posts.create(
+            conn,
+            channel=SLUG,
+            spool_id=None,
+            sender="genryo@city.kawasaki.example.jp",
+            subject="お知らせ",
+            text="本文です。\n",
+            html=None,
+            message_id=None,
+            state=PostState.APPROVED,
+            approval="confirm",
+            findings=[],
+            send_at=None,
+            ttl=ctx.post_ttl,
+        )
+    # a first batch smaller than the recipients, its chunks written as their signatures
+    # come back; then the release task goes on from the cursor with the rest
+    with engine.begin() as conn:
+        assert fanout.start(conn, ctx, post, KEYS) is not None
+    assert fanout.next_batch(engine, ctx, post.id, KEYS, batch_size=450)
+    with engine.connect() as conn:
+        started = posts.get(conn, post.id)
+    assert started is not None and started.recipients == 450
+    assert release_due(engine, ctx, ReleaseSettings(dkim_keys=KEYS, archive_dir=None)) == 1
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT o.rcpt, o.headers, m.raw FROM outbound o"
+                " JOIN outbound_messages m ON m.id = o.message_id ORDER BY o.id"
+            )
+        ).all()
+        sent = posts.get(c, post.id)
+    engine.dispose()
+    assert sent is not None and sent.recipients == 650
+    assert sorted(r.rcpt for r in rows) == sorted(addresses)  # each once
+    for r in rows[::50]:
+        raw = bytes(r.headers) + bytes(r.raw)
+        assert f"\r\nTo: {r.rcpt}\r\n".encode() in raw
+        assert _verifies(raw)
