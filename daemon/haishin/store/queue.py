@@ -68,18 +68,7 @@ def add_rows(
     added = 0
     chunk: list[dict[str, object]] = []
     for mail_from, rcpt, h in rows:
-        chunk.append(
-            {
-                "message_id": message_id,
-                "mail_from": mail_from,
-                "rcpt": rcpt,
-                "headers": h,
-                "state": QueueState.QUEUED,
-                "attempts": 0,
-                "next_try": due,
-                "created_at": now,
-            }
-        )
+        chunk.append(row(message_id, mail_from, rcpt, h, due, now))
         if len(chunk) >= ROWS_PER_INSERT:
             conn.execute(_INSERT_ROW, chunk)
             added += len(chunk)
@@ -88,6 +77,22 @@ def add_rows(
         conn.execute(_INSERT_ROW, chunk)
         added += len(chunk)
     return added
+
+
+def row(
+    message_id: int, mail_from: str, rcpt: str, h: bytes | None, due: dt.datetime, now: dt.datetime
+) -> dict[str, object]:
+    """One recipient's queue row, as `add_rows` and store.deferred write it."""
+    return {
+        "message_id": message_id,
+        "mail_from": mail_from,
+        "rcpt": rcpt,
+        "headers": h,
+        "state": QueueState.QUEUED,
+        "attempts": 0,
+        "next_try": due,
+        "created_at": now,
+    }
 
 
 def enqueue(

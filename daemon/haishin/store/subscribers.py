@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..clock import utcnow
-from . import bounces
+from . import bounces, deferred
 from .schema import subscribers
 
 
@@ -68,11 +69,37 @@ _FIND = sa.select(subscribers).where(
     subscribers.c.address_key == sa.bindparam("b_key"),
 )
 _INSERT = subscribers.insert()
+_BY_KEYS = sa.select(subscribers).where(
+    subscribers.c.address_key.in_(sa.bindparam("b_keys", expanding=True))
+)
 
 
 def find(conn: sa.Connection, channel: str, address: str) -> Subscriber | None:
-    row = conn.execute(_FIND, {"b_channel": channel, "b_key": address_key(address)}).first()
+    key = address_key(address)
+    if deferred.holds_subscriber(conn, channel, key):
+        deferred.flush(conn)  # its pending row is still held: written first, then read
+    ahead = deferred.ahead(conn, subscribers)
+    if ahead is not None and key in ahead:
+        return next((s for s in ahead[key] if s.channel == channel), None)
+    params = {"b_channel": channel, "b_key": key}
+    row = conn.execute(_FIND, params, execution_options=deferred.LOOKED).first()
     return _sub(row) if row else None
+
+
+def read_ahead(conn: sa.Connection, addresses: Collection[str]) -> None:
+    """Read the rows of a worker batch's senders, every channel, in one query: `find`
+    then answers from them instead of one query per request, until the batch writes to
+    the table (store.deferred). A row that another transaction changes meanwhile is seen
+    as it was when the batch began, as if its mail had come a moment earlier."""
+    ahead = deferred.ahead(conn, subscribers)
+    keys = {address_key(a) for a in addresses} - set(ahead or ())
+    if ahead is None or not keys:
+        return
+    found: dict[str, list[Subscriber]] = {k: [] for k in keys}
+    params = {"b_keys": sorted(keys)}
+    for row in conn.execute(_BY_KEYS, params, execution_options=deferred.LOOKED):
+        found[row._mapping["address_key"]].append(_sub(row))
+    ahead.update(found)
 
 
 def by_id(conn: sa.Connection, sub_id: int) -> Subscriber | None:
@@ -90,23 +117,32 @@ def ensure_pending(conn: sa.Connection, channel: str, address: str) -> Subscribe
 
 def add_pending(conn: sa.Connection, channel: str, address: str) -> Subscriber:
     """A new pending row, for a caller that has just found none in its transaction."""
-    now = utcnow()
-    result = conn.execute(
-        _INSERT,
-        {
-            "channel": channel,
-            "address": address,
-            "address_key": address_key(address),
-            "status": Status.PENDING,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    row = _pending_row(channel, address)
+    result = conn.execute(_INSERT, row)
     assert result.inserted_primary_key is not None
+    now = row["created_at"]
     sub_id = int(result.inserted_primary_key[0])
     return Subscriber(
         sub_id, channel, address, Status.PENDING, now, now, None, None, None, None, None
     )
+
+
+def hold_pending(conn: sa.Connection, channel: str, address: str) -> None:
+    """`add_pending` for a caller that needs no id: inside a worker batch the insert is
+    held to the batch's end (store.deferred)."""
+    deferred.insert(conn, subscribers, _pending_row(channel, address))
+
+
+def _pending_row(channel: str, address: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "channel": channel,
+        "address": address,
+        "address_key": address_key(address),
+        "status": Status.PENDING,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def activate(
