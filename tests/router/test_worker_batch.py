@@ -4,21 +4,25 @@ a mixed batch ends exactly as the same messages processed one at a time."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from haishin.clock import utcnow
+from haishin.router import worker
 from haishin.router.worker import process_batch
-from haishin.store import spool
-from haishin.store.schema import auto_replies, confirmations, inbound, subscribers
+from haishin.store import deferred, schema, spool, subscribers
+from haishin.store.schema import auto_replies, confirmations, inbound
 from haishin.store.states import Intake, MessageKind
+from haishin.store.subscribers import address_key
 from haishin.tokens import Purpose
 from support.helpers import pg_database
 from support.inprocess import InProcess, inprocess
@@ -71,7 +75,9 @@ def test_a_batch_of_requests_makes_as_many_statements_as_one(db_url: str) -> Non
         assert len(confirms) == 33
         with h.engine.connect() as conn:
             rows = {r.id: r for r in conn.execute(sa.select(confirmations))}
-            pending = conn.execute(sa.select(sa.func.count()).select_from(subscribers)).scalar()
+            pending = conn.execute(
+                sa.select(sa.func.count()).select_from(schema.subscribers)
+            ).scalar()
         assert pending == 33
         for mail in confirms:  # each request's token names its own confirmation row
             token = parseaddr(mail.msg["Reply-To"])[1].split("+", 1)[1].split("@")[0]
@@ -101,7 +107,11 @@ def _state(h: InProcess) -> dict[str, object]:
         subs = Counter(
             tuple(r)
             for r in conn.execute(
-                sa.select(subscribers.c.channel, subscribers.c.address_key, subscribers.c.status)
+                sa.select(
+                    schema.subscribers.c.channel,
+                    schema.subscribers.c.address_key,
+                    schema.subscribers.c.status,
+                )
             )
         )
         pending = Counter(
@@ -163,3 +173,39 @@ def _other(url: str | None) -> Iterator[str]:
         return
     with pg_database() as pg:
         yield pg
+
+
+def test_a_batch_whose_held_rows_conflict_is_redone_row_by_row(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another daemon adds the address's pending row after the batch read its senders (a
+    stale read-ahead): the held insert fails when the batch writes, nothing of the batch
+    stays, and each row is then done in its own transaction, none lost."""
+    with inprocess(db_url) as h:
+        with h.engine.begin() as conn:
+            subscribers.add_pending(conn, "gomi-recycle", "alice@example.jp")
+
+        def stale(conn: sa.Connection, addresses: Collection[str]) -> None:
+            ahead = deferred.ahead(conn, schema.subscribers)
+            assert ahead is not None
+            ahead.update({address_key(a): [] for a in addresses})  # as read before the add
+
+        monkeypatch.setattr(worker.subscribers, "read_ahead", stale)
+        items = [
+            _item("alice@example.jp", f"gomi-recycle-subscribe@{DOMAIN}", n=1),
+            _item("bob@example.jp", f"gomi-recycle-subscribe@{DOMAIN}", n=2),
+        ]
+        spool.put_many(h.engine, items)
+        with caplog.at_level(logging.INFO, logger=worker.__name__):
+            assert process_batch(h.engine, h.ctx, spool.fetch_new(h.engine, 10)) == 2
+        assert "batch of 2 failed; processing one by one" in caplog.text
+        state = _state(h)
+    assert state["outcomes"] == ["subscribe:gomi-recycle=confirmation-sent"] * 2
+    assert state["subscribers"] == Counter(
+        {
+            ("gomi-recycle", "alice@example.jp", "pending"): 1,
+            ("gomi-recycle", "bob@example.jp", "pending"): 1,
+        }
+    )
+    confirms = state["queued"]
+    assert isinstance(confirms, Counter) and sum(confirms.values()) == 2
