@@ -39,9 +39,9 @@ from .states import MessageKind
 _KEY = "haishin_deferred"
 LOOKED = {"haishin_looked_at_deferred": True}
 """Execution options of a statement whose caller took the held rows into account."""
-RESERVE = 64
-"""Ids taken from a PostgreSQL sequence per round trip (a worker batch is 32 messages;
-unused ones are gaps, as after a rollback)."""
+RESERVE = 128
+"""Ids taken from a PostgreSQL sequence per round trip (a worker batch there is up to 128
+messages, router.worker; unused ones are gaps, as after a rollback)."""
 
 _ORDER = (subscribers, confirmations, auto_replies, outbound_messages, outbound)
 """The order the held rows are written in (a queue row names its body)."""

@@ -135,7 +135,7 @@ def _ping_when_idle(engine: sa.Engine) -> None:
         try:
             engine.dialect.do_ping(dbapi_conn)
         except engine.dialect.loaded_dbapi.Error as exc:
-            # the pool drops this one and opens another (up to three times)
+            # the pool drops this one and opens another
             raise sa.exc.DisconnectionError("the connection is gone") from exc
 
 
