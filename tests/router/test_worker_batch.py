@@ -185,10 +185,10 @@ def test_a_batch_whose_held_rows_conflict_is_redone_row_by_row(
         with h.engine.begin() as conn:
             subscribers.add_pending(conn, "gomi-recycle", "alice@example.jp")
 
-        def stale(conn: sa.Connection, addresses: Collection[str]) -> None:
+        def stale(conn: sa.Connection, channels: Collection[str], senders: Collection[str]) -> None:
             ahead = deferred.ahead(conn, schema.subscribers)
-            assert ahead is not None
-            ahead.update({address_key(a): [] for a in addresses})  # as read before the add
+            assert ahead is not None  # as read before the add: no row for anyone
+            ahead.update({(c, address_key(a)): None for c in channels for a in senders})
 
         monkeypatch.setattr(worker.subscribers, "read_ahead", stale)
         items = [

@@ -85,12 +85,15 @@ def test_reserved_ids_never_meet_the_databases_own(db_url: str) -> None:
 def test_rows_read_ahead_are_dropped_by_a_write(db_url: str) -> None:
     engine = open_store(db_url)
     with engine.begin() as conn, deferred.batched(conn):
-        subscribers.read_ahead(conn, ["a@example.jp"])
+        subscribers.add_pending(conn, "kosodate-news", "a@example.jp")
+        subscribers.read_ahead(conn, ["gomi-recycle"], ["a@example.jp"])
         assert subscribers.find(conn, "gomi-recycle", "a@example.jp") is None
+        # a channel not read ahead is read from the table
+        assert subscribers.find(conn, "kosodate-news", "a@example.jp") is not None
         subscribers.add_pending(conn, "gomi-recycle", "A@example.jp")  # written at once
         found = subscribers.find(conn, "gomi-recycle", "a@example.jp")
         assert found is not None and found.address == "A@example.jp"
-        subscribers.read_ahead(conn, ["a@example.jp"])
+        subscribers.read_ahead(conn, ["gomi-recycle"], ["a@example.jp"])
         subscribers.activate(conn, "gomi-recycle", "a@example.jp", method="t", evidence="t")
         found = subscribers.find(conn, "gomi-recycle", "a@example.jp")
         assert found is not None and found.status is Status.ACTIVE

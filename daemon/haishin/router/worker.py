@@ -147,7 +147,7 @@ def process_batch(
                 senders = {r.incoming.sender for r in reads if r.incoming.sender is not None}
                 networks = {client_network(r.source, r.client_address, settings) for r in rows}
                 ratelimit.prefetch(conn, ctx, networks, senders)
-                subscribers.read_ahead(conn, senders)
+                subscribers.read_ahead(conn, _channels(ctx, rows), senders)
                 for row, was_read in zip(rows, reads, strict=True):
                     taken.append((row.id, *handle(conn, ctx, row, limits, was_read)))
                     if reading + time.monotonic() - started > limits.budget_seconds:
@@ -173,6 +173,12 @@ def process_batch(
             state = spool.record_failure(engine, row.id, f"{type(exc).__name__}: {exc}")
             log.warning("inbound#%d: attempt failed, now %s", row.id, state)
     return done
+
+
+def _channels(ctx: Context, rows: list[spool.Spooled]) -> set[str]:
+    """The channels the batch's messages are addressed to."""
+    targets = (ctx.directory.parse(rcpt) for row in rows for rcpt in row.rcpts)
+    return {t.slug for t in targets if t is not None and t.slug is not None}
 
 
 def _process(conn: sa.Connection, ctx: Context, row: spool.Spooled, limits: MimeLimits) -> int:
