@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from haishin.outbound import sender
 from haishin.outbound.sender import SendSettings
 from haishin.registry.model import Delivery
-from haishin.store import open_store, queue
+from haishin.store import heartbeats, open_store, queue
 from haishin.store.states import QueueState
 from support import smarthost
 from support.smarthost import counting_sink
@@ -141,9 +141,9 @@ def test_recover_takes_back_own_claims_only_when_asked(tmp_path: Path) -> None:
     """A restarted sender task (supervision.supervised) holds none of its process's claims."""
     engine = _store(tmp_path)
     assert len(queue.claim(engine, 10)) == 10
-    assert queue.recover(engine) == 0  # a live sender's claims stay
+    assert heartbeats.recover(engine) == 0  # a live sender's claims stay
     assert queue.counts(engine)[QueueState.SENDING] == 10
-    assert queue.recover(engine, mine=True) == 10
+    assert heartbeats.recover(engine, mine=True) == 10
     assert queue.counts(engine) == {QueueState.QUEUED: len(RCPTS)}
     engine.dispose()
 

@@ -13,7 +13,7 @@ from haishin.clock import utcnow
 from haishin.operations.daemons import daemons, describe_daemons
 from haishin.operations.metrics import Metrics
 from haishin.operations.status import snapshot
-from haishin.store import leases, queue
+from haishin.store import heartbeats, leases, queue
 from haishin.store.engine import open_store
 from haishin.store.schema import outbound, senders
 
@@ -22,9 +22,9 @@ DEAD = "deadbeef0000"
 
 def _two_senders(engine: sa.Engine) -> None:
     """This process as a live sender at 12.5 msgs/s, and a dead one: each claimed rows."""
-    queue.heartbeat(engine, 12.5)
+    heartbeats.heartbeat(engine, 12.5)
     with engine.begin() as conn:
-        long_ago = utcnow() - queue.DEAD_AFTER - dt.timedelta(seconds=1)
+        long_ago = utcnow() - heartbeats.DEAD_AFTER - dt.timedelta(seconds=1)
         conn.execute(
             senders.insert().values(
                 id=DEAD, started_at=long_ago, heartbeat_at=long_ago, host="h2[42]", rate=30.0
@@ -54,7 +54,7 @@ def test_status_shows_each_daemon_alive_or_gone(db_url: str) -> None:
         True,
         3,
         12.5,
-        queue.HOST,
+        heartbeats.HOST,
     )
     assert (dead.id, dead.alive, dead.claimed) == (DEAD, False, 1)
     assert live.lanes == (("docomo.ne.jp",) if pg else ())
@@ -62,7 +62,7 @@ def test_status_shows_each_daemon_alive_or_gone(db_url: str) -> None:
     text = describe_daemons(states)
     lines = text.splitlines()
     assert lines[0] == "デーモン: 稼働 1、停止 1、合計 12.5 通/秒（直近 10 秒）"
-    assert queue.HOST in lines[1] and "稼働中" in lines[1] and "送信中 3 件" in lines[1]
+    assert heartbeats.HOST in lines[1] and "稼働中" in lines[1] and "送信中 3 件" in lines[1]
     assert "12.5 通/秒（直近 10 秒）" in lines[1]
     assert ("docomo.ne.jp×1" if pg else "接続枠 なし") in lines[1]
     assert "h2[42]" in lines[2] and "停止" in lines[2] and "取り戻し待ち 1 件" in lines[2]

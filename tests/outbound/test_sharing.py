@@ -27,7 +27,7 @@ from ruamel.yaml import YAML
 
 from haishin.operations.daemons import daemons
 from haishin.store import open_store, queue
-from haishin.store.queue import DEAD_AFTER, HEARTBEAT_EVERY
+from haishin.store.heartbeats import DEAD_AFTER, HEARTBEAT_EVERY
 from support import helpers
 from support.smarthost import Delivery, Sink, counting_sink
 

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from haishin.store import confirmations as conf
-from haishin.store import open_store, queue, spool, subscribers
+from haishin.store import heartbeats, open_store, queue, spool, subscribers
 from haishin.store.schema import metadata
 from haishin.store.states import QueueState, SpoolState
 
@@ -90,7 +90,7 @@ def test_queue_claim_settle_recover(db_url: str) -> None:
             ),
             {"t": now - dt.timedelta(hours=1)},
         )
-    assert queue.recover(engine) == 150
+    assert heartbeats.recover(engine) == 150
     assert queue.counts(engine) == {"sent": 1, "bounced": 1, "queued": 248}
     engine.dispose()
 

@@ -69,7 +69,7 @@ def _request(
     if action is Action.SUBSCRIBE and existing is None:
         # the pending row only once a request really goes out: a refused or forged
         # request leaves no address behind (第4条(3))
-        subscribers.add_pending(conn, slug, address)
+        subscribers.hold_pending(conn, slug, address)
     pending = confirmations.create(conn, slug, address, action, ctx.ttl, origin, ctx.network)
     token = ctx.keyring.make(Purpose.CONFIRM, pending.id, pending.expires_at)
     ttl_hours = ctx.service.limits.token_ttl_hours

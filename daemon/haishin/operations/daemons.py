@@ -2,7 +2,7 @@
 last heartbeat, what it holds (claimed rows, connection slots of limited domains) and
 its rate over the last 10 seconds, for `haishin status` and /metrics.
 
-A daemon whose heartbeat is older than `queue.DEAD_AFTER` is gone: its claimed rows go
+A daemon whose heartbeat is older than `heartbeats.DEAD_AFTER` is gone: its claimed rows go
 back to the queue and its connection leases run out (store/leases.py) within that span,
 so it is shown as gone no later than what it held is given back. A gone daemon stays
 listed until the heartbeat table forgets it (100 × DEAD_AFTER).
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from ..clock import utcnow
 from ..store import leases
 from ..store.engine import reading
-from ..store.queue import DEAD_AFTER
+from ..store.heartbeats import DEAD_AFTER
 from ..store.schema import outbound, senders
 from ..store.states import QueueState
 

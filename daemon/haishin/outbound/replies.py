@@ -14,7 +14,7 @@ from .. import addresses as contract
 from ..context import Context
 from ..mailtext.compose import compose
 from ..mailtext.texts import Text
-from ..store import queue
+from ..store import deferred
 from ..store.states import MessageKind
 from . import ratelimit
 
@@ -49,7 +49,8 @@ def reply(
         reply_to=reply_to,
         in_reply_to=in_reply_to,
     )
-    queue.enqueue(conn, msg, ctx.address(slug, contract.BOUNCES), [to], kind=kind)
+    # in a worker batch, written with the batch's other answers at its end
+    deferred.enqueue(conn, msg, ctx.address(slug, contract.BOUNCES), [to], kind=kind)
     return True
 
 
@@ -79,4 +80,4 @@ def service_reply(
         reply_to=reply_to,
         in_reply_to=in_reply_to,
     )
-    queue.enqueue(conn, msg, own, [to], kind=MessageKind.CONFIRM)
+    deferred.enqueue(conn, msg, own, [to], kind=MessageKind.CONFIRM)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from ..clock import utcnow
 from ..registry.model import Delivery
-from ..store import queue
+from ..store import heartbeats, queue
 from ..store.states import MessageKind, QueueState
 from . import maildir
 from .pacing import Limits
@@ -138,10 +138,10 @@ async def run(
 ) -> None:
     """`sendable` says which kinds of mail may go out now (None: all); service.py wires in
     the outages in force (operations/outages.py, 第9条), which stand above this module."""
-    await asyncio.to_thread(queue.heartbeat, engine)
+    await asyncio.to_thread(heartbeats.heartbeat, engine)
     # `mine`: this task holds no claims yet, so any under our id are an earlier run's
     # (supervision.supervised restarts it) whose results could not be written
-    await asyncio.to_thread(queue.recover, engine, mine=True)
+    await asyncio.to_thread(heartbeats.recover, engine, mine=True)
     sendable = _logged(sendable)
     if settings.smarthost:
         await _run_pool(engine, settings, wake, poll, delivery, on_bounced, sendable)
@@ -194,11 +194,11 @@ class _Alive:
         return (sent - before) / (now - then) if now > then else 0.0
 
     async def tick(self) -> None:
-        if self.loop.time() - self.beat >= queue.HEARTBEAT_EVERY.total_seconds():
+        if self.loop.time() - self.beat >= heartbeats.HEARTBEAT_EVERY.total_seconds():
             with contextlib.suppress(sa.exc.SQLAlchemyError):
-                await asyncio.to_thread(queue.heartbeat, self.engine, self.rate())
+                await asyncio.to_thread(heartbeats.heartbeat, self.engine, self.rate())
                 await self.sharing.renew()
-                await asyncio.to_thread(queue.recover, self.engine)
+                await asyncio.to_thread(heartbeats.recover, self.engine)
             self.beat = self.loop.time()
 
 

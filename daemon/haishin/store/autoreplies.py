@@ -8,6 +8,7 @@ from collections.abc import Collection
 
 import sqlalchemy as sa
 
+from . import deferred
 from .counting import PerValue
 from .schema import UTCDateTime, auto_replies
 from .subscribers import address_key
@@ -31,7 +32,6 @@ _PER_NETWORK = sa.select(sa.func.count()).select_from(
     .limit(sa.bindparam("b_limit"))
     .subquery()
 )
-_INSERT = auto_replies.insert()
 
 
 def to_address_since(conn: sa.Connection, address: str, since: dt.datetime) -> int:
@@ -72,9 +72,10 @@ def from_network_since(conn: sa.Connection, network: str, when: dt.datetime, lim
 
 
 def add(conn: sa.Connection, address: str, at: dt.datetime, network: str | None = None) -> None:
-    conn.execute(
-        _INSERT, {"address_key": address_key(address), "at": at, "client_network": network}
-    )
+    """Count an answer; in a worker batch the row is written at the batch's end
+    (store.deferred), and the batch's counts (outbound.ratelimit) already have it."""
+    row = {"address_key": address_key(address), "at": at, "client_network": network}
+    deferred.insert(conn, auto_replies, row)
 
 
 def forget_before(conn: sa.Connection, when: dt.datetime) -> int:

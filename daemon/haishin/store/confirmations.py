@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ..clock import utcnow
+from . import deferred
 from .counting import PerValue
 from .schema import UTCDateTime, confirmations
 from .subscribers import address_key
@@ -47,23 +48,24 @@ def create(
     network: str | None = None,
 ) -> Pending:
     now = utcnow()
-    result = conn.execute(
-        _INSERT,
-        {
-            "channel": channel,
-            "address": address,
-            "address_key": address_key(address),
-            "action": action,
-            "created_at": now,
-            "expires_at": now + ttl,
-            "origin": origin[:500],
-            "client_network": network,
-        },
-    )
-    assert result.inserted_primary_key is not None
-    return Pending(
-        int(result.inserted_primary_key[0]), channel, address, action, now, now + ttl, None
-    )
+    row = {
+        "channel": channel,
+        "address": address,
+        "address_key": address_key(address),
+        "action": action,
+        "created_at": now,
+        "expires_at": now + ttl,
+        "origin": origin[:500],
+        "client_network": network,
+    }
+    reserved = deferred.reserve(conn, confirmations)
+    if reserved is None:
+        result = conn.execute(_INSERT, row)
+        assert result.inserted_primary_key is not None
+        reserved = int(result.inserted_primary_key[0])
+    else:  # a worker batch: the id is known now, the row written at the batch's end
+        deferred.insert(conn, confirmations, {"id": reserved, **row})
+    return Pending(reserved, channel, address, action, now, now + ttl, None)
 
 
 def get(conn: sa.Connection, pending_id: int) -> Pending | None:

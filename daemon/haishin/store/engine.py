@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,38 @@ def create_engine(url: str, *, pool_size: int = 8) -> sa.Engine:
         _sqlite_listeners(engine)
         return engine
     # hide_parameters: an error message must not carry a subscriber's address into a log
-    return sa.create_engine(
-        url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True, hide_parameters=True
-    )
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=4, hide_parameters=True)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE = 1.0
+"""Seconds a pooled PostgreSQL connection may rest before it is tried on checkout."""
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """SQLAlchemy's pool_pre_ping, for connections that rested: a ping is a round trip,
+    and the spool's group commit and the worker's batches check a connection out several
+    hundred times a second, each back within milliseconds (bench/inbound_subscribe.py: a
+    third of the group commit's round trips). One that rested is tried as pre_ping does
+    (a server restarted meanwhile: the pool opens a new one); if the server goes away in
+    the second after a use, that statement fails as any other would (451, the batch
+    retried)."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["haishin_rested_from"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        rested_from = record.info.pop("haishin_rested_from", None)
+        if rested_from is not None and time.monotonic() - rested_from < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # the pool drops this one and opens another
+            raise sa.exc.DisconnectionError("the connection is gone") from exc
 
 
 def alembic_config(engine: sa.Engine) -> Config:

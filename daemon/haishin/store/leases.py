@@ -11,12 +11,12 @@ import sqlalchemy as sa
 
 from ..clock import utcnow
 from .engine import reading
-from .queue import DEAD_AFTER
+from .heartbeats import DEAD_AFTER
 from .schema import lane_leases
 
 LEASE = DEAD_AFTER
 """A lane lease lasts this long unless renewed: a dead daemon's connections are free
-again within it (the same span as `queue.DEAD_AFTER`, after which its claims go back)."""
+again within it (the same span as `heartbeats.DEAD_AFTER`, after which its claims go back)."""
 
 _GRANT = sa.text(
     # one statement, one row lock: grants of the same bucket follow one another, each
@@ -62,7 +62,7 @@ _ACQUIRE = sa.text(
 def acquire(engine: sa.Engine, key: str, slots: int, holder: str) -> int | None:
     """One of the `slots` connection slots of lane `key` for `holder`, or None if all
     are held by live leases, or `holder` has its share: `slots` over the live senders
-    (those whose heartbeat `queue.recover` trusts), rounded up."""
+    (those whose heartbeat `heartbeats.recover` trusts), rounded up."""
     params = {
         "key": key,
         "slots": slots,

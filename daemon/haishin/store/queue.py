@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import sqlalchemy as sa
 
 from ..clock import utcnow
 from .engine import reading
-from .schema import UTCDateTime, outbound, outbound_messages, senders
+from .schema import UTCDateTime, outbound, outbound_messages
 from .states import MessageKind, QueueState
 
 log = logging.getLogger(__name__)
@@ -70,18 +68,7 @@ def add_rows(
     added = 0
     chunk: list[dict[str, object]] = []
     for mail_from, rcpt, h in rows:
-        chunk.append(
-            {
-                "message_id": message_id,
-                "mail_from": mail_from,
-                "rcpt": rcpt,
-                "headers": h,
-                "state": QueueState.QUEUED,
-                "attempts": 0,
-                "next_try": due,
-                "created_at": now,
-            }
-        )
+        chunk.append(row(message_id, mail_from, rcpt, h, due, now))
         if len(chunk) >= ROWS_PER_INSERT:
             conn.execute(_INSERT_ROW, chunk)
             added += len(chunk)
@@ -90,6 +77,22 @@ def add_rows(
         conn.execute(_INSERT_ROW, chunk)
         added += len(chunk)
     return added
+
+
+def row(
+    message_id: int, mail_from: str, rcpt: str, h: bytes | None, due: dt.datetime, now: dt.datetime
+) -> dict[str, object]:
+    """One recipient's queue row, as `add_rows` and store.deferred write it."""
+    return {
+        "message_id": message_id,
+        "mail_from": mail_from,
+        "rcpt": rcpt,
+        "headers": h,
+        "state": QueueState.QUEUED,
+        "attempts": 0,
+        "next_try": due,
+        "created_at": now,
+    }
 
 
 def enqueue(
@@ -334,49 +337,6 @@ def settle(
             )
         if then is not None:
             then(conn)
-
-
-HEARTBEAT_EVERY = dt.timedelta(seconds=2)
-DEAD_AFTER = dt.timedelta(seconds=10)
-"""A sender silent this long is dead: its claimed rows are queued again."""
-HOST = f"{socket.gethostname()}[{os.getpid()}]"  # where this sender runs, for people
-
-
-def heartbeat(engine: sa.Engine, rate: float | None = None) -> None:
-    """Say this sender is alive (insert on first call, update after), with its rate over
-    the last seconds (messages/s) for `haishin status`."""
-    now = utcnow()
-    row = {"heartbeat_at": now, "rate": rate}
-    with engine.begin() as conn:
-        updated = conn.execute(senders.update().where(senders.c.id == WORKER_ID).values(row))
-        if not updated.rowcount:
-            conn.execute(senders.insert().values(id=WORKER_ID, started_at=now, host=HOST, **row))
-        # forget senders long dead, so the table stays small
-        conn.execute(senders.delete().where(senders.c.heartbeat_at < now - 100 * DEAD_AFTER))
-
-
-def recover(engine: sa.Engine, *, mine: bool = False) -> int:
-    """Rows claimed by a sender that is no longer alive go back to the queue.
-
-    SQLite has one daemon per file, so every claim but ours is stale; on PostgreSQL other
-    daemons may be sending right now, and only a stopped heartbeat makes a claim stale.
-    With `mine`, this process's own claims too: the sender task starting again after an
-    error holds none of them, and an earlier run's results it could not write (the
-    database away) would otherwise stay `sending` until the process restarts. Those go
-    out again, as after a crash: at most `outbound.chains.repeat_bound` of them."""
-    stale = outbound.c.claimed_by != WORKER_ID
-    if engine.dialect.name != "sqlite":
-        alive = sa.select(senders.c.id).where(senders.c.heartbeat_at >= utcnow() - DEAD_AFTER)
-        stale = sa.and_(stale, outbound.c.claimed_by.not_in(alive))
-    if mine:
-        stale = sa.or_(stale, outbound.c.claimed_by == WORKER_ID)
-    with engine.begin() as conn:
-        result = conn.execute(
-            outbound.update()
-            .where(outbound.c.state == QueueState.SENDING, stale)
-            .values(state=QueueState.QUEUED, claimed_by=None)
-        )
-    return result.rowcount
 
 
 def next_due(engine: sa.Engine) -> dt.datetime | None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..clock import utcnow
-from . import bounces, history
+from . import bounces, deferred, history
 from .schema import subscribers
 
 
@@ -68,11 +69,43 @@ _FIND = sa.select(subscribers).where(
     subscribers.c.address_key == sa.bindparam("b_key"),
 )
 _INSERT = subscribers.insert()
+_BY_KEYS = sa.select(subscribers).where(
+    subscribers.c.channel.in_(sa.bindparam("b_channels", expanding=True)),
+    subscribers.c.address_key.in_(sa.bindparam("b_keys", expanding=True)),
+)
 
 
 def find(conn: sa.Connection, channel: str, address: str) -> Subscriber | None:
-    row = conn.execute(_FIND, {"b_channel": channel, "b_key": address_key(address)}).first()
+    key = address_key(address)
+    if deferred.holds_subscriber(conn, channel, key):
+        deferred.flush(conn)  # its pending row is still held: written first, then read
+    ahead = deferred.ahead(conn, subscribers)
+    if ahead is not None and (channel, key) in ahead:
+        found: Subscriber | None = ahead[channel, key]
+        return found
+    params = {"b_channel": channel, "b_key": key}
+    row = conn.execute(_FIND, params, execution_options=deferred.LOOKED).first()
     return _sub(row) if row else None
+
+
+def read_ahead(conn: sa.Connection, channels: Collection[str], addresses: Collection[str]) -> None:
+    """Read the rows of a worker batch's senders in `channels`, in one query: `find` then
+    answers from them instead of one query per request, until the batch writes to the
+    table (store.deferred). A row that another transaction changes meanwhile is seen as
+    it was when the batch began, as if its mail had come a moment earlier. Both lists
+    are given so that the unique index (channel, address_key) finds the rows, one probe
+    per pair: there is no index on the address alone (PostgreSQL, a million rows, 10
+    channels and 120 addresses: 9 ms)."""
+    ahead = deferred.ahead(conn, subscribers)
+    if ahead is None or not channels or not addresses:
+        return
+    keys = sorted({address_key(a) for a in addresses})
+    found: dict[tuple[str, str], Subscriber | None] = {(c, k): None for c in channels for k in keys}
+    params = {"b_channels": sorted(channels), "b_keys": keys}
+    for row in conn.execute(_BY_KEYS, params, execution_options=deferred.LOOKED):
+        sub = _sub(row)
+        found[sub.channel, row._mapping["address_key"]] = sub
+    ahead.update(found)
 
 
 def by_id(conn: sa.Connection, sub_id: int) -> Subscriber | None:
@@ -98,23 +131,32 @@ def ensure_pending(conn: sa.Connection, channel: str, address: str) -> Subscribe
 
 def add_pending(conn: sa.Connection, channel: str, address: str) -> Subscriber:
     """A new pending row, for a caller that has just found none in its transaction."""
-    now = utcnow()
-    result = conn.execute(
-        _INSERT,
-        {
-            "channel": channel,
-            "address": address,
-            "address_key": address_key(address),
-            "status": Status.PENDING,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    row = _pending_row(channel, address)
+    result = conn.execute(_INSERT, row)
     assert result.inserted_primary_key is not None
+    now = row["created_at"]
     sub_id = int(result.inserted_primary_key[0])
     return Subscriber(
         sub_id, channel, address, Status.PENDING, now, now, None, None, None, None, None
     )
+
+
+def hold_pending(conn: sa.Connection, channel: str, address: str) -> None:
+    """`add_pending` for a caller that needs no id: inside a worker batch the insert is
+    held to the batch's end (store.deferred)."""
+    deferred.insert(conn, subscribers, _pending_row(channel, address))
+
+
+def _pending_row(channel: str, address: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "channel": channel,
+        "address": address,
+        "address_key": address_key(address),
+        "status": Status.PENDING,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def activate(
