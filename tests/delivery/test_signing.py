@@ -167,7 +167,7 @@ def test_signed_fan_out_queues_each_subscriber_once_and_every_row_verifies(
     with engine.connect() as conn:
         started = posts.get(conn, post.id)
     assert started is not None and started.recipients == 450
-    assert release_due(engine, ctx, ReleaseSettings(dkim_keys=KEYS, archive_dir=None)) == 1
+    assert release_due(engine, ctx, ReleaseSettings(dkim_keys=KEYS)) == 1
     with engine.connect() as c:
         rows = c.execute(
             sa.text(
