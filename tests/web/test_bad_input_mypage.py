@@ -156,6 +156,8 @@ def test_a_change_of_address_never_subscribes_a_stranger(db_url: str) -> None:
             (A.upper(), 400),  # the same address
             (f"toiawase@{DOMAIN}", 400),  # the service itself
             ("x@example.jp\r\nBcc: y@example.jp", 400),  # header injection
+            ("x\n@example.jp", 400),  # a line break inside: answered, not a 500
+            ("x@example\n.jp", 400),
         ]:
             assert request(base, path, form(action="move", address=written))[0] == code, written
         for n in range(3):
