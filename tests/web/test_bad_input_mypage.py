@@ -263,3 +263,35 @@ def test_changes_of_address_count_against_the_client_network(
             codes.append(request(base, f"/me/{token}", data)[0])
         assert codes == [200, 200, 429]
         assert not ip.mail("stranger2@example.jp", "配信先")
+
+
+def test_what_aiohttp_refuses_by_itself_is_answered_in_japanese(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too large a form, a page that does not exist, a wrong method and a fault of ours:
+    a page in Japanese with the right status (not aiohttp's English text), and a log line
+    without the address or the token."""
+    with page(sqlite_url) as (ip, _, base):
+        mail(ip, A, f"mypage@{DOMAIN}")
+        path = link_of(ip, A)
+        huge = form(action="save", channel=[SLUG] * 10_000)
+        for got, code, words in [
+            (request(base, path, huge), 413, "大きすぎます"),
+            (request(base, "/no-such-page"), 404, "ページが見つかりません"),
+            (request(base, path + "/x"), 404, "ページが見つかりません"),
+        ]:
+            assert got[0] == code and words in got[1] and 'lang="ja"' in got[1], got
+        req = urllib.request.Request(base + path, method="PUT", data=b"")
+        with pytest.raises(urllib.error.HTTPError) as put:
+            urllib.request.urlopen(req, timeout=10)
+        assert put.value.code == 405 and "受け付けていません" in put.value.read().decode()
+        assert "POST" in put.value.headers["Allow"]
+
+        def broken(*args: object, **kwargs: object) -> object:
+            raise ValueError(f"cannot mail {A}")
+
+        monkeypatch.setattr("haishin.commands.mypage.page", broken)
+        status, text = request(base, path)
+        assert status == 500 and "処理できませんでした" in text and A not in text
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "ValueError" in logged and A not in logged and path not in logged
