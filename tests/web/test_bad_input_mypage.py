@@ -298,3 +298,21 @@ def test_what_aiohttp_refuses_by_itself_is_answered_in_japanese(
         assert status == 500 and "処理できませんでした" in text and A not in text
         logged = "\n".join(r.getMessage() for r in caplog.records)
         assert "ValueError" in logged and A not in logged and path not in logged
+
+
+def test_a_reply_to_a_change_already_made_is_answered(sqlite_url: str) -> None:
+    """The new address pressed the button, then also replied to the mail (or replied
+    twice): the reply is answered that the change was made or is gone, not dropped."""
+    with page(sqlite_url) as (ip, _, base):
+        with ip.engine.begin() as conn:
+            subs.activate(conn, SLUG, A, method="test", evidence="test")
+        mail(ip, A, f"mypage@{DOMAIN}")
+        assert request(base, link_of(ip, A), form(action="move", address=B))[0] == 200
+        (confirm,) = ip.mail(B, "配信先の変更の確認")
+        (move_url,) = set(re.findall(r"http://\S+/me/move/[a-z2-7]{26}", confirm.body))
+        assert request(base, urllib.parse.urlsplit(move_url).path, b"")[0] == 200
+        assert statuses(ip, B) == {SLUG: "active"}
+        mail(ip, B, str(confirm.msg["Reply-To"]), "Re: 確認")
+        (answer,) = ip.mail(B, "配信先の変更")[-1:]
+        assert "手続きが済んで" in answer.body
+        assert statuses(ip, B) == {SLUG: "active"} and statuses(ip, A) == {SLUG: "unsubscribed"}

@@ -224,8 +224,9 @@ def _mypage(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome
         return Outcome.NOT_ANSWERED
     if t.token is None:
         return mypage.send_link(conn, ctx, _sender(mail), in_reply_to=mail.incoming.message_id)
-    done = moves.confirm(conn, ctx, t.token, f"mail reply {mail.origin}", mail_welcome=True)
-    return Outcome.MOVED if done.verdict is moves.Confirmed.MOVED else Outcome.EXPIRED
+    return moves.by_mail(
+        conn, ctx, t.token, _sender(mail), mail.origin, in_reply_to=mail.incoming.message_id
+    )
 
 
 HANDLERS: dict[Kind, Handler] = {
