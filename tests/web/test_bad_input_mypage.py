@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -316,3 +317,22 @@ def test_a_reply_to_a_change_already_made_is_answered(sqlite_url: str) -> None:
         (answer,) = ip.mail(B, "配信先の変更")[-1:]
         assert "手続きが済んで" in answer.body
         assert statuses(ip, B) == {SLUG: "active"} and statuses(ip, A) == {SLUG: "unsubscribed"}
+
+
+def test_changes_asked_at_the_same_moment_keep_the_cap_of_a_link(db_url: str) -> None:
+    """Twenty POSTs of one link at once, each to another stranger: still three mails, not
+    one for every request that read the count before the others wrote (PostgreSQL)."""
+    with page(db_url) as (ip, _, base):
+        mail(ip, A, f"mypage@{DOMAIN}")
+        path = link_of(ip, A)
+
+        def ask(n: int) -> int:
+            return request(base, path, form(action="move", address=f"r{n}@example.jp"))[0]
+
+        with ThreadPoolExecutor(20) as pool:
+            codes = sorted(pool.map(ask, range(20)))
+        assert codes == [200] * 3 + [429] * 17
+        with ip.engine.connect() as conn:
+            asked = conn.execute(sa.text("SELECT count(*) FROM address_moves")).scalar()
+        assert asked == 3
+        assert sum(len(ip.mail(f"r{n}@example.jp", "配信先")) for n in range(20)) == 3
