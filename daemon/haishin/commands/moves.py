@@ -142,6 +142,10 @@ def confirm(
     if not store.use_move(conn, move.id, how):
         return Result(Confirmed.EXPIRED)
     old, new = move.old_address, move.new_address
+    # first: a link to the old address stops working, exactly. Its rows are locked by a
+    # save of the old page in progress (store.link), so this waits for that save and then
+    # moves what it subscribed; a save after this finds its link revoked (410)
+    store.revoke_links(conn, old)
     evidence = f"address change #{move.id} from {old}, confirmed by {how}"
     moved: list[str] = []
     for slug, sub in sorted(subscribers.of_address(conn, old).items()):
@@ -152,7 +156,6 @@ def confirm(
             subscribers.activate(conn, slug, new, method="mypage-move", evidence=evidence)
         subscribers.unsubscribe(conn, sub.id, method=MOVED_METHOD)
         moved.append(slug)
-    store.revoke_links(conn, old)  # a link to the old address stops working, exactly
     store.void_moves_from(conn, old)
     service = ctx.service
     titles = _titles(ctx, moved)

@@ -54,8 +54,12 @@ def create_link(conn: sa.Connection, address: str, ttl: dt.timedelta) -> Link:
     return Link(int(result.inserted_primary_key[0]), address, now + ttl, None)
 
 
-def link(conn: sa.Connection, link_id: int) -> Link | None:
-    row = conn.execute(sa.select(mypage_links).where(mypage_links.c.id == link_id)).first()
+def link(conn: sa.Connection, link_id: int, *, lock: bool = False) -> Link | None:
+    """`lock`: for a change the page makes (PostgreSQL), so that a change of address
+    confirmed meanwhile (`revoke_links`, first in its transaction) waits for it or is
+    waited for, and neither acts on what the other has just changed."""
+    query = sa.select(mypage_links).where(mypage_links.c.id == link_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         return None
     m = row._mapping
