@@ -141,6 +141,11 @@ class _Stop(Exception):
         self.problem = problem
 
 
+MAX_INT_DIGITS = 30
+"""Digits of a number a file may write: every number of the registry is small; a long one
+is a slip (a pasted id), and Python refuses to read 4,300 digits or more."""
+
+
 def _too_large(shown: str, size: int) -> Problem:
     return Problem(
         Pos(shown),
@@ -305,6 +310,15 @@ class _Builder:
         if kind == "bool":
             return value.lower() == "true"
         if kind == "int":
+            digits = len(value.replace("_", ""))
+            if digits > MAX_INT_DIGITS:  # int() refuses 4,300 and more with a ValueError
+                raise _Stop(
+                    Problem(
+                        self._pos(node),
+                        "number-too-long",
+                        f"数が長すぎます（{digits:,} 桁、{MAX_INT_DIGITS} 桁まで）",
+                    )
+                )
             try:
                 return int(value.replace("_", ""), 0)
             except ValueError:
