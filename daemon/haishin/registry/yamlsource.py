@@ -19,6 +19,7 @@ from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import Resolver
 
 from .library_messages import YAML_PROBLEMS, japanese
@@ -201,6 +202,18 @@ def parse(raw: bytes, shown: str) -> tuple[Document | None, list[Problem]]:
         what = japanese(YAML_PROBLEMS, english, "書き方を確かめてください")
         return None, [
             Problem(Pos(shown, line, col), "yaml-syntax", f"YAML の書き方に誤りがあります: {what}")
+        ]
+    except ReaderError as exc:  # a control character (NUL, ESC…): named where it stands
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        # its first place (where the reader stopped; libyaml counts `position` in bytes)
+        at = max(text.find(chr(code)), 0)
+        line, col = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        return None, [
+            Problem(
+                Pos(shown, line, col),
+                "control-character",
+                f"使えない制御文字（U+{code:04X}）があります。消してください",
+            )
         ]
     except YAMLError as exc:
         what = japanese(YAML_PROBLEMS, str(exc), "書き方を確かめてください")
