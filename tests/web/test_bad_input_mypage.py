@@ -336,3 +336,27 @@ def test_changes_asked_at_the_same_moment_keep_the_cap_of_a_link(db_url: str) ->
             asked = conn.execute(sa.text("SELECT count(*) FROM address_moves")).scalar()
         assert asked == 3
         assert sum(len(ip.mail(f"r{n}@example.jp", "配信先")) for n in range(20)) == 3
+
+
+def test_a_title_or_an_address_cannot_write_html_into_the_page(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A channel title with markup (the registry is staff's text) and an address with the
+    characters carriers allow (' & { }) are shown as text on /me/ and its result page."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    channel = config / "channels" / f"{SLUG}.yaml"
+    hostile = "ごみ<script>alert(1)</script>&\"'"
+    text = channel.read_text("utf-8").replace("title: ごみ・リサイクル情報", f"title: '{hostile}'")
+    channel.write_text(text.replace("\"'", "\"''"), "utf-8")
+    odd = "o'b&{x}@example.jp"
+    with inprocess(sqlite_url, config) as ip, ip.web() as (_, port):
+        base = f"http://127.0.0.1:{port}"
+        mail(ip, odd, f"mypage@{DOMAIN}")
+        path = link_of(ip, odd)
+        status, shown = request(base, path)
+        assert status == 200 and "<script>" not in shown
+        assert "ごみ&lt;script&gt;alert(1)&lt;/script&gt;&amp;&#34;&#39;" in shown
+        assert "o&#39;b&amp;{x}@example.jp" in shown
+        status, result = request(base, path, form(action="save", channel=SLUG))
+        assert status == 200 and "<script>" not in result and "ごみ&lt;script&gt;" in result
