@@ -1,3 +1,3 @@
 """The site's browser fixtures (headless Chromium, axe-core), reused for the report."""
 
-from website.conftest import axe_js, chromium  # noqa: F401
+from support.browser import axe_js, chromium  # noqa: F401

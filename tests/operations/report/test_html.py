@@ -15,9 +15,8 @@ from haishin.operations.report.render import html
 from haishin.registry import load_valid
 from haishin.store import open_store
 from haishin.store.monthly import Month
+from support.browser import ARTIFACTS, axe, viewport
 from support.helpers import CONFIG
-from website.conftest import ARTIFACTS
-from website.test_browser import _axe, _viewport
 
 from . import known
 
@@ -44,7 +43,7 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("width", [390, 1280])
 def test_report_in_chromium(chromium: Any, axe_js: str, report_file: Path, width: int) -> None:
     driver = chromium
-    _viewport(driver, width)
+    viewport(driver, width)
     driver.get(report_file.as_uri())
     assert driver.execute_script("return document.scripts.length") == 0
     charts = driver.execute_script(
@@ -79,7 +78,7 @@ def test_report_in_chromium(chromium: Any, axe_js: str, report_file: Path, width
         },
     )
     driver.save_screenshot(str(ARTIFACTS / f"report-2026-11-{width}.png"))
-    violations = _axe(driver, axe_js)
+    violations = axe(driver, axe_js)
     assert violations == [], [(v["id"], v["help"]) for v in violations]
 
 
