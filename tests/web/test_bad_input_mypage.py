@@ -360,3 +360,32 @@ def test_a_title_or_an_address_cannot_write_html_into_the_page(
         assert "o&#39;b&amp;{x}@example.jp" in shown
         status, result = request(base, path, form(action="save", channel=SLUG))
         assert status == 200 and "<script>" not in result and "ごみ&lt;script&gt;" in result
+
+
+def test_a_reply_to_the_from_of_a_change_confirmation_confirms_it(sqlite_url: str) -> None:
+    """A mail app that replies to From (mypage@), not Reply-To (mypage+<token>@): the
+    quoted confirmation carries the token, as a reply to <slug>-confirm@ does; it confirms
+    the change instead of bringing a page link the citizen did not ask for."""
+    with page(sqlite_url) as (ip, _, base):
+        with ip.engine.begin() as conn:
+            subs.activate(conn, SLUG, A, method="test", evidence="test")
+        mail(ip, A, f"mypage@{DOMAIN}")
+        assert request(base, link_of(ip, A), form(action="move", address=B))[0] == 200
+        (confirm,) = ip.mail(B, "配信先の変更の確認")
+        quoted = "\r\n".join("> " + line for line in confirm.body.splitlines())
+        raw = (
+            f"From: {B}\r\nTo: mypage@{DOMAIN}\r\nSubject: Re: {confirm.msg['Subject']}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n" + quoted + "\r\n"
+        ).encode()
+        ip.deliver(raw, B, [f"mypage@{DOMAIN}"])
+        assert statuses(ip, B) == {SLUG: "active"} and statuses(ip, A) == {SLUG: "unsubscribed"}
+        assert ip.mail(B, "変更が完了") and not ip.mail(B, "マイページのご案内")
+        # quoted again, now that it is done: the mail asks for a link and gets one
+        ip.deliver(raw, B, [f"mypage@{DOMAIN}"])
+        assert ip.mail(B, "マイページのご案内") and statuses(ip, B) == {SLUG: "active"}
+        # a page link quoted in a mail to mypage@ is no confirmation: a new link comes
+        (link_mail,) = ip.mail(A, "マイページのご案内")
+        (url,) = set(re.findall(r"http://\S+/me/[a-z2-7]{26}", link_mail.body))
+        raw = f"From: {A}\r\nTo: mypage@{DOMAIN}\r\nSubject: Re\r\n\r\n> {url}\r\n".encode()
+        ip.deliver(raw, A, [f"mypage@{DOMAIN}"])
+        assert len(ip.mail(A, "マイページのご案内")) == 2
