@@ -15,7 +15,7 @@ from haishin.operations.report.render import html
 from haishin.registry import load_valid
 from haishin.store import open_store
 from haishin.store.monthly import Month
-from support.browser import ARTIFACTS, axe, viewport
+from support.browser import axe, screenshot, summary, viewport
 from support.helpers import CONFIG
 
 from . import known
@@ -66,20 +66,9 @@ def test_report_in_chromium(chromium: Any, axe_js: str, report_file: Path, width
     assert "ごみ・リサイクル情報（gomi-recycle）" in text
     assert "定期保守（クラウド）" in text and "配信が途絶えているチャネル（第5条4）" in text
     assert known.ADDRESS_DOMAIN not in driver.page_source
-    ARTIFACTS.mkdir(exist_ok=True)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {
-            "width": width,
-            "height": min(height, 2400),
-            "deviceScaleFactor": 1,
-            "mobile": width < 500,
-        },
-    )
-    driver.save_screenshot(str(ARTIFACTS / f"report-2026-11-{width}.png"))
+    screenshot(driver, "report-2026-11", width)
     violations = axe(driver, axe_js)
-    assert violations == [], [(v["id"], v["help"]) for v in violations]
+    assert violations == [], summary(violations)
 
 
 def test_staff_text_is_escaped_in_the_html_and_the_charts() -> None:
