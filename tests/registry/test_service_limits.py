@@ -16,18 +16,21 @@ from support.inprocess import inprocess
 from .conftest import Reg
 
 FIELDS = [
-    ("token_ttl_hours: 72", "token_ttl_hours: 99999999"),
-    ("held_post_ttl_hours: 72", "held_post_ttl_hours: 99999999"),
+    ("token_ttl_hours: 72", "token_ttl_hours: 99999999", "8760"),
+    ("held_post_ttl_hours: 72", "held_post_ttl_hours: 99999999", "8760"),
+    # a bounce's scoring took these back from today: every bounce failed in processing
+    ("span_days: 7", "span_days: 99999999", "365"),
+    ("window_minutes: 60", "window_minutes: 99999999999", "10080"),
 ]
 
 
-@pytest.mark.parametrize(("sample", "slip"), FIELDS)
-def test_a_huge_span_is_a_finding(reg: Reg, sample: str, slip: str) -> None:
+@pytest.mark.parametrize(("sample", "slip", "bound"), FIELDS)
+def test_a_huge_span_is_a_finding(reg: Reg, sample: str, slip: str, bound: str) -> None:
     text = reg.path("service.yaml").read_text("utf-8")
     assert sample in text
     reg.write("service.yaml", text.replace(sample, slip))
     [finding] = reg.findings()
-    assert finding.startswith("config/service.yaml:") and "8760" in finding, finding
+    assert finding.startswith("config/service.yaml:") and f"{bound} 以下" in finding, finding
     assert re.search(r"[ぁ-んァ-ン一-龥]", finding) and "less than" not in finding, finding
 
 

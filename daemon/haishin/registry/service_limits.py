@@ -138,7 +138,7 @@ class BounceFiltered(Strict):
 
     domains: list[str] = Field(default_factory=lambda: list(CARRIER_DOMAINS))
     times: int = Field(default=3, gt=0)
-    span_days: int = Field(default=7, ge=0)
+    span_days: int = Field(default=7, ge=0, le=365)  # bounded: a date is taken 2× this back
 
 
 class SenderAlarm(Strict):
@@ -156,7 +156,7 @@ class SenderAlarm(Strict):
         ]
     )
     threshold: int = Field(default=20, gt=0)
-    window_minutes: int = Field(default=60, gt=0)
+    window_minutes: int = Field(default=60, gt=0, le=24 * 60 * 7)  # a timedelta: bounded
     role: Role = Role.CLOUD_ADMIN
 
 
