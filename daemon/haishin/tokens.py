@@ -103,6 +103,10 @@ class Keyring:
             raw = base64.b32decode(token.upper() + "======")
         except ValueError:  # binascii.Error is a ValueError
             return Opened(Verdict.INVALID)
+        if base64.b32encode(raw).decode().rstrip("=") != token.upper():
+            # the last character carries 2 bits the 16 bytes do not use, which b32decode
+            # ignores: one spelling per token, so a used or refused token has no others
+            return Opened(Verdict.INVALID)
         body, mac = raw[:8], raw[8:]
         if not hmac.compare_digest(mac, self._mac(purpose, body)):
             return Opened(Verdict.INVALID)

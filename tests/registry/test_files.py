@@ -64,6 +64,14 @@ CASES: dict[str, tuple[bytes, list[str]]] = {
             f"{F}:1:1: ファイルが大きすぎます（3,000,037 バイト、上限 1,048,576 バイト） [file-too-large]"
         ],
     ),
+    "long-number": (
+        b"slug: gomi-recycle\nfrequency: " + b"9" * 5_000 + b"\n",
+        [f"{F}:2:12: 数が長すぎます（5,000 桁、30 桁まで） [number-too-long]"],
+    ),
+    "control-character": (
+        b"slug: gomi-recycle\ntitle: \xe3\x81\x94\x00\n",
+        [f"{F}:2:9: 使えない制御文字（U+0000）があります。消してください [control-character]"],
+    ),
     "not-a-mapping": (
         b"- slug: gomi-recycle\n",
         [f"{F}:1:1: ファイル全体を対応表（キー: 値 の形）で書いてください [type]"],

@@ -111,3 +111,22 @@ def test_the_notice_days_are_bounded(reg: Reg) -> None:
     [finding] = reg.findings()
     assert finding.startswith("config/service.yaml:")
     assert "outage_notice_days" in finding and "1" in finding
+
+
+def test_a_time_at_the_edge_of_the_calendar_is_refused_on_its_line(reg: Reg) -> None:
+    """9999-12-31 at -09:00 passed check, then `outage preview` (and the daemon's notice)
+    overflowed converting it to Japan time: a traceback after the merge."""
+    for end in ("9999-12-31 23:59:59-09:00", "0001-01-01 00:00:00+09:00", "1999-12-31 23:00"):
+        reg.write(
+            DRAFT,
+            "id: R9-05-draft\nkind: planned\nstopped_by: cloud_admin\nreason: データベースの更新\n"
+            f"start: 2027-05-01 01:00:00+09:00\nend: {end}\n",
+        )
+        [finding] = reg.findings()
+        assert finding.startswith(f"{OU}/R9-05-draft.yaml:6:6: ") and "2000年から2999年" in finding
+        done = subprocess.run(
+            [sys.executable, "-m", "haishin", "outage", "preview", "R9-05-draft"],
+            capture_output=True,
+            text=True,
+        )
+        assert "Traceback" not in done.stderr and done.returncode != 0, done.stderr

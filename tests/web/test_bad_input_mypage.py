@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,6 +79,8 @@ def test_tokens_forged_truncated_of_another_purpose_or_expired(db_url: str) -> N
         good = link_of(ip, A)
         token = good.rsplit("/", 1)[1]
         flipped = token[:-1] + ("a" if token[-1] != "a" else "b")
+        alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+        spelt = token[:-1] + alphabet[alphabet.index(token[-1]) ^ 1]  # same bytes, unused bit
         with ip.engine.begin() as conn:
             sub = subs.activate(conn, SLUG, A, method="test", evidence="test")
             old = store.create_link(conn, A, dt.timedelta(hours=1))
@@ -85,6 +88,7 @@ def test_tokens_forged_truncated_of_another_purpose_or_expired(db_url: str) -> N
         expired = KEYRING.make(Purpose.MYPAGE, old.id, dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
         for path, code in [
             ("/me/" + flipped, 404),  # forged: one character changed
+            ("/me/" + spelt, 404),  # another spelling of the same 16 bytes
             ("/me/" + token[:20], 404),  # truncated
             ("/me/" + token + "aa", 404),  # too long
             ("/me/" + unsubscribe, 404),  # ours, but not a page's
@@ -156,6 +160,8 @@ def test_a_change_of_address_never_subscribes_a_stranger(db_url: str) -> None:
             (A.upper(), 400),  # the same address
             (f"toiawase@{DOMAIN}", 400),  # the service itself
             ("x@example.jp\r\nBcc: y@example.jp", 400),  # header injection
+            ("x\n@example.jp", 400),  # a line break inside: answered, not a 500
+            ("x@example\n.jp", 400),
         ]:
             assert request(base, path, form(action="move", address=written))[0] == code, written
         for n in range(3):
@@ -261,3 +267,125 @@ def test_changes_of_address_count_against_the_client_network(
             codes.append(request(base, f"/me/{token}", data)[0])
         assert codes == [200, 200, 429]
         assert not ip.mail("stranger2@example.jp", "配信先")
+
+
+def test_what_aiohttp_refuses_by_itself_is_answered_in_japanese(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Too large a form, a page that does not exist, a wrong method and a fault of ours:
+    a page in Japanese with the right status (not aiohttp's English text), and a log line
+    without the address or the token."""
+    with page(sqlite_url) as (ip, _, base):
+        mail(ip, A, f"mypage@{DOMAIN}")
+        path = link_of(ip, A)
+        huge = form(action="save", channel=[SLUG] * 10_000)
+        for got, code, words in [
+            (request(base, path, huge), 413, "大きすぎます"),
+            (request(base, "/no-such-page"), 404, "ページが見つかりません"),
+            (request(base, path + "/x"), 404, "ページが見つかりません"),
+        ]:
+            assert got[0] == code and words in got[1] and 'lang="ja"' in got[1], got
+        req = urllib.request.Request(base + path, method="PUT", data=b"")
+        with pytest.raises(urllib.error.HTTPError) as put:
+            urllib.request.urlopen(req, timeout=10)
+        assert put.value.code == 405 and "受け付けていません" in put.value.read().decode()
+        assert "POST" in put.value.headers["Allow"]
+
+        def broken(*args: object, **kwargs: object) -> object:
+            raise ValueError(f"cannot mail {A}")
+
+        monkeypatch.setattr("haishin.commands.mypage.page", broken)
+        status, text = request(base, path)
+        assert status == 500 and "処理できませんでした" in text and A not in text
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "ValueError" in logged and A not in logged and path not in logged
+
+
+def test_a_reply_to_a_change_already_made_is_answered(sqlite_url: str) -> None:
+    """The new address pressed the button, then also replied to the mail (or replied
+    twice): the reply is answered that the change was made or is gone, not dropped."""
+    with page(sqlite_url) as (ip, _, base):
+        with ip.engine.begin() as conn:
+            subs.activate(conn, SLUG, A, method="test", evidence="test")
+        mail(ip, A, f"mypage@{DOMAIN}")
+        assert request(base, link_of(ip, A), form(action="move", address=B))[0] == 200
+        (confirm,) = ip.mail(B, "配信先の変更の確認")
+        (move_url,) = set(re.findall(r"http://\S+/me/move/[a-z2-7]{26}", confirm.body))
+        assert request(base, urllib.parse.urlsplit(move_url).path, b"")[0] == 200
+        assert statuses(ip, B) == {SLUG: "active"}
+        mail(ip, B, str(confirm.msg["Reply-To"]), "Re: 確認")
+        (answer,) = ip.mail(B, "配信先の変更")[-1:]
+        assert "手続きが済んで" in answer.body
+        assert statuses(ip, B) == {SLUG: "active"} and statuses(ip, A) == {SLUG: "unsubscribed"}
+
+
+def test_changes_asked_at_the_same_moment_keep_the_cap_of_a_link(db_url: str) -> None:
+    """Twenty POSTs of one link at once, each to another stranger: still three mails, not
+    one for every request that read the count before the others wrote (PostgreSQL)."""
+    with page(db_url) as (ip, _, base):
+        mail(ip, A, f"mypage@{DOMAIN}")
+        path = link_of(ip, A)
+
+        def ask(n: int) -> int:
+            return request(base, path, form(action="move", address=f"r{n}@example.jp"))[0]
+
+        with ThreadPoolExecutor(20) as pool:
+            codes = sorted(pool.map(ask, range(20)))
+        assert codes == [200] * 3 + [429] * 17
+        with ip.engine.connect() as conn:
+            asked = conn.execute(sa.text("SELECT count(*) FROM address_moves")).scalar()
+        assert asked == 3
+        assert sum(len(ip.mail(f"r{n}@example.jp", "配信先")) for n in range(20)) == 3
+
+
+def test_a_title_or_an_address_cannot_write_html_into_the_page(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A channel title with markup (the registry is staff's text) and an address with the
+    characters carriers allow (' & { }) are shown as text on /me/ and its result page."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    channel = config / "channels" / f"{SLUG}.yaml"
+    hostile = "ごみ<script>alert(1)</script>&\"'"
+    text = channel.read_text("utf-8").replace("title: ごみ・リサイクル情報", f"title: '{hostile}'")
+    channel.write_text(text.replace("\"'", "\"''"), "utf-8")
+    odd = "o'b&{x}@example.jp"
+    with inprocess(sqlite_url, config) as ip, ip.web() as (_, port):
+        base = f"http://127.0.0.1:{port}"
+        mail(ip, odd, f"mypage@{DOMAIN}")
+        path = link_of(ip, odd)
+        status, shown = request(base, path)
+        assert status == 200 and "<script>" not in shown
+        assert "ごみ&lt;script&gt;alert(1)&lt;/script&gt;&amp;&#34;&#39;" in shown
+        assert "o&#39;b&amp;{x}@example.jp" in shown
+        status, result = request(base, path, form(action="save", channel=SLUG))
+        assert status == 200 and "<script>" not in result and "ごみ&lt;script&gt;" in result
+
+
+def test_a_reply_to_the_from_of_a_change_confirmation_confirms_it(sqlite_url: str) -> None:
+    """A mail app that replies to From (mypage@), not Reply-To (mypage+<token>@): the
+    quoted confirmation carries the token, as a reply to <slug>-confirm@ does; it confirms
+    the change instead of bringing a page link the citizen did not ask for."""
+    with page(sqlite_url) as (ip, _, base):
+        with ip.engine.begin() as conn:
+            subs.activate(conn, SLUG, A, method="test", evidence="test")
+        mail(ip, A, f"mypage@{DOMAIN}")
+        assert request(base, link_of(ip, A), form(action="move", address=B))[0] == 200
+        (confirm,) = ip.mail(B, "配信先の変更の確認")
+        quoted = "\r\n".join("> " + line for line in confirm.body.splitlines())
+        raw = (
+            f"From: {B}\r\nTo: mypage@{DOMAIN}\r\nSubject: Re: {confirm.msg['Subject']}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n" + quoted + "\r\n"
+        ).encode()
+        ip.deliver(raw, B, [f"mypage@{DOMAIN}"])
+        assert statuses(ip, B) == {SLUG: "active"} and statuses(ip, A) == {SLUG: "unsubscribed"}
+        assert ip.mail(B, "変更が完了") and not ip.mail(B, "マイページのご案内")
+        # quoted again, now that it is done: the mail asks for a link and gets one
+        ip.deliver(raw, B, [f"mypage@{DOMAIN}"])
+        assert ip.mail(B, "マイページのご案内") and statuses(ip, B) == {SLUG: "active"}
+        # a page link quoted in a mail to mypage@ is no confirmation: a new link comes
+        (link_mail,) = ip.mail(A, "マイページのご案内")
+        (url,) = set(re.findall(r"http://\S+/me/[a-z2-7]{26}", link_mail.body))
+        raw = f"From: {A}\r\nTo: mypage@{DOMAIN}\r\nSubject: Re\r\n\r\n> {url}\r\n".encode()
+        ip.deliver(raw, A, [f"mypage@{DOMAIN}"])
+        assert len(ip.mail(A, "マイページのご案内")) == 2

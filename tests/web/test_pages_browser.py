@@ -208,6 +208,13 @@ PAGES: dict[str, Page] = {
     ),
     "held-post": Page(_get(Scene.post_url), "投稿の確認", says="配信する"),
     "held-post-approved": Page(_then(Scene.post_url, _press("配信する")), "承認しました"),
+    # what aiohttp refuses by itself (pages.py `themed`): a mistyped link
+    "not-found": Page(
+        _get(lambda s: s.base + "no-such-page/"),
+        "ページが見つかりません",
+        channel=None,
+        says="Not found",
+    ),
 }
 
 

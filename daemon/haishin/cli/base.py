@@ -9,6 +9,7 @@ show each command's own help.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 from pathlib import Path
@@ -202,8 +203,24 @@ def main() -> None:
         )
         sys.exit(2)
     except OSError as exc:
-        click.echo(f"haishin: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        click.echo(f"haishin: {os_reason(exc)}: {exc.filename or ''}".rstrip(": "), err=True)
         sys.exit(2)
+
+
+OS_REASONS = {
+    errno.ENOENT: "そのフォルダまたはファイルがありません",
+    errno.EISDIR: "フォルダです（ファイル名まで指定してください）",
+    errno.ENOTDIR: "途中にフォルダでないものがあります",
+    errno.EACCES: "書き込み・読み込みの権限がありません",
+    errno.EPERM: "書き込み・読み込みの権限がありません",
+    errno.EROFS: "読み取り専用の場所です",
+    errno.ENOSPC: "ディスクの空きがありません",
+}
+"""Why a file could not be read or written, in Japanese (the OS says it in English)."""
+
+
+def os_reason(exc: OSError) -> str:
+    return OS_REASONS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
 
 
 def sa_errors() -> tuple[type[BaseException], ...]:

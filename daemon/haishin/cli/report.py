@@ -15,7 +15,7 @@ from ..operations.report.render import csv_bytes, html
 from ..registry import load_valid
 from ..store import open_store
 from ..store.monthly import Month
-from .base import config_option, db_option, prepare_db
+from .base import config_option, db_option, os_reason, prepare_db
 
 
 def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> Month:
@@ -40,7 +40,8 @@ def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> Mon
 @click.option("--format", "fmt", type=click.Choice(["html", "csv"]), default="html")
 @click.option(
     "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
+    # not dir_okay=False: click would answer a folder in English; write_bytes says it below
+    type=click.Path(path_type=Path),
     default=None,
     help="write to this file (default: standard output)",
 )
@@ -72,6 +73,4 @@ def report(
         try:
             output.write_bytes(body)
         except OSError as exc:
-            raise click.ClickException(
-                f"{output} に書き込めません: {exc.strerror or type(exc).__name__}"
-            ) from None
+            raise click.ClickException(f"{output} に書き込めません: {os_reason(exc)}") from None

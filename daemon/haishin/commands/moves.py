@@ -20,7 +20,7 @@ from .. import addresses as contract
 from .. import urls
 from ..bounces.record import DISABLED_BY_FILTER, DISABLED_BY_SCORE
 from ..clock import utcnow
-from ..context import Context
+from ..context import Context, Outcome
 from ..mailtext import mypage as text
 from ..mailtext.mailbox import mailbox
 from ..outbound import ratelimit
@@ -142,6 +142,10 @@ def confirm(
     if not store.use_move(conn, move.id, how):
         return Result(Confirmed.EXPIRED)
     old, new = move.old_address, move.new_address
+    # first: a link to the old address stops working, exactly. Its rows are locked by a
+    # save of the old page in progress (store.link), so this waits for that save and then
+    # moves what it subscribed; a save after this finds its link revoked (410)
+    store.revoke_links(conn, old)
     evidence = f"address change #{move.id} from {old}, confirmed by {how}"
     moved: list[str] = []
     for slug, sub in sorted(subscribers.of_address(conn, old).items()):
@@ -152,7 +156,6 @@ def confirm(
             subscribers.activate(conn, slug, new, method="mypage-move", evidence=evidence)
         subscribers.unsubscribe(conn, sub.id, method=MOVED_METHOD)
         moved.append(slug)
-    store.revoke_links(conn, old)  # a link to the old address stops working, exactly
     store.void_moves_from(conn, old)
     service = ctx.service
     titles = _titles(ctx, moved)
@@ -169,3 +172,22 @@ def confirm(
         )
         service_reply(conn, ctx, new, welcome)
     return Result(Confirmed.MOVED, moved, url)
+
+
+def by_mail(
+    conn: sa.Connection, ctx: Context, token: str, sender: str, origin: str, in_reply_to: str | None
+) -> Outcome:
+    """A reply to `mypage+<token>@`: confirm, or tell the sender the change is no longer
+    open (the button was pressed first, a second reply), as the web page would; a reply
+    is never dropped unanswered. A forged token was refused at RCPT or by the router."""
+    done = confirm(conn, ctx, token, f"mail reply {origin}", mail_welcome=True)
+    if done.verdict is Confirmed.MOVED:
+        return Outcome.MOVED
+    if done.verdict is Confirmed.INVALID:
+        return Outcome.NOT_ANSWERED
+    if not ratelimit.answer_allowed(conn, ctx, sender):
+        return Outcome.RATE_LIMITED
+    service = ctx.service
+    gone = text.move_gone(service.name, service.site_url, service.inquiry_address)
+    service_reply(conn, ctx, sender, gone, in_reply_to=in_reply_to)
+    return Outcome.EXPIRED

@@ -74,12 +74,14 @@ class LinkVerdict(enum.StrEnum):
 
 
 def open_link(
-    conn: sa.Connection, ctx: Context, token: str
+    conn: sa.Connection, ctx: Context, token: str, *, to_change: bool = False
 ) -> tuple[LinkVerdict, store.Link | None]:
+    """`to_change`: the caller will change the address's subscriptions in this
+    transaction; the link's row is locked against a change of address (store.link)."""
     opened = ctx.keyring.open(Purpose.MYPAGE, token, utcnow())
     if opened.verdict is Verdict.INVALID:
         return LinkVerdict.INVALID, None
-    found = store.link(conn, opened.ident)
+    found = store.link(conn, opened.ident, lock=to_change)
     if found is None:
         return LinkVerdict.INVALID, None
     if opened.verdict is Verdict.EXPIRED or not found.usable(utcnow()):

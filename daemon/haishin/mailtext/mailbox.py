@@ -26,6 +26,8 @@ def mailbox(text: str) -> str | None:
     local, _, domain = text.rpartition("@")
     if local.startswith('"') and local.endswith('"') and len(local) > 2:
         local = local[1:-1]  # a quoted local part: "abc..def" as some parsers write it
-    if not _LOCAL_RE.match(local) or not _DOMAIN_RE.match(domain):
+    # fullmatch, not match: `$` also matches before a final line break, which let
+    # "abc\n@example.jp" through into a To: header (a 500 from the change-of-address form)
+    if not _LOCAL_RE.fullmatch(local) or not _DOMAIN_RE.fullmatch(domain):
         return None
     return f"{local}@{domain}"

@@ -83,6 +83,20 @@ def moved_welcome(service: str, site_url: str, inquiry: str, url: str, titles: l
     return subject, body + _footer(service, site_url, inquiry)
 
 
+def move_gone(service: str, site_url: str, inquiry: str) -> Text:
+    """The answer to a reply to a change-of-address confirmation that is no longer open:
+    the button was pressed first, it was replied to twice, it expired, or another change
+    of the same address was confirmed (the web page's 410 says the same)."""
+    subject = f"【{service}】配信先の変更について"
+    body = (
+        "このメールへの返信では、配信先を変更できませんでした。"
+        "有効期限が切れたか、すでに手続きが済んでいます。\n"
+        "変更がまだの場合は、前のアドレスのマイページからもう一度お申し込みください。\n\n"
+        "English: this confirmation has expired or was already used; nothing changed.\n"
+    )
+    return subject, body + _footer(service, site_url, inquiry)
+
+
 def mask(address: str) -> str:
     """An address as a notice names it to another mailbox: its first character and domain."""
     local, _, domain = address.rpartition("@")

@@ -29,9 +29,23 @@ def _address(value: str) -> str:
     return info.normalized
 
 
+YEARS = range(2000, 3000)
+"""The years a time may name. Every use converts it to UTC or Japan time (the daemon's
+clock, the notices, `outage preview`); at the edge of what Python holds (9999-12-31 at
+-09:00, 0001-01-01 at +09:00) that overflows, so the slip is refused here, on its line,
+rather than as a traceback after the merge."""
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     # The service runs in Japan: a time written without an offset is Japan time.
-    return value if value.tzinfo else value.replace(tzinfo=JST)
+    value = value if value.tzinfo else value.replace(tzinfo=JST)
+    if value.year not in YEARS:
+        raise PydanticCustomError(
+            "timestamp_range",
+            "日時は {first}年から{last}年までで書いてください（書かれている値: {value}）",
+            {"first": YEARS[0], "last": YEARS[-1], "value": value.isoformat(sep=" ")},
+        )
+    return value
 
 
 Address = Annotated[str, AfterValidator(_address)]

@@ -90,13 +90,16 @@ class Limits(Strict):
     """Other automatic answers (help, already subscribed, expired…): forged mail could
     otherwise make the service answer a stranger without end."""
     client_networks: ClientNetworks = ClientNetworks()
-    token_ttl_hours: int = Field(default=72, gt=0)
-    held_post_ttl_hours: int = Field(default=72, gt=0)
+    # Upper bounds on every span added to or taken from the clock: without them a slip
+    # (99999999) passed haishin check and then each confirmation, held post or retention
+    # pass ended in OverflowError (a date past the year 9999, a token's 3-byte expiry)
+    token_ttl_hours: int = Field(default=72, gt=0, le=24 * 365)
+    held_post_ttl_hours: int = Field(default=72, gt=0, le=24 * 365)
     mypage_link_ttl_hours: int = Field(default=24, gt=0, le=24 * 30)
     """How long a link to the citizen's own page (`mypage@`, `/me/<token>`) works."""
     max_message_kb: int = Field(default=1024, gt=0)
-    unsubscribed_retention_days: int = Field(default=180, ge=0)
-    spool_retention_days: int = Field(default=30, ge=1)
+    unsubscribed_retention_days: int = Field(default=180, ge=0, le=365 * 100)
+    spool_retention_days: int = Field(default=30, ge=1, le=365 * 100)
     """Raw received mail and sent replies hold addresses: emptied after this (第4条(3))."""
 
 
@@ -135,7 +138,7 @@ class BounceFiltered(Strict):
 
     domains: list[str] = Field(default_factory=lambda: list(CARRIER_DOMAINS))
     times: int = Field(default=3, gt=0)
-    span_days: int = Field(default=7, ge=0)
+    span_days: int = Field(default=7, ge=0, le=365)  # bounded: a date is taken 2× this back
 
 
 class SenderAlarm(Strict):
@@ -153,7 +156,7 @@ class SenderAlarm(Strict):
         ]
     )
     threshold: int = Field(default=20, gt=0)
-    window_minutes: int = Field(default=60, gt=0)
+    window_minutes: int = Field(default=60, gt=0, le=24 * 60 * 7)  # a timedelta: bounded
     role: Role = Role.CLOUD_ADMIN
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import Resolver
 
 from .library_messages import YAML_PROBLEMS, japanese
@@ -141,6 +142,11 @@ class _Stop(Exception):
         self.problem = problem
 
 
+MAX_INT_DIGITS = 30
+"""Digits of a number a file may write: every number of the registry is small; a long one
+is a slip (a pasted id), and Python refuses to read 4,300 digits or more."""
+
+
 def _too_large(shown: str, size: int) -> Problem:
     return Problem(
         Pos(shown),
@@ -196,6 +202,18 @@ def parse(raw: bytes, shown: str) -> tuple[Document | None, list[Problem]]:
         what = japanese(YAML_PROBLEMS, english, "書き方を確かめてください")
         return None, [
             Problem(Pos(shown, line, col), "yaml-syntax", f"YAML の書き方に誤りがあります: {what}")
+        ]
+    except ReaderError as exc:  # a control character (NUL, ESC…): named where it stands
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        # its first place (where the reader stopped; libyaml counts `position` in bytes)
+        at = max(text.find(chr(code)), 0)
+        line, col = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        return None, [
+            Problem(
+                Pos(shown, line, col),
+                "control-character",
+                f"使えない制御文字（U+{code:04X}）があります。消してください",
+            )
         ]
     except YAMLError as exc:
         what = japanese(YAML_PROBLEMS, str(exc), "書き方を確かめてください")
@@ -305,6 +323,15 @@ class _Builder:
         if kind == "bool":
             return value.lower() == "true"
         if kind == "int":
+            digits = len(value.replace("_", ""))
+            if digits > MAX_INT_DIGITS:  # int() refuses 4,300 and more with a ValueError
+                raise _Stop(
+                    Problem(
+                        self._pos(node),
+                        "number-too-long",
+                        f"数が長すぎます（{digits:,} 桁、{MAX_INT_DIGITS} 桁まで）",
+                    )
+                )
             try:
                 return int(value.replace("_", ""), 0)
             except ValueError:

@@ -222,10 +222,26 @@ def _mypage(conn: sa.Connection, ctx: Context, mail: Mail, t: Target) -> Outcome
     if mail.no_answer is not None:
         # RFC 3834: a bounce or a robot gets no link; an auto-reply confirms no move
         return Outcome.NOT_ANSWERED
-    if t.token is None:
-        return mypage.send_link(conn, ctx, _sender(mail), in_reply_to=mail.incoming.message_id)
-    done = moves.confirm(conn, ctx, t.token, f"mail reply {mail.origin}", mail_welcome=True)
-    return Outcome.MOVED if done.verdict is moves.Confirmed.MOVED else Outcome.EXPIRED
+    if t.token is not None:
+        return moves.by_mail(
+            conn, ctx, t.token, _sender(mail), mail.origin, in_reply_to=mail.incoming.message_id
+        )
+    # a mail app that replies to From (mypage@), not Reply-To: the quoted confirmation
+    # carries the change's token, as a reply to <slug>-confirm@ carries its own. One that
+    # is no longer open is only quoted: the mail asks for a link, and gets one
+    _, quoted = parse(mail.incoming.subject, mail.incoming.body, _is_a_move(ctx))
+    if quoted is not None:
+        done = moves.confirm(conn, ctx, quoted, f"mail reply {mail.origin}", mail_welcome=True)
+        if done.verdict is moves.Confirmed.MOVED:
+            return Outcome.MOVED
+    return mypage.send_link(conn, ctx, _sender(mail), in_reply_to=mail.incoming.message_id)
+
+
+def _is_a_move(ctx: Context) -> Callable[[str], bool]:
+    def check(token: str) -> bool:
+        return ctx.keyring.open(Purpose.MOVE, token, utcnow()).verdict is Verdict.OK
+
+    return check
 
 
 HANDLERS: dict[Kind, Handler] = {

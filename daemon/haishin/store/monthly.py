@@ -52,7 +52,8 @@ class Month:
 
     @property
     def label(self) -> str:
-        return f"{self.first:%Y-%m}"
+        # not %Y: glibc writes the year 2 as "2", and the label must read back (parse)
+        return f"{self.first.year:04d}-{self.first.month:02d}"
 
     @property
     def last(self) -> dt.date:

@@ -54,8 +54,12 @@ def create_link(conn: sa.Connection, address: str, ttl: dt.timedelta) -> Link:
     return Link(int(result.inserted_primary_key[0]), address, now + ttl, None)
 
 
-def link(conn: sa.Connection, link_id: int) -> Link | None:
-    row = conn.execute(sa.select(mypage_links).where(mypage_links.c.id == link_id)).first()
+def link(conn: sa.Connection, link_id: int, *, lock: bool = False) -> Link | None:
+    """`lock`: for a change the page makes (PostgreSQL), so that a change of address
+    confirmed meanwhile (`revoke_links`, first in its transaction) waits for it or is
+    waited for, and neither acts on what the other has just changed."""
+    query = sa.select(mypage_links).where(mypage_links.c.id == link_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         return None
     m = row._mapping
@@ -99,7 +103,12 @@ def create_move(
 
 
 def moves_of_link(conn: sa.Connection, link_id: int) -> int:
-    """How many changes of address one link has asked (a cap per link, commands/mypage)."""
+    """How many changes of address one link has asked (a cap per link, commands/moves).
+
+    The link's row is locked first (PostgreSQL; SQLite has one writer anyway), so requests
+    of one link made at the same moment count one after the other: 20 at once had mailed
+    8 strangers past a cap of 3, each reading the count before any had written."""
+    conn.execute(sa.select(mypage_links.c.id).where(mypage_links.c.id == link_id).with_for_update())
     query = sa.select(sa.func.count()).where(address_moves.c.link == link_id)
     return int(conn.execute(query).scalar_one())
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .. import urls
 from ..context import Context
@@ -67,7 +68,10 @@ def build(
             return web.json_response({"status": "error", "database": str(exc)[:200]}, status=503)
         return web.json_response({"status": "ok", **counts})
 
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[pages.themed(site)])
+    middlewares = [pages.themed(site)]
+    if static is not None and serves_site:
+        middlewares.append(_missing_file(static))
+    app = web.Application(client_max_size=MAX_BODY, middlewares=middlewares)
     app.add_routes(routes)
     if static is not None and serves_site:
 
@@ -77,3 +81,20 @@ def build(
         app.router.add_get("/", index)
         app.router.add_static("/", static, show_index=False)
     return app
+
+
+def _missing_file(static: Path) -> Middleware:
+    """A site page that does not exist: aiohttp's static route answers 404 with an empty
+    body (FileResponse finds out only while sending); raised here instead, so that `themed`
+    answers the 404 page in Japanese. Only a look: aiohttp still resolves the path and
+    keeps it inside `static`, and a path outside is 404 either way."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: pages.Handler) -> web.StreamResponse:
+        if isinstance(request.match_info.route.resource, web.StaticResource):
+            found = static / request.match_info.get("filename", "")
+            if not await asyncio.to_thread(lambda: found.exists()):
+                raise web.HTTPNotFound()
+        return await handler(request)
+
+    return middleware

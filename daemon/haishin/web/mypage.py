@@ -206,7 +206,7 @@ def add_routes(
 
         def act() -> web.Response:
             with engine.begin() as conn:
-                verdict, link = mypage.open_link(conn, ctx, token)
+                verdict, link = mypage.open_link(conn, ctx, token, to_change=True)
                 if link is None:
                     return _gone(ctx, verdict is mypage.LinkVerdict.INVALID)
                 if action == "move":

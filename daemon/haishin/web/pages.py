@@ -16,6 +16,8 @@ service.yaml, where the site is published.
 from __future__ import annotations
 
 import contextvars
+import logging
+import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +65,8 @@ def site_of(service: Service, public_url: str, *, serves_site: bool) -> Site:
     )
 
 
+log = logging.getLogger(__name__)
+
 _CURRENT: contextvars.ContextVar[Site] = contextvars.ContextVar("haishin_page_site")
 
 _ENV = jinja2.Environment(
@@ -94,9 +98,61 @@ def themed(site: Callable[[], Site]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         with showing(site()):
-            return await handler(request)
+            try:
+                return await handler(request)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise  # a redirect
+                page = error_page(exc.status)
+                if "Allow" in exc.headers:  # 405 (RFC 9110 §15.5.6)
+                    page.headers["Allow"] = exc.headers["Allow"]
+                return page
+            except Exception as exc:
+                # a fault of ours: the citizen gets a page in Japanese, the log the type and
+                # where, never the message (it may hold an address: redact.py, 第4条)
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                resource = request.match_info.route.resource
+                log.error(
+                    "web: %s %s failed: %s at %s:%d",  # the route, not the path: no token
+                    request.method,
+                    resource.canonical if resource else "?",
+                    type(exc).__name__,
+                    where.filename.rsplit("/", 1)[-1],
+                    where.lineno or 0,
+                )
+                return error_page(500)
 
     return middleware
+
+
+ERRORS: dict[int, tuple[str, str, str]] = {
+    404: ("ページが見つかりません", "このアドレスのページはありません。", "Not found."),
+    405: (
+        "この方法では受け付けていません",
+        "ページのボタンからお手続きください。何も変わっていません。",
+        "Method not allowed.",
+    ),
+    413: (
+        "送られた内容が大きすぎます",
+        "受け付けられる大きさを超えていたため、読まずにお断りしました。何も変わっていません。",
+        "Request body too large; nothing changed.",
+    ),
+    500: (
+        "処理できませんでした",
+        "申し訳ありません。時間をおいてもう一度お試しください。",
+        "Internal error; please try again later.",
+    ),
+}
+"""Statuses aiohttp answers by itself (or a fault of ours) → heading, line, English."""
+
+
+def error_page(status: int) -> web.Response:
+    """The page for an HTTP error `status`, in Japanese with the site's look."""
+    heading, line, english = ERRORS.get(
+        status,
+        ("受け付けられませんでした", "何も変わっていません。", f"HTTP {status}; nothing changed."),
+    )
+    return render("error.html", status=status, heading=heading, line=line, english=english)
 
 
 def render(template: str, *, status: int = 200, **values: Any) -> web.Response:

@@ -78,3 +78,16 @@ def test_an_unwritable_output_is_answered_in_japanese(sqlite_url: str, tmp_path:
     )
     assert result.exit_code == 1 and "に書き込めません" in result.output
     assert "Traceback" not in result.output
+    # a folder, a missing folder, a file in the way: the reason in Japanese, not the OS's
+    # English (click's own 'is a directory' too)
+    (tmp_path / "file").write_text("")
+    for output, why in [
+        (tmp_path, "フォルダです"),
+        (target, "フォルダまたはファイルがありません"),
+        (tmp_path / "file" / "report.html", "フォルダでないもの"),
+    ]:
+        result = CliRunner().invoke(
+            cli, ["report", "--config", str(CONFIG), "--db", sqlite_url, "--output", str(output)]
+        )
+        assert result.exit_code == 1 and why in result.output, result.output
+        assert "directory" not in result.output.lower(), result.output
