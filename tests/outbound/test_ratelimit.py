@@ -8,6 +8,8 @@ import datetime as dt
 import logging
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ from haishin.router.worker import process_batch
 from haishin.store import open_store, spool
 from haishin.store.schema import auto_replies, confirmations, outbound
 from haishin.tokens import Keyring
-from support.helpers import CONFIG, DOMAIN, HAISHIN
+from support.helpers import CONFIG, DOMAIN, HAISHIN, pg_available, pg_database
 
 SUBSCRIBE = f"gomi-recycle-subscribe@{DOMAIN}"
 HELP = f"gomi-recycle-request@{DOMAIN}"
@@ -326,3 +328,35 @@ def test_check_counts_a_shorter_network_window_against_the_overall_one(tmp_path:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "per_network.count 200 × 24" in done.stdout + done.stderr
     assert "auto_replies" not in done.stdout + done.stderr  # 100 × 24 = 2,400 < 3,000
+
+
+@pytest.mark.skipif(not pg_available(), reason="PostgreSQL on 127.0.0.1:5432 missing")
+def test_answers_at_the_same_moment_keep_one_mailboxs_cap() -> None:
+    """Transactions answering one mailbox at once (two daemons, the citizen's page and a
+    mail, on one PostgreSQL database) count one after the other: the cap holds. Each holds
+    its transaction open a moment after its check, as a worker batch does. (SQLite needs no
+    test: a transaction there takes the database's write lock as it begins.)"""
+    ctx = context(answers=caps(network=50, overall=100, per_address=3))
+    with pg_database() as url:
+        _answer_at_once(ctx, url)
+
+
+def _answer_at_once(ctx: Context, url: str) -> None:
+    engine = open_store(url)
+    barrier = threading.Barrier(10)
+    allowed: list[bool] = []
+
+    def one() -> None:
+        with engine.begin() as conn:
+            barrier.wait()
+            verdict = ratelimit.answer_allowed(conn, ctx, "victim@example.jp")
+            time.sleep(0.05)
+        allowed.append(verdict)
+
+    threads = [threading.Thread(target=one) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    assert allowed.count(True) == 3 and len(allowed) == 10
