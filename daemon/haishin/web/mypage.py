@@ -81,6 +81,13 @@ def _new_link_hint(ctx: Context) -> str:
     return f"{ctx.address(contract.MYPAGE, '')} に空メールを送ると、新しいリンクが届きます。"
 
 
+def _cross_site_refused(ctx: Context) -> web.Response:
+    """A POST from another site's form (`cross_site`): 403, and nothing changes."""
+    return _message(
+        ctx, 403, "受け付けられませんでした", "ほかのサイトからの送信です。何も変わっていません。"
+    )
+
+
 def _gone(ctx: Context, invalid: bool) -> web.Response:
     if invalid:
         return _message(ctx, 404, "このリンクは無効です", _new_link_hint(ctx))
@@ -169,12 +176,7 @@ def add_routes(
     async def me_post(request: web.Request) -> web.Response:
         ctx = ctx_of()
         if cross_site(request, ctx):
-            return _message(
-                ctx,
-                403,
-                "受け付けられませんでした",
-                "ほかのサイトからの送信です。何も変わっていません。",
-            )
+            return _cross_site_refused(ctx)
         token = _token(request)
         if _forged(ctx, Purpose.MYPAGE, token):
             return _gone(ctx, True)  # the HMAC first: a forgery opens no transaction
@@ -258,12 +260,7 @@ def add_routes(
     async def move_post(request: web.Request) -> web.Response:
         ctx = ctx_of()
         if cross_site(request, ctx):
-            return _message(
-                ctx,
-                403,
-                "受け付けられませんでした",
-                "ほかのサイトからの送信です。何も変わっていません。",
-            )
+            return _cross_site_refused(ctx)
         token = _token(request)
         if _forged(ctx, Purpose.MOVE, token):
             return _move_gone(ctx, moves.Confirmed.INVALID)
