@@ -138,3 +138,55 @@ def test_a_session_that_ends_mid_chain_leaves_the_rest_unknown() -> None:
 
     got = asyncio.run(main())
     assert got == [Code.OK, Code.OK, None, None, None, False]
+
+
+@pytest.mark.parametrize("pause", [0.3, 5.0], ids=["slow-replies", "silent"])
+def test_each_reply_has_the_timeout_a_silent_smarthost_ends_the_session(pause: float) -> None:
+    """The timeout is per awaited reply (one timer per connection, moved on as replies
+    come): replies that each come within it pass however long the chain takes; a server
+    that goes silent ends the session within it, the outcome unknown (None), no hang."""
+
+    handlers: list[asyncio.Task[object]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.append(task)
+        try:
+            writer.write(b"220 test\r\n")
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    writer.write(b"250-test\r\n250 PIPELINING\r\n")
+                elif verb in (b"MAIL", b"RCPT"):
+                    writer.write(b"250 ok\r\n")
+                elif verb == b"DATA":
+                    await asyncio.sleep(pause)  # slow (or silent) before each 354
+                    writer.write(b"354 go\r\n")
+                    while await reader.readline() != b".\r\n":
+                        pass
+                    writer.write(b"250 queued\r\n")
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def main() -> tuple[list[int | None], bool, float]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        conn = await Connection.open("127.0.0.1", port, timeout=1.0)
+        chain = [Outgoing("l@x.example", f"r{i}@example.jp", DATA) for i in range(6)]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        replies = await conn.send_many(chain)
+        took = loop.time() - started
+        server.close()
+        for handler in handlers:  # the silent one still sleeps
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        return [r.code if r else None for r in replies], conn.usable, took
+
+    codes, usable, took = asyncio.run(main())
+    if pause < 1.0:
+        assert codes == [Code.OK] * 6 and usable and took > 1.0  # 6 × 0.3 s, none late
+    else:
+        assert codes == [None] * 6 and not usable and 1.0 <= took < 2.5

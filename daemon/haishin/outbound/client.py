@@ -15,7 +15,7 @@ import asyncio
 import socket
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 CRLF = b"\r\n"
 
@@ -26,18 +26,38 @@ START_DATA = 354
 CLOSING = 421
 
 
-@dataclass(frozen=True)
 class Reply:
-    code: int
-    text: str
+    """One reply: its code, and its text decoded only when asked (a fan-out reads four
+    replies per message and looks at the text of none that succeeded)."""
+
+    __slots__ = ("_lines", "_text", "code")
+
+    def __init__(self, code: int, text: str | Sequence[bytes]) -> None:
+        self.code = code
+        self._lines: Sequence[bytes] = () if isinstance(text, str) else text
+        self._text = text if isinstance(text, str) else None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = "\n".join(ln[4:].decode("utf-8", "replace") for ln in self._lines)
+        return self._text
 
     @property
     def ok(self) -> bool:
         return 200 <= self.code < 300
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reply) and (self.code, self.text) == (other.code, other.text)
 
-@dataclass(frozen=True)
-class Outgoing:
+    def __hash__(self) -> int:
+        return hash((self.code, self.text))
+
+    def __repr__(self) -> str:
+        return f"Reply({self.code!r}, {self.text!r})"
+
+
+class Outgoing(NamedTuple):
     """One message for one recipient; `data` is dot-stuffed and ends in CRLF."""
 
     mail_from: str
@@ -71,6 +91,8 @@ class _Protocol(asyncio.Protocol):
         self._waiting: deque[_Waiter] = deque()
         self._early: deque[Reply] = deque()
         self.lost: BaseException | None = None
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -104,9 +126,7 @@ class _Protocol(asyncio.Protocol):
 
     def _reply(self, lines: Sequence[bytes]) -> None:
         head = lines[0][:3]
-        code = int(head) if head.isdigit() else 0
-        text = "\n".join(ln[4:].decode("utf-8", "replace") for ln in lines)
-        reply = Reply(code, text)
+        reply = Reply(int(head) if head.isdigit() else 0, lines)
         while self._waiting:
             waiter = self._waiting[0]
             if waiter.future.done():  # timed out or cancelled: its replies are lost
@@ -133,7 +153,32 @@ class _Protocol(asyncio.Protocol):
             self._waiting.append(waiter)
         return waiter
 
+    def watch(self, timeout: float) -> None:
+        """The replies awaited now must come within `timeout` seconds. One timer per
+        connection, moved on only when it fires, rather than a timer set and cancelled
+        per round trip (thousands a second in a fan-out)."""
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + timeout
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if not any(not w.future.done() for w in self._waiting):
+            return  # nothing awaited: the next `watch` sets a timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:  # replies came meanwhile; others are awaited
+            self._timer = loop.call_at(self._deadline, self._check)
+            return
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.future.done():
+                waiter.future.set_exception(TimeoutError("no reply from the smarthost"))
+
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.lost = exc or SMTPError("connection closed")
         while self._waiting:
             waiter = self._waiting.popleft()
@@ -197,8 +242,9 @@ class Connection:
         pipelined group); fewer when the session broke meanwhile (then it is closed)."""
         waiter = self._p.expect(needed)
         try:
-            async with asyncio.timeout(self._timeout):
-                await waiter.future
+            if not waiter.future.done():
+                self._p.watch(self._timeout)
+            await waiter.future
         except (SMTPError, TimeoutError, OSError):
             self.close()
             return waiter.replies[:needed]
