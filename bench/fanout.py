@@ -197,7 +197,14 @@ class Profile:
         spy = shutil.which("py-spy") or "/tmp/py-spy/bin/py-spy"
         if enabled and Path(spy).exists():
             cmd = [spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
-            cmd += ["--rate", os.environ.get("SPY_RATE", "250"), "--format", "raw", "--output", str(out)]
+            cmd += [
+                "--rate",
+                os.environ.get("SPY_RATE", "250"),
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+            ]
             self.proc = subprocess.Popen(
                 cmd,
                 stdout=subprocess.DEVNULL,

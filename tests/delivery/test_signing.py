@@ -183,3 +183,90 @@ def test_signed_fan_out_queues_each_subscriber_once_and_every_row_verifies(
         raw = bytes(r.headers) + bytes(r.raw)
         assert f"\r\nTo: {r.rcpt}\r\n".encode() in raw
         assert _verifies(raw)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_batches_read_ahead_are_dropped_when_another_daemon_wrote_first(db_url: str) -> None:
+    """A signed fan-out hands the next batch to the workers while it writes this one
+    (fanout.Stream). Two daemons' streams on one post, taking turns as a race would
+    have them: each batch read ahead is used only if the cursor is still where it
+    starts, so every subscriber is queued once, and every row verifies."""
+    key = Keyring(b"k" * 32)
+    ctx = Context(Directory(REG, key), key, "https://w.example.jp/")
+    engine = open_store(db_url)
+    addresses = [f"user{i}@example.jp" for i in range(10)]
+    with engine.begin() as conn:
+        for a in addresses:
+            subs.activate(conn, SLUG, a, method="test", evidence="test")
+        post = posts.create(
+            conn,
+            channel=SLUG,
+            spool_id=None,
+            sender="genryo@city.kawasaki.example.jp",
+            subject="お知らせ",
+            text="本文です。\n",
+            html=None,
+            message_id=None,
+            state=PostState.APPROVED,
+            approval="confirm",
+            findings=[],
+            send_at=None,
+            ttl=ctx.post_ttl,
+        )
+    with engine.begin() as conn:
+        assert fanout.start(conn, ctx, post, KEYS) is not None
+    one = fanout.Stream(engine, ctx, post.id, KEYS, batch_size=3)
+    two = fanout.Stream(engine, ctx, post.id, KEYS, batch_size=3)
+    try:
+        assert one.next()  # users 0-2 written; 3-5 read ahead and being signed
+        assert two.next()  # from the cursor: 3-5 written; 6-8 read ahead
+        assert one.next()  # its 3-5 are stale: dropped, 6-8 read again and written
+        assert two.next()  # its 6-8 are stale too: 9 written
+        assert not one.next() and not two.next()
+    finally:
+        one.close()
+        two.close()
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT o.rcpt, o.headers, m.raw FROM outbound o"
+                " JOIN outbound_messages m ON m.id = o.message_id ORDER BY o.id"
+            )
+        ).all()
+        done = posts.get(c, post.id)
+    engine.dispose()
+    assert [r.rcpt for r in rows] == addresses  # each once, in order
+    assert done is not None and done.recipients == 10 and done.cursor > 0
+    for r in rows:
+        assert _verifies(bytes(r.headers) + bytes(r.raw))
+
+
+def test_runs_closed_early_cancel_the_chunks_not_yet_signed() -> None:
+    """The workers are handed every chunk when `sign` is called, not when the runs are
+    first read (so a batch is signed while the one before is written), and a batch
+    dropped unread (read ahead, then stale) leaves nothing queued for them."""
+    pool = signing.Signers(KEYS, workers=1)
+    try:
+        pool.warm()
+        real = pool._executor
+        handed: list[signing.SignedChunk] = []
+
+        class Spy:
+            def submit(self, *args: object) -> signing.SignedChunk:
+                future = real().submit(*args)  # type: ignore[arg-type]
+                handed.append(future)
+                return future
+
+        pool._executor = Spy  # type: ignore[assignment,method-assign]
+        rendered = _rendered()
+        personals = [rendered.personal_headers(f"u{i}@example.jp", "t") for i in range(4000)]
+        runs = pool.sign(rendered.plan, personals)
+        assert len(handed) == 20  # all 20 chunks, before any run was read
+        runs.close()  # type: ignore[attr-defined]
+        # one worker holds at most two of them (the one it signs, the one queued next)
+        assert sum(f.cancelled() for f in handed) >= 17
+        pool._executor = real  # type: ignore[method-assign]
+        got = [s for c in pool.sign(rendered.plan, personals[:200]) for s in c]
+        assert got == rendered.plan.many([k.key for k in KEYS], personals[:200])
+    finally:
+        pool.close()

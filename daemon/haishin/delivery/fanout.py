@@ -11,7 +11,7 @@ queued twice (design.md: each active subscriber once).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -29,7 +29,7 @@ from ..store.states import MessageKind
 from ..store.subscribers import Status
 from ..tokens import Purpose
 from . import signing
-from .dkim import DkimKey
+from .dkim import DkimKey, Header
 from .render import RenderContext, Rendered, headers_bytes, render
 
 BATCH = 1000
@@ -137,6 +137,130 @@ def _rendered(conn: sa.Connection, ctx: Context, post: Post, keys: Sequence[Dkim
     return Rendered.from_common(rctx, bytes(raw), post.out_message_id or "")
 
 
+@dataclass
+class _Batch:
+    """Recipients read and handed to the signers, not yet written."""
+
+    after: int
+    """The cursor this batch starts after: it is written only if the post's is still it."""
+    message: int
+    envelopes: list[tuple[int, str, str, tuple[Header, Header]]]
+    signed: Iterator[list[bytes]]
+
+    def drop(self) -> None:
+        """Not written after all: its signatures not yet made are not made."""
+        if isinstance(self.signed, signing.Runs):
+            self.signed.close()
+
+
+class Stream:
+    """One daemon's fan-out of one sending post, batch by batch (posting/release.py).
+
+    With signing, the next batch is read and handed to the workers (signing.py) while
+    this one's rows are written, so the workers never wait at a batch's end for the
+    daemon to read, build and hand over the next (at 4,000 recipients a batch that was
+    a tenth of the signing time). Without signing there is nothing to overlap: a batch
+    is read when it is due.
+
+    Each write moves the post's cursor with a compare-and-set, so if another daemon
+    queued these recipients meanwhile, this copy is dropped and nobody gets the post
+    twice; a batch read ahead is used only if the cursor is where it starts."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        ctx: Context,
+        post_id: int,
+        keys: Sequence[DkimKey],
+        batch_size: int | None = None,
+        queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.ctx = ctx
+        self.post_id = post_id
+        self.keys = tuple(keys)
+        self.batch_size = batch_size or (SIGNED_BATCH if keys else BATCH)
+        self.queued = queued
+        self._ahead: _Batch | None = None
+
+    def next(self) -> bool:
+        """Queue the next batch; False when the post is done (or no longer sending).
+        `queued` is told after each write (the sender is woken for the first rows, not
+        at its next poll)."""
+        ahead, self._ahead = self._ahead, None
+        with reading(self.engine) as conn:
+            post = posts.get(conn, self.post_id)
+        if post is None or post.state is not PostState.SENDING:
+            if ahead is not None:
+                ahead.drop()
+            return False
+        if ahead is not None and ahead.after != post.cursor:
+            ahead.drop()  # another daemon wrote meanwhile: read again from its cursor
+            ahead = None
+        batch = ahead or self._prepare(post.cursor)
+        if batch is None:
+            return False
+        cursor, done = batch.after, 0
+        for signatures in batch.signed:
+            chunk = batch.envelopes[done : done + len(signatures)]
+            done += len(chunk)
+            rows = [
+                (mail_from, address, sig + headers_bytes(personal))
+                for (_, mail_from, address, personal), sig in zip(chunk, signatures, strict=True)
+            ]
+            with self.engine.begin() as conn:
+                if not posts.advance(conn, self.post_id, cursor, chunk[-1][0], len(rows)):
+                    batch.drop()
+                    return True  # queued by another daemon: the next call reads on from there
+                queue.add_rows(conn, batch.message, rows)
+            cursor = chunk[-1][0]
+            if self.queued is not None:
+                self.queued()
+            if self.keys and self._ahead is None:
+                # the workers have the rest of this batch to sign: hand them the next
+                self._ahead = self._prepare(batch.envelopes[-1][0])
+        return True
+
+    def close(self) -> None:
+        """The release stops (a hold, the daemon stopping): what was read ahead is let go."""
+        if self._ahead is not None:
+            self._ahead.drop()
+            self._ahead = None
+
+    def _prepare(self, after: int) -> _Batch | None:
+        """Read the recipients after `after` and start their signatures. Read outside any
+        write transaction (SQLite has one writer: inbound mail must not wait for this)."""
+        with reading(self.engine) as conn:
+            post = posts.get(conn, self.post_id)
+            if post is None or post.state is not PostState.SENDING:
+                return None
+            batch = _active_after(conn, post.channel, after, self.batch_size)
+            if not batch:
+                return None
+            rendered = _rendered(conn, self.ctx, post, self.keys)
+        assert post.outbound_message is not None
+        # per recipient only what differs: its two tokens, its return path, its headers
+        now = utcnow()
+        ctx = self.ctx
+        verp = ctx.keyring.maker(Purpose.VERP, now + VERP_TOKEN_TTL)
+        # the same tokens as ctx.unsubscribe_token(sub_id, now), keyed once for the batch
+        unsubscribe = ctx.keyring.maker(Purpose.UNSUBSCRIBE, now + UNSUBSCRIBE_TOKEN_TTL)
+        bounces = ctx.address(post.channel, contract.BOUNCES, "\0").split("\0")
+        envelopes = [
+            (
+                sub_id,
+                bounces[0] + verp(sub_id) + bounces[1],
+                address,
+                rendered.personal_headers(address, unsubscribe(sub_id)),
+            )
+            for sub_id, address in batch
+        ]
+        signed: Iterator[list[bytes]] = iter([[b""] * len(envelopes)])
+        if self.keys:
+            signed = signing.signers(self.keys).sign(rendered.plan, [e[3] for e in envelopes])
+        return _Batch(after, post.outbound_message, envelopes, signed)
+
+
 def next_batch(
     engine: sa.Engine,
     ctx: Context,
@@ -145,58 +269,9 @@ def next_batch(
     batch_size: int | None = None,
     queued: Callable[[], None] | None = None,
 ) -> bool:
-    """Queue the next batch of a sending post; False when it is done. `queued` is told
-    after each write (the sender is woken for the first rows, not at its next poll).
-
-    The batch is read and signed outside any write transaction (SQLite has one writer:
-    inbound mail must not wait for signatures); the signatures are made on every core
-    (signing.py), and each chunk's rows are written as soon as its signatures are back,
-    while the workers sign the next chunks. Each write moves the cursor with a
-    compare-and-set, so if another daemon queued these recipients meanwhile, this copy
-    is dropped and nobody gets the post twice.
-    """
-    batch_size = batch_size or (SIGNED_BATCH if keys else BATCH)
-    with reading(engine) as conn:
-        post = posts.get(conn, post_id)
-        if post is None or post.state is not PostState.SENDING:
-            return False
-        batch = _active_after(conn, post.channel, post.cursor, batch_size)
-        if not batch:
-            return False
-        rendered = _rendered(conn, ctx, post, keys)
-    assert post.outbound_message is not None
-    # per recipient only what differs: its two tokens, its return path, its headers
-    now = utcnow()
-    verp = ctx.keyring.maker(Purpose.VERP, now + VERP_TOKEN_TTL)
-    # the same tokens as ctx.unsubscribe_token(sub_id, now), keyed once for the batch
-    unsubscribe = ctx.keyring.maker(Purpose.UNSUBSCRIBE, now + UNSUBSCRIBE_TOKEN_TTL)
-    bounces = ctx.address(post.channel, contract.BOUNCES, "\0").split("\0")
-    envelopes = [
-        (
-            sub_id,
-            bounces[0] + verp(sub_id) + bounces[1],
-            address,
-            rendered.personal_headers(address, unsubscribe(sub_id)),
-        )
-        for sub_id, address in batch
-    ]
-    if keys:
-        signed = signing.signers(keys).sign(rendered.plan, [e[3] for e in envelopes])
-    else:
-        signed = iter([[b""] * len(envelopes)])
-    cursor, done = post.cursor, 0
-    for signatures in signed:
-        chunk = envelopes[done : done + len(signatures)]
-        done += len(chunk)
-        rows = [
-            (mail_from, address, sig + headers_bytes(personal))
-            for (_, mail_from, address, personal), sig in zip(chunk, signatures, strict=True)
-        ]
-        with engine.begin() as conn:
-            if not posts.advance(conn, post.id, cursor, chunk[-1][0], len(rows)):
-                return True  # queued by another daemon: the next call reads on from there
-            queue.add_rows(conn, post.outbound_message, rows)
-        cursor = chunk[-1][0]
-        if queued is not None:
-            queued()
-    return True
+    """Queue one batch of a sending post (a `Stream` of one step); False when done."""
+    stream = Stream(engine, ctx, post_id, keys, batch_size, queued)
+    try:
+        return stream.next()
+    finally:
+        stream.close()

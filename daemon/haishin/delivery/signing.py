@@ -5,10 +5,11 @@ rest of a recipient's way out; one process signs at most one core's worth, and t
 keeps it from the sender's event loop meanwhile. So a post's per-recipient signatures are
 made in worker processes, one per core, each holding the keys (loaded once, from PEM:
 key objects do not cross processes) and given the post's signing plan (dkim.Plan, a few
-hundred bytes) with each chunk of recipients. The fan-out (fanout.py) hands over a whole
-batch at once and writes each chunk's rows as soon as its signatures are back, while the
-workers sign the next ones: the first rows are queued a chunk after the approval, and the
-sender delivers them while the rest are signed.
+hundred bytes) with each chunk of recipients. The fan-out (fanout.Stream) hands over a
+whole batch at once, and the next one while it writes this one's rows, each chunk's as
+soon as its signatures are back: the first rows are queued a chunk after the approval,
+the workers never wait for the daemon between batches, and the sender delivers while
+the rest are signed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -62,7 +63,10 @@ def _ready() -> int:
     return os.getpid()
 
 
-def _ok(future: cf.Future[list[bytes]]) -> bool:
+SignedChunk = cf.Future[list[bytes]]
+
+
+def _ok(future: SignedChunk) -> bool:
     return future.done() and not future.cancelled() and future.exception() is None
 
 
@@ -107,11 +111,13 @@ class Signers:
         pool = self._executor()
         return {f.result() for f in [pool.submit(_ready) for _ in range(self.workers * 2)]}
 
-    def sign(self, plan: Plan, personals: Sequence[Sequence[Header]]) -> Iterator[list[bytes]]:
+    def sign(self, plan: Plan, personals: Sequence[Sequence[Header]]) -> Runs:
         """The signature lines of each recipient, in order, in runs: every chunk of
-        CHUNK is handed to the workers at once, and each run is what is ready when the
-        caller asks again (at least one chunk): while the caller's write is slow, the
-        next write takes more, so writes never fall behind the signing."""
+        CHUNK is handed to the workers now (not when the runs are first asked for, so a
+        batch can be handed over while the one before is written: fanout.Stream), and
+        each run is what is ready when the caller asks again (at least one chunk):
+        while the caller's write is slow, the next write takes more, so writes never
+        fall behind the signing. Closing the runs early cancels what is not yet signed."""
         chunks = [list(personals[i : i + CHUNK]) for i in range(0, len(personals), CHUNK)]
         try:
             futures = [self._executor().submit(_sign, plan, c) for c in chunks]
@@ -121,35 +127,68 @@ class Signers:
             log.warning("dkim: signing in the daemon's own process (%s)", exc)
             self.close()
             futures = []
-        keys = [k.key for k in self.keys]
-        i = 0
-        while i < len(chunks):
-            try:
-                if not futures:
-                    run = plan.many(keys, chunks[i])
-                    i += 1
-                else:
-                    run = futures[i].result()
-                    i += 1
-                    # only chunks done without error join the run: one that failed is
-                    # met alone, above, with nothing of the run lost
-                    while i < len(chunks) and _ok(futures[i]):
-                        run += futures[i].result()
-                        i += 1
-            except cf.BrokenExecutor:
-                # a worker died (the OOM killer, a signal): the rest of this batch is
-                # signed here, the next one by a new pool; nothing is lost, only slower
-                log.warning("dkim: a signing worker died; a new pool is started")
-                self.close()
-                futures = []
-                continue
-            yield run
+        return Runs(self, plan, chunks, futures)
 
     def close(self, wait: bool = False) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class Runs:
+    """One batch's signatures as they come back (`Signers.sign`): an iterator of runs,
+    each at least one chunk; `close` cancels the chunks not yet signed (a batch read
+    ahead and then found stale, fanout.Stream), even before the first run was read."""
+
+    def __init__(
+        self,
+        signers: Signers,
+        plan: Plan,
+        chunks: list[list[Sequence[Header]]],
+        futures: list[SignedChunk],
+    ) -> None:
+        self.signers = signers
+        self.plan = plan
+        self.chunks = chunks
+        self.futures = futures
+        self.next = 0
+        """The first chunk not yet given back."""
+
+    def __iter__(self) -> Runs:
+        return self
+
+    def __next__(self) -> list[bytes]:
+        chunks, i = self.chunks, self.next
+        while i < len(chunks):
+            try:
+                if not self.futures:
+                    run = self.plan.many([k.key for k in self.signers.keys], chunks[i])
+                    i += 1
+                else:
+                    run = self.futures[i].result()
+                    i += 1
+                    # only chunks done without error join the run: one that failed is
+                    # met alone, above, with nothing of the run lost
+                    while i < len(chunks) and _ok(self.futures[i]):
+                        run += self.futures[i].result()
+                        i += 1
+            except cf.BrokenExecutor:
+                # a worker died (the OOM killer, a signal): the rest of this batch is
+                # signed here, the next one by a new pool; nothing is lost, only slower
+                log.warning("dkim: a signing worker died; a new pool is started")
+                self.signers.close()
+                self.futures = []
+                continue
+            self.next = i
+            return run
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        for future in self.futures[self.next :]:
+            future.cancel()
+        self.next = len(self.chunks)
 
 
 _pools: dict[tuple[DkimKey, ...], Signers] = {}

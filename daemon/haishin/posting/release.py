@@ -145,17 +145,21 @@ def release_due(
         if post.state is not PostState.SENDING and not _start(engine, ctx, post, keys):
             _let_go(engine, post.id, settings)
             continue
-        while True:
-            # a pause or an outage that starts during a large fan-out stops it between
-            # batches; the cursor keeps its place
-            if hold_of(ctx, post, utcnow()) is not None or stopping():
-                _let_go(engine, post.id, settings)
-                break
-            if not fanout.next_batch(engine, ctx, post.id, keys, queued=queued):
-                released += _finish(engine, ctx, post.id)
-                break
-            if not _lease(engine, post.id, settings):
-                break  # this daemon was too slow to renew, and another took the post over
+        stream = fanout.Stream(engine, ctx, post.id, keys, queued=queued)
+        try:
+            while True:
+                # a pause or an outage that starts during a large fan-out stops it
+                # between batches; the cursor keeps its place
+                if hold_of(ctx, post, utcnow()) is not None or stopping():
+                    _let_go(engine, post.id, settings)
+                    break
+                if not stream.next():
+                    released += _finish(engine, ctx, post.id)
+                    break
+                if not _lease(engine, post.id, settings):
+                    break  # this daemon was too slow to renew, and another took it over
+        finally:
+            stream.close()
     return released
 
 

@@ -106,7 +106,7 @@ def _shared_values(
     }
     out = []
     for name in _SHARED:
-        process = outbound.c[name].type.bind_processor(dialect)
+        process = outbound.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         out.append(process(given[name]) if process else given[name])
     return tuple(out)
 
