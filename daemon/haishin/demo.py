@@ -23,7 +23,7 @@ import click
 from .outbound.sender import SendSettings
 from .posting.release import ReleaseSettings
 from .registry import channel_states, load_valid
-from .service import Daemon, Settings, configure_logging, parse_hostport
+from .service import Daemon, Settings, configure_logging, parse_hostport, run
 from .tokens import load_keyring
 
 CHECK_TIMEOUT = 30.0
@@ -152,7 +152,7 @@ def run_demo(config: Path, var: Path, smtp_addr: str, http_addr: str, *, check: 
             daemon.stop()
             await task
 
-    asyncio.run(main())
+    run(main())
     if check:
         click.echo(f"haishin demo --check: OK ({result.get('welcome', '')})")
     return 0

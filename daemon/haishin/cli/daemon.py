@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import ssl
 import sys
@@ -19,7 +18,7 @@ from ..outbound.sender import SendSettings
 from ..posting.dnskeys import DnsSettings
 from ..posting.release import ReleaseSettings
 from ..registry import load_valid
-from ..service import Daemon, Settings, configure_logging, parse_hostport
+from ..service import Daemon, Settings, configure_logging, parse_hostport, run
 from ..tokens import load_keyring
 from .base import (
     MAILDIR_DEFAULT,
@@ -249,7 +248,7 @@ def serve(
             settings,
             imap=ImapSettings.from_url(imap_url, state_file=imap_state, ssl_context=context),
         )
-    asyncio.run(Daemon(settings, ready=_print_ready).run())
+    run(Daemon(settings, ready=_print_ready).run())
 
 
 @click.command()

@@ -25,7 +25,7 @@ import logging
 import re
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
@@ -169,9 +169,11 @@ class _Capped:
             if verdict is not sessions.Admission.ADMITTED:
                 self._refused = True
                 reply = sessions.REPLIES[verdict].format(host=self.hostname)  # type: ignore[attr-defined]
-                assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(f"{reply}\r\n".encode())
-                transport.close()
+                # a stream transport, whatever its class (uvloop's do not derive from
+                # asyncio's, so no isinstance check: it failed and left the client hanging)
+                writer = cast(asyncio.WriteTransport, transport)
+                writer.write(f"{reply}\r\n".encode())
+                writer.close()
                 return
             self._counted = key
         super().connection_made(transport)  # type: ignore[misc]

@@ -47,12 +47,6 @@ class Reply:
     def ok(self) -> bool:
         return 200 <= self.code < 300
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Reply) and (self.code, self.text) == (other.code, other.text)
-
-    def __hash__(self) -> int:
-        return hash((self.code, self.text))
-
     def __repr__(self) -> str:
         return f"Reply({self.code!r}, {self.text!r})"
 
