@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from haishin.clock import utcnow
 from haishin.operations.metrics import Metrics
 from haishin.operations.status import snapshot
-from haishin.store import confirmations, queue, subscribers
+from haishin.store import confirmations, posts, queue, subscribers
 from haishin.store.engine import open_store
+from haishin.store.posts import PostState
 from haishin.store.schema import outbound
 from support import helpers, smarthost
 
@@ -61,9 +62,8 @@ def test_snapshot_and_metrics(db_url: str) -> None:
     }
     assert samples[("haishin_outbound_messages", (("state", "queued"),))] == 2
     assert samples[("haishin_outbound_deferred", ())] == 1
-    ((message, pending),) = s.pending_by_message.items()
-    assert pending == 2
-    assert samples[("haishin_outbound_message_pending", (("message", str(message)),))] == 2
+    assert s.pending_by_kind == {"reply": 2} and s.pending_by_post == {}
+    assert samples[("haishin_outbound_pending", (("kind", "reply"),))] == 2
     assert samples[("haishin_delivery_rate", ())] == 3 / 300
     assert samples[("haishin_confirmation_rate", ())] == 0.5
     assert (
@@ -110,3 +110,37 @@ def test_json_logs(tmp_path: Path, sqlite_url: str) -> None:
     assert records and all({"time", "level", "logger", "message"} <= r.keys() for r in records)
     assert any(r["message"] == "stopped" for r in records)
     assert "logged@example.jp" not in "\n".join(lines)
+
+
+def test_a_posts_pending_rows_are_named_by_the_post_id(db_url: str) -> None:
+    """One id per post (issue 16 item 3): /metrics names a post's rows by the id `held`,
+    `status --message` and the logs use, not by its stored body's."""
+    engine = open_store(db_url)
+    with engine.begin() as conn:
+        queue.enqueue(conn, b"x", "", ["r@example.jp"], kind="reply")  # ids apart
+        made = posts.create(
+            conn,
+            channel="gomi-recycle",
+            spool_id=None,
+            sender="genryo@city.kawasaki.example.jp",
+            subject="お知らせ",
+            text="本文\n",
+            html=None,
+            message_id=None,
+            state=PostState.APPROVED,
+            approval="confirm",
+            findings=[],
+            send_at=None,
+            ttl=dt.timedelta(days=3),
+        )
+        message = queue.enqueue(conn, b"y", "", ["p1@example.jp", "p2@example.jp"], kind="post")
+        assert posts.transition(
+            conn, made.id, (PostState.APPROVED,), state=PostState.SENDING, outbound_message=message
+        )
+    assert message != made.id
+    s = snapshot(engine)
+    assert s.pending_by_post == {made.id: 2}
+    assert s.pending_by_kind == {"post": 2, "reply": 1}
+    text = Metrics(lambda: snapshot(engine)).render().decode()
+    assert f'haishin_post_pending{{post="{made.id}"}} 2.0' in text
+    engine.dispose()

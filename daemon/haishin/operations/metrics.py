@@ -56,12 +56,18 @@ class StoreCollector(Collector):
             value=s.confirmation_rate,
         )
         g = GaugeMetricFamily(
-            "haishin_outbound_message_pending",
-            "Rows of one outbound message (a post) still queued or sending",
-            labels=["message"],
+            "haishin_post_pending",
+            "Rows of one post still queued or sending (its id as in held and status --message)",
+            labels=["post"],
         )
-        for message, n in s.pending_by_message.items():
-            g.add_metric([str(message)], n)
+        for post_id, n in s.pending_by_post.items():
+            g.add_metric([str(post_id)], n)
+        yield g
+        g = GaugeMetricFamily(
+            "haishin_outbound_pending", "Rows queued or sending by kind of mail", labels=["kind"]
+        )
+        for kind, n in s.pending_by_kind.items():
+            g.add_metric([kind], n)
         yield g
         g = GaugeMetricFamily(
             "haishin_subscribers", "Subscribers by channel and status", labels=["channel", "status"]

@@ -12,7 +12,15 @@ from ..clock import utcnow
 from ..store import outage_notices
 from ..store.engine import reading
 from ..store.outage_notices import NoticeRecord
-from ..store.schema import UTCDateTime, confirmations, inbound, outbound, subscribers
+from ..store.schema import (
+    UTCDateTime,
+    confirmations,
+    inbound,
+    outbound,
+    outbound_messages,
+    subscribers,
+)
+from ..store.schema import posts as posts_table
 from ..store.states import QueueState
 from . import outage_status
 
@@ -34,8 +42,11 @@ class Snapshot:
     """(channel, status) → count."""
     confirmations_requested_24h: int = 0
     confirmations_used_24h: int = 0
-    pending_by_message: dict[int, int] = field(default_factory=dict)
-    """Outbound message id → rows queued or sending: the posts on their way out."""
+    pending_by_post: dict[int, int] = field(default_factory=dict)
+    """Post id (the id `held`, `status --message` and the logs use) → its rows queued or
+    sending: the posts on their way out."""
+    pending_by_kind: dict[str, int] = field(default_factory=dict)
+    """Rows queued or sending by kind of mail (posts, replies, confirmations …)."""
     outages: list[NoticeRecord] = field(default_factory=list)
     """The stops to come, in force or recently ended, with their 第9条 notices."""
 
@@ -85,14 +96,21 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
                 )
             )
         }
-        pending = {
-            int(m): int(n)
-            for m, n in conn.execute(
-                sa.select(outbound.c.message_id, sa.func.count())
-                .where(outbound.c.state.in_((QueueState.QUEUED, QueueState.SENDING)))
-                .group_by(outbound.c.message_id)
+        pending_posts: dict[int, int] = {}
+        pending_kinds: dict[str, int] = {}
+        for kind, post_id, n in conn.execute(
+            sa.select(outbound_messages.c.kind, posts_table.c.id, sa.func.count())
+            .select_from(
+                outbound.join(
+                    outbound_messages, outbound_messages.c.id == outbound.c.message_id
+                ).outerjoin(posts_table, posts_table.c.outbound_message == outbound.c.message_id)
             )
-        }
+            .where(outbound.c.state.in_((QueueState.QUEUED, QueueState.SENDING)))
+            .group_by(outbound_messages.c.kind, posts_table.c.id)
+        ):
+            pending_kinds[str(kind)] = pending_kinds.get(str(kind), 0) + int(n)
+            if post_id is not None:
+                pending_posts[int(post_id)] = int(n)
         requested = conn.execute(
             sa.select(sa.func.count()).where(confirmations.c.created_at >= day)
         ).scalar_one()
@@ -114,7 +132,8 @@ def snapshot(engine: sa.Engine, now: dt.datetime | None = None) -> Snapshot:
         subscribers=subs,
         confirmations_requested_24h=int(requested),
         confirmations_used_24h=int(used),
-        pending_by_message=pending,
+        pending_by_post=pending_posts,
+        pending_by_kind=pending_kinds,
         outages=stops,
     )
 
