@@ -8,7 +8,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,51 @@ ARTIFACTS = ROOT / "test-artifacts"
 WIDTHS = (390, 1280)
 """A phone (an iPhone's CSS width) and a desktop window."""
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def press(driver: Any, find: Callable[[Any], Any]) -> None:
+    """Press the button `find` finds and wait until the page it brings has replaced this
+    one and is loaded (conditions, not sleeps).
+
+    Chromium can lose the button's node while a viewport that a screenshot changed
+    settles ("Node with given id does not belong to the document", seen in loaded CI
+    runs of both daemon-page tests): the button is found again and pressed, unless the
+    click went through and the next page is already here (never pressed twice)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    old = driver.find_element("tag name", "html")
+    for attempt in range(3):
+        try:
+            find(driver).click()
+            break
+        except WebDriverException:
+            if _replaced(old):
+                break
+            if attempt == 2:
+                raise
+            time.sleep(0.2)
+    WebDriverWait(driver, 10).until(lambda _: _replaced(old))
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
+def _replaced(element: Any) -> bool:
+    """Whether `element`'s document is gone. selenium's staleness_of knows only its own
+    stale-element error; Chromium also answers "Node with given id does not belong to
+    the document" for a node of a page it has just left (the same fact)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def viewport(driver: Any, width: int, height: int = 900) -> None:

@@ -39,6 +39,9 @@ QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
 T = TypeVar("T")
 
+CLOCK_SKEW = ("file system clock is", "resetting file time stamps")
+"""Postfix cleanup's warnings about the machine's clocks (see `problems`)."""
+
 
 def unavailable() -> str | None:
     """Why a private Postfix cannot run here (the reason to skip with), or None."""
@@ -106,11 +109,15 @@ class Postfix:
         return "--- private Postfix maillog ---\n" + self.log()[-6000:]
 
     def problems(self) -> list[str]:
-        """Log lines in which Postfix reports a warning, an error or worse."""
+        """Log lines in which Postfix reports a warning, an error or worse, except the
+        machine's own clock drifting from its file system's (cleanup's "file system clock
+        is 1 seconds ahead of local clock" and "resetting file time stamps", seen once in
+        a loaded CI run): a fact about the test machine, not about this configuration."""
         return [
             line
             for line in self.log().splitlines()
             if any(f" {level}: " in line for level in ("warning", "error", "fatal", "panic"))
+            and not any(clock in line for clock in CLOCK_SKEW)
         ]
 
     def postconf(self, *args: str) -> str:

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.wait import WebDriverWait
 
 from haishin.store import subscribers as subs
 from support.browser import (
     WIDTHS,
     axe,
     no_overflow,
+    press,
     screenshot,
     summary,
     viewport,
@@ -48,21 +45,7 @@ def _check(driver: Any, axe_js: str, name: str, width: int) -> None:
 
 def _press(driver: Any, selector: str) -> str:
     """Press a form's button and wait for the page it brings; that page's heading."""
-    old = driver.find_element("tag name", "html")
-    for attempt in range(3):
-        try:
-            driver.find_element("css selector", selector).click()
-            break
-        except WebDriverException:
-            # Chromium can lose the button's node while the viewport that the screenshot
-            # changed settles ("Node with given id does not belong to the document"): find
-            # it again, unless the click went through and the next page is already here
-            if staleness_of(old)(driver):
-                break
-            if attempt == 2:
-                raise
-            time.sleep(0.2)
-    WebDriverWait(driver, 10).until(staleness_of(old))
+    press(driver, lambda d: d.find_element("css selector", selector))
     return str(driver.find_element("tag name", "h1").text)
 
 

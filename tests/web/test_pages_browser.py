@@ -25,15 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
 from haishin import urls
 from haishin.clock import utcnow
 from haishin.store import confirmations, subscribers
 from haishin.store.confirmations import Action
 from haishin.tokens import Purpose
-from support import posting
+from support import browser, posting
 from support.browser import (  # fixtures: chromium, axe_js
     WIDTHS,
     axe,
@@ -99,15 +97,13 @@ class Scene:
 
 def press(driver: Any, text: str) -> None:
     """Press the page's button that says `text` (the page itself needs no JavaScript)."""
-    buttons = [b for b in driver.find_elements("css selector", "form button") if b.text == text]
-    assert buttons, f"no button {text!r}"
-    page = driver.find_element("tag name", "html")
-    buttons[0].click()
-    # wait until the answer replaced the page (a condition, not a sleep)
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
-    WebDriverWait(driver, 10).until(
-        lambda d: d.execute_script("return document.readyState") == "complete"
-    )
+
+    def button(d: Any) -> Any:
+        found = [b for b in d.find_elements("css selector", "form button") if b.text == text]
+        assert found, f"no button {text!r}"
+        return found[0]
+
+    browser.press(driver, button)
 
 
 @dataclass(frozen=True)
