@@ -201,6 +201,8 @@ class Stream:
         if batch is None:
             return False
         cursor, done = batch.after, 0
+        # a batch shorter than asked is the post's last: nothing to read ahead
+        ahead_wanted = bool(self.keys) and len(batch.envelopes) >= self.batch_size
         for signatures in batch.signed:
             chunk = batch.envelopes[done : done + len(signatures)]
             done += len(chunk)
@@ -216,8 +218,9 @@ class Stream:
             cursor = chunk[-1][0]
             if self.queued is not None:
                 self.queued()
-            if self.keys and self._ahead is None:
+            if ahead_wanted:
                 # the workers have the rest of this batch to sign: hand them the next
+                ahead_wanted = False
                 self._ahead = self._prepare(batch.envelopes[-1][0])
         return True
 
