@@ -270,3 +270,86 @@ def test_runs_closed_early_cancel_the_chunks_not_yet_signed() -> None:
         assert got == rendered.plan.many([k.key for k in KEYS], personals[:200])
     finally:
         pool.close()
+
+
+def test_a_broken_pool_found_late_does_not_stop_the_next_batchs_pool() -> None:
+    """With a batch read ahead, two batches' runs share the pool. The review's case: a
+    worker dies, a later batch starts a new pool, and only then does the first batch
+    meet its broken pool. It lets go of its own pool, not the new one, and signs its
+    rest here; the later batch's signatures come from the new pool, whole."""
+    pool = signing.Signers(KEYS, workers=1)
+    try:
+        (worker,) = pool.warm()
+        broken = pool._pool
+        rendered = _rendered()
+        personals = [rendered.personal_headers(f"u{i}@example.jp", "t") for i in range(1000)]
+        first = pool.sign(rendered.plan, personals)
+        os.kill(worker, signal.SIGKILL)
+        helpers.wait_until(lambda: all(f.done() for f in first.futures), 20, "pool broken")
+        # a batch handed over now finds the pool broken: signed here, the pool let go
+        here = [s for r in pool.sign(rendered.plan, personals[:5]) for s in r]
+        assert pool._pool is None and len(here) == 5
+        later = pool.sign(rendered.plan, personals)  # a new pool
+        fresh = pool._pool
+        assert fresh is not None and fresh is not broken
+        expected = rendered.plan.many([k.key for k in KEYS], personals)
+        assert [s for r in first for s in r] == expected  # met the broken pool last
+        assert pool._pool is fresh  # ... and left the new one alone
+        assert [s for r in later for s in r] == expected
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_failed_read_ahead_costs_the_overlap_not_the_batch(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading the next batch ahead happens while this one is written; if that read
+    fails (the database away a moment), this batch is still written whole and the next
+    is read when it is due."""
+    key = Keyring(b"k" * 32)
+    ctx = Context(Directory(REG, key), key, "https://w.example.jp/")
+    engine = open_store(db_url)
+    addresses = [f"user{i}@example.jp" for i in range(5)]
+    with engine.begin() as conn:
+        for a in addresses:
+            subs.activate(conn, SLUG, a, method="test", evidence="test")
+        post = posts.create(
+            conn,
+            channel=SLUG,
+            spool_id=None,
+            sender="genryo@city.kawasaki.example.jp",
+            subject="お知らせ",
+            text="本文です。\n",
+            html=None,
+            message_id=None,
+            state=PostState.APPROVED,
+            approval="confirm",
+            findings=[],
+            send_at=None,
+            ttl=ctx.post_ttl,
+        )
+    with engine.begin() as conn:
+        assert fanout.start(conn, ctx, post, KEYS) is not None
+    stream = fanout.Stream(engine, ctx, post.id, KEYS, batch_size=3)
+    real = fanout._active_after
+    calls: list[int] = []
+
+    def flaky(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:  # the read ahead
+            raise sa.exc.OperationalError("SELECT", {}, Exception("database is locked"))
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fanout, "_active_after", flaky)
+    try:
+        assert stream.next()  # users 0-2 written although the read ahead failed
+        assert "reading the next batch ahead failed" in caplog.text
+        assert stream.next()  # 3-4, read when due
+        assert not stream.next()
+    finally:
+        stream.close()
+    with engine.connect() as c:
+        rcpts = [r for (r,) in c.execute(sa.text("SELECT rcpt FROM outbound ORDER BY id"))]
+    engine.dispose()
+    assert rcpts == addresses

@@ -11,6 +11,7 @@ queued twice (design.md: each active subscriber once).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from ..tokens import Purpose
 from . import signing
 from .dkim import DkimKey, Header
 from .render import RenderContext, Rendered, headers_bytes, render
+
+log = logging.getLogger(__name__)
 
 BATCH = 1000
 SIGNED_BATCH = 4000
@@ -174,6 +177,8 @@ class Stream:
         keys: Sequence[DkimKey],
         batch_size: int | None = None,
         queued: Callable[[], None] | None = None,
+        *,
+        read_ahead: bool = True,
     ) -> None:
         self.engine = engine
         self.ctx = ctx
@@ -181,6 +186,8 @@ class Stream:
         self.keys = tuple(keys)
         self.batch_size = batch_size or (SIGNED_BATCH if keys else BATCH)
         self.queued = queued
+        self.read_ahead = read_ahead
+        """Whether the next batch is signed while this one is written (with keys)."""
         self._ahead: _Batch | None = None
 
     def next(self) -> bool:
@@ -202,27 +209,43 @@ class Stream:
             return False
         cursor, done = batch.after, 0
         # a batch shorter than asked is the post's last: nothing to read ahead
-        ahead_wanted = bool(self.keys) and len(batch.envelopes) >= self.batch_size
-        for signatures in batch.signed:
-            chunk = batch.envelopes[done : done + len(signatures)]
-            done += len(chunk)
-            rows = [
-                (mail_from, address, sig + headers_bytes(personal))
-                for (_, mail_from, address, personal), sig in zip(chunk, signatures, strict=True)
-            ]
-            with self.engine.begin() as conn:
-                if not posts.advance(conn, self.post_id, cursor, chunk[-1][0], len(rows)):
-                    batch.drop()
-                    return True  # queued by another daemon: the next call reads on from there
-                queue.add_rows(conn, batch.message, rows)
-            cursor = chunk[-1][0]
-            if self.queued is not None:
-                self.queued()
-            if ahead_wanted:
-                # the workers have the rest of this batch to sign: hand them the next
-                ahead_wanted = False
-                self._ahead = self._prepare(batch.envelopes[-1][0])
+        ahead_wanted = self.read_ahead and bool(self.keys)
+        ahead_wanted = ahead_wanted and len(batch.envelopes) >= self.batch_size
+        try:
+            for signatures in batch.signed:
+                chunk = batch.envelopes[done : done + len(signatures)]
+                done += len(chunk)
+                rows = [
+                    (mail_from, address, sig + headers_bytes(personal))
+                    for (_, mail_from, address, personal), sig in zip(
+                        chunk, signatures, strict=True
+                    )
+                ]
+                with self.engine.begin() as conn:
+                    if not posts.advance(conn, self.post_id, cursor, chunk[-1][0], len(rows)):
+                        batch.drop()
+                        return True  # queued by another daemon: the next call reads on
+                    queue.add_rows(conn, batch.message, rows)
+                cursor = chunk[-1][0]
+                if self.queued is not None:
+                    self.queued()
+                if ahead_wanted:
+                    # the workers have the rest of this batch to sign: hand them the next
+                    ahead_wanted = False
+                    self._ahead = self._read_ahead(batch.envelopes[-1][0])
+        except BaseException:
+            batch.drop()  # a failed write: the workers stop on this batch too
+            raise
         return True
+
+    def _read_ahead(self, after: int) -> _Batch | None:
+        """The next batch, if it can be read now; a failure here costs only the overlap
+        (the batch is read when it is due), never the batch being written."""
+        try:
+            return self._prepare(after)
+        except sa.exc.SQLAlchemyError:
+            log.warning("fan-out: post#%d: reading the next batch ahead failed", self.post_id)
+            return None
 
     def close(self) -> None:
         """The release stops (a hold, the daemon stopping): what was read ahead is let go."""
@@ -272,8 +295,9 @@ def next_batch(
     batch_size: int | None = None,
     queued: Callable[[], None] | None = None,
 ) -> bool:
-    """Queue one batch of a sending post (a `Stream` of one step); False when done."""
-    stream = Stream(engine, ctx, post_id, keys, batch_size, queued)
+    """Queue one batch of a sending post (a `Stream` of one step, nothing read ahead);
+    False when done."""
+    stream = Stream(engine, ctx, post_id, keys, batch_size, queued, read_ahead=False)
     try:
         return stream.next()
     finally:

@@ -119,15 +119,33 @@ class Signers:
         while the caller's write is slow, the next write takes more, so writes never
         fall behind the signing. Closing the runs early cancels what is not yet signed."""
         chunks = [list(personals[i : i + CHUNK]) for i in range(0, len(personals), CHUNK)]
+        pool: cf.ProcessPoolExecutor | None = None
+        futures: list[SignedChunk] = []
         try:
-            futures = [self._executor().submit(_sign, plan, c) for c in chunks]
+            pool = self._executor()
+            for chunk in chunks:
+                futures.append(pool.submit(_sign, plan, chunk))
         except (cf.BrokenExecutor, OSError, RuntimeError) as exc:
             # no worker could be started (a process limit, the interpreter shutting
             # down): this batch is signed here, slower but whole
             log.warning("dkim: signing in the daemon's own process (%s)", exc)
-            self.close()
+            for future in futures:
+                future.cancel()
             futures = []
-        return Runs(self, plan, chunks, futures)
+            if pool is not None:
+                self.discard(pool)
+        return Runs(self, plan, chunks, futures, pool)
+
+    def discard(self, pool: cf.ProcessPoolExecutor) -> None:
+        """A pool found broken is let go, if it is still this one's: with a batch read
+        ahead, two batches' runs share the pool, and the second to find it broken must
+        not shut down the new pool the first one's successor started. Its chunks are not
+        cancelled here: each batch's runs cancel their own (`Runs.close`)."""
+        with self._lock:
+            if self._pool is not pool:
+                return
+            self._pool = None
+        pool.shutdown(wait=False)
 
     def close(self, wait: bool = False) -> None:
         with self._lock:
@@ -147,39 +165,46 @@ class Runs:
         plan: Plan,
         chunks: list[list[Sequence[Header]]],
         futures: list[SignedChunk],
+        pool: cf.ProcessPoolExecutor | None = None,
     ) -> None:
         self.signers = signers
         self.plan = plan
         self.chunks = chunks
         self.futures = futures
+        self.pool = pool
+        """The pool the futures were handed to (only that one is let go if it broke)."""
         self.next = 0
         """The first chunk not yet given back."""
 
     def __iter__(self) -> Runs:
         return self
 
+    def _here(self, chunk: list[Sequence[Header]]) -> list[bytes]:
+        return self.plan.many([k.key for k in self.signers.keys], chunk)
+
     def __next__(self) -> list[bytes]:
         chunks, i = self.chunks, self.next
         while i < len(chunks):
             try:
-                if not self.futures:
-                    run = self.plan.many([k.key for k in self.signers.keys], chunks[i])
-                    i += 1
-                else:
-                    run = self.futures[i].result()
-                    i += 1
-                    # only chunks done without error join the run: one that failed is
-                    # met alone, above, with nothing of the run lost
-                    while i < len(chunks) and _ok(self.futures[i]):
-                        run += self.futures[i].result()
-                        i += 1
+                run = self.futures[i].result() if self.futures else self._here(chunks[i])
+            except cf.CancelledError:
+                # cancelled by a shutdown elsewhere (the interpreter ending, a pool let
+                # go): this chunk is signed here, the others stay with the workers
+                run = self._here(chunks[i])
             except cf.BrokenExecutor:
                 # a worker died (the OOM killer, a signal): the rest of this batch is
                 # signed here, the next one by a new pool; nothing is lost, only slower
                 log.warning("dkim: a signing worker died; a new pool is started")
-                self.signers.close()
+                if self.pool is not None:
+                    self.signers.discard(self.pool)
                 self.futures = []
                 continue
+            i += 1
+            # only chunks done without error join the run: one that failed is met alone,
+            # above, with nothing of the run lost
+            while self.futures and i < len(chunks) and _ok(self.futures[i]):
+                run += self.futures[i].result()
+                i += 1
             self.next = i
             return run
         self.close()
