@@ -36,6 +36,7 @@ from ..mailtext.limits import LIMITS, MimeLimits, Unreadable
 from ..outbound import ratelimit
 from ..outbound.ratelimit import client_network
 from ..store import deferred, spool, subscribers
+from ..store.engine import gave_way
 from ..store.states import SpoolState
 from . import unreadable
 from .dispatch import dispatch
@@ -215,7 +216,14 @@ async def run(
         if rows:
             try:
                 await asyncio.to_thread(process_batch, engine, ctx_of(), rows)
-            except sa.exc.SQLAlchemyError:
+            except sa.exc.SQLAlchemyError as exc:
+                if gave_way(exc):
+                    # PostgreSQL chose this batch to give way to another transaction
+                    # (a deadlock with a web page or another daemon): nothing was
+                    # committed, and the batch goes again now
+                    state = getattr(getattr(exc, "orig", None), "sqlstate", "")
+                    log.warning("worker: batch rolled back by the database (%s); again", state)
+                    continue
                 # the database is away (disk full, PostgreSQL restarting): nothing was
                 # committed, so the batch is simply tried again
                 log.exception("worker: database error; retrying")

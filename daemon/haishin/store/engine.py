@@ -56,6 +56,19 @@ def dialect_insert(conn: sa.Connection) -> type[sqlite.Insert] | type[postgresql
     return postgresql.Insert if conn.dialect.name == "postgresql" else sqlite.Insert
 
 
+GAVE_WAY = frozenset({"40001", "40P01"})
+"""PostgreSQL's SQLSTATEs for a transaction it rolled back in favour of another one:
+serialization_failure and deadlock_detected. Nothing of it was committed, and the same
+work done again succeeds (PostgreSQL manual, 13.6 and Appendix A)."""
+
+
+def gave_way(exc: BaseException) -> bool:
+    """Whether `exc` is the database aborting this transaction for another's sake: a
+    retry, not a failure (no traceback in the log)."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) in GAVE_WAY
+
+
 def _sqlite_listeners(engine: sa.Engine) -> None:
     # SQLite has one writer at a time. Writers of this process queue on a lock here rather
     # than in SQLite's busy handler, which sleeps in steps of up to 100 ms; readers take a
