@@ -23,7 +23,6 @@ from haishin.posting.release import ReleaseSettings, release_due
 from haishin.registry import load_valid
 from haishin.store import open_store, posts
 from haishin.store import subscribers as subs
-from haishin.store.posts import PostState
 from haishin.tokens import Keyring
 from support import helpers
 from support import posting as p
@@ -144,21 +143,7 @@ def test_signed_fan_out_queues_each_subscriber_once_and_every_row_verifies(
     with engine.begin() as conn:
         for a in addresses:
             subs.activate(conn, SLUG, a, method="test", evidence="test")
-        post = posts.create(
-            conn,
-            channel=SLUG,
-            spool_id=None,
-            sender="genryo@city.kawasaki.example.jp",
-            subject="お知らせ",
-            text="本文です。\n",
-            html=None,
-            message_id=None,
-            state=PostState.APPROVED,
-            approval="confirm",
-            findings=[],
-            send_at=None,
-            ttl=ctx.post_ttl,
-        )
+        post = p.approved_post(conn, ctx.post_ttl)
     # a first batch smaller than the recipients, its chunks written as their signatures
     # come back; then the release task goes on from the cursor with the rest
     with engine.begin() as conn:
@@ -198,21 +183,7 @@ def test_batches_read_ahead_are_dropped_when_another_daemon_wrote_first(db_url: 
     with engine.begin() as conn:
         for a in addresses:
             subs.activate(conn, SLUG, a, method="test", evidence="test")
-        post = posts.create(
-            conn,
-            channel=SLUG,
-            spool_id=None,
-            sender="genryo@city.kawasaki.example.jp",
-            subject="お知らせ",
-            text="本文です。\n",
-            html=None,
-            message_id=None,
-            state=PostState.APPROVED,
-            approval="confirm",
-            findings=[],
-            send_at=None,
-            ttl=ctx.post_ttl,
-        )
+        post = p.approved_post(conn, ctx.post_ttl)
     with engine.begin() as conn:
         assert fanout.start(conn, ctx, post, KEYS) is not None
     one = fanout.Stream(engine, ctx, post.id, KEYS, batch_size=3)
@@ -314,21 +285,7 @@ def test_a_failed_read_ahead_costs_the_overlap_not_the_batch(
     with engine.begin() as conn:
         for a in addresses:
             subs.activate(conn, SLUG, a, method="test", evidence="test")
-        post = posts.create(
-            conn,
-            channel=SLUG,
-            spool_id=None,
-            sender="genryo@city.kawasaki.example.jp",
-            subject="お知らせ",
-            text="本文です。\n",
-            html=None,
-            message_id=None,
-            state=PostState.APPROVED,
-            approval="confirm",
-            findings=[],
-            send_at=None,
-            ttl=ctx.post_ttl,
-        )
+        post = p.approved_post(conn, ctx.post_ttl)
     with engine.begin() as conn:
         assert fanout.start(conn, ctx, post, KEYS) is not None
     stream = fanout.Stream(engine, ctx, post.id, KEYS, batch_size=3)

@@ -20,6 +20,7 @@ from haishin.store.engine import open_store
 from haishin.store.posts import PostState
 from haishin.store.schema import outbound
 from support import helpers, smarthost
+from support.posting import approved_post
 
 
 def _fill(engine: sa.Engine) -> None:
@@ -118,21 +119,7 @@ def test_a_posts_pending_rows_are_named_by_the_post_id(db_url: str) -> None:
     engine = open_store(db_url)
     with engine.begin() as conn:
         queue.enqueue(conn, b"x", "", ["r@example.jp"], kind="reply")  # ids apart
-        made = posts.create(
-            conn,
-            channel="gomi-recycle",
-            spool_id=None,
-            sender="genryo@city.kawasaki.example.jp",
-            subject="お知らせ",
-            text="本文\n",
-            html=None,
-            message_id=None,
-            state=PostState.APPROVED,
-            approval="confirm",
-            findings=[],
-            send_at=None,
-            ttl=dt.timedelta(days=3),
-        )
+        made = approved_post(conn, dt.timedelta(days=3), subject="お知らせ")
         message = queue.enqueue(conn, b"y", "", ["p1@example.jp", "p2@example.jp"], kind="post")
         assert posts.transition(
             conn, made.id, (PostState.APPROVED,), state=PostState.SENDING, outbound_message=message

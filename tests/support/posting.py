@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import smtplib
 import urllib.error
 import urllib.request
@@ -15,7 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from haishin.delivery.dkim import DkimKey
+from haishin.store import posts
 from haishin.store import subscribers as subs
+from haishin.store.posts import Post, PostState
 from support import helpers, smarthost
 from support.helpers import DOMAIN
 
@@ -152,3 +155,25 @@ def body(m: smarthost.Received) -> str:
     part = m.msg.get_body(("plain",))
     assert part is not None
     return str(part.get_content())
+
+
+def approved_post(
+    conn: sa.Connection, ttl: dt.timedelta, slug: str = SLUG, subject: str = "お知らせ"
+) -> Post:
+    """An approved post of `slug` from the department's registered sender, as the store
+    holds it once its 情報管理者 said yes (for tests that start at the release)."""
+    return posts.create(
+        conn,
+        channel=slug,
+        spool_id=None,
+        sender="genryo@city.kawasaki.example.jp",
+        subject=subject,
+        text="本文です。\n",
+        html=None,
+        message_id=None,
+        state=PostState.APPROVED,
+        approval="confirm",
+        findings=[],
+        send_at=None,
+        ttl=ttl,
+    )
